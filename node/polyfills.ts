@@ -1,0 +1,35 @@
+/**
+ * Node 20 compatibility for js-libp2p v3.
+ *
+ * js-libp2p v3 targets Node 22 and uses two APIs Node 20 lacks: `Promise.withResolvers`
+ * (ES2024) and a global `WebSocket` (the WHATWG client, global from Node 22). Kith supports
+ * Node >= 20.10, so every node/ entry point imports this module first. It only fills a gap: on
+ * Node 22+ both exist and nothing here runs. Decision recorded in docs/RUNTIME.md.
+ */
+import { WebSocket as WsWebSocket } from 'ws'
+
+interface Resolvers<T> {
+  promise: Promise<T>
+  resolve: (value: T | PromiseLike<T>) => void
+  reject: (reason?: unknown) => void
+}
+
+const P = Promise as unknown as { withResolvers?: <T>() => Resolvers<T> }
+if (typeof P.withResolvers !== 'function') {
+  Object.defineProperty(Promise, 'withResolvers', {
+    configurable: true,
+    writable: true,
+    value: function withResolvers<T> (): Resolvers<T> {
+      let resolve!: Resolvers<T>['resolve']
+      let reject!: Resolvers<T>['reject']
+      const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej })
+      return { promise, resolve, reject }
+    }
+  })
+}
+
+const G = globalThis as unknown as { WebSocket?: unknown }
+if (typeof G.WebSocket !== 'function') {
+  // `ws` implements the same event-target client API (binaryType, send, close, onmessage).
+  G.WebSocket = WsWebSocket
+}
