@@ -113,6 +113,10 @@ export interface EncodedShare {
   readonly blocks: readonly Block[]
   readonly index: ManifestIndex
   readonly meta: ManifestMeta
+  /** Flat chunk digests (chunks × 32 bytes). */
+  readonly digests: Uint8Array
+  /** Digests of the tree blocks in wire order (after the meta pieces). */
+  readonly treeBlockDigests: readonly Uint8Array[]
 }
 
 function sealSection (backend: CryptoBackend, key: SecretKey, domain: string, plaintext: Uint8Array, random: RandomSource): Uint8Array {
@@ -288,7 +292,9 @@ export class ShareEncoder {
       root: { cid: cidOf(backend, rootBytes), bytes: rootBytes },
       blocks: [...metaBlocks, ...treeBlocks],
       index,
-      meta
+      meta,
+      digests: this.#digests.slice(0, this.#chunks * DIGEST_BYTES),
+      treeBlockDigests: tree.blocks.map(b => b.digest)
     }
   }
 }
