@@ -1,0 +1,59 @@
+/**
+ * Token-bucket byte-rate limiter, as BitTorrent clients have for upload and download.
+ * One limiter per node and direction; every session draws from it, so the cap holds across all
+ * peers and shares. Rate 0 means unlimited. The burst is one second of rate (at least one chunk),
+ * so a single maximal chunk can always pass.
+ */
+import { MAX_CHUNK_CIPHERTEXT } from '../protocol/constants.js'
+
+export class RateLimiter {
+  #rate: number
+  #tokens: number
+  #last: number
+  readonly #now: () => number
+
+  constructor (bytesPerSecond: number, now: () => number = () => performance.now()) {
+    this.#rate = Math.max(0, bytesPerSecond)
+    this.#now = now
+    this.#last = now()
+    this.#tokens = this.#burst
+  }
+
+  get rate (): number { return this.#rate }
+
+  set rate (bytesPerSecond: number) {
+    this.#rate = Math.max(0, bytesPerSecond)
+    this.#tokens = Math.min(this.#tokens, this.#burst)
+  }
+
+  get #burst (): number { return Math.max(this.#rate, MAX_CHUNK_CIPHERTEXT) }
+
+  #refill (): void {
+    const now = this.#now()
+    this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#last) * this.#rate / 1000)
+    this.#last = now
+  }
+
+  /** Waits until `bytes` may pass, then takes them. Rejects if `signal` aborts. */
+  async take (bytes: number, signal?: AbortSignal): Promise<void> {
+    if (this.#rate === 0) return
+    for (let i = 0; ; i++) {
+      signal?.throwIfAborted()
+      this.#refill()
+      if (this.#tokens >= bytes || (this.#tokens >= this.#burst && bytes > this.#burst)) {
+        this.#tokens -= bytes
+        return
+      }
+      const wait = Math.min(1000, Math.ceil((bytes - this.#tokens) * 1000 / this.#rate))
+      await sleep(Math.max(1, wait), signal)
+    }
+  }
+}
+
+export async function sleep (ms: number, signal?: AbortSignal): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve() }, ms)
+    const onAbort = (): void => { clearTimeout(t); reject(signal?.reason) }
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}

@@ -1,0 +1,46 @@
+/**
+ * Where a node's sealed chunks come from when it serves them.
+ *
+ * - A publisher, and a downloader (from its partial or finished files), keeps no ciphertext copy:
+ *   it re-reads the plaintext and re-seals it. The nonce is deterministic per (share, index), so
+ *   the bytes are identical to the published ones, and ShareState.readChunk checks each against
+ *   its digest before it is sent: a file edited after sharing is detected at the first changed
+ *   chunk and the share stops being served (SECURITY.md §2: one (key, nonce), one plaintext).
+ * - A blind seeder (seed-only capability) cannot seal: it stores the ciphertext in its blockstore.
+ */
+import { cidFromDigest } from '../../protocol/cid.js'
+import { chunkPlaintextLength, locateChunk, type ManifestMeta } from '../../protocol/manifest.js'
+import type { ChunkCipher } from '../../protocol/stream.js'
+import { readChunkFromSource } from '../files.js'
+import type { BlockStore, ChunkSource, ShareState } from './share-state.js'
+
+/** Re-seals chunks from plaintext files. `pathOf(fileIndex)` gives where file i is now. */
+export class PlaintextChunkSource implements ChunkSource {
+  constructor (
+    private readonly meta: ManifestMeta,
+    private readonly chunkSize: number,
+    private readonly cipher: ChunkCipher,
+    private readonly pathOf: (fileIndex: number) => string | undefined
+  ) {}
+
+  async read (index: number): Promise<Uint8Array | undefined> {
+    const loc = locateChunk(this.meta, index)
+    const path = this.pathOf(loc.fileIndex)
+    if (path === undefined) return undefined
+    const length = chunkPlaintextLength(loc.file, loc.position, this.chunkSize)
+    const plaintext = await readChunkFromSource(path, loc.position, this.chunkSize, loc.file.size)
+    if (plaintext.length !== length) return undefined
+    return this.cipher.seal(index, loc.last, plaintext)
+  }
+}
+
+/** Serves ciphertext kept in a blockstore (blind seeders). */
+export class BlockstoreChunkSource implements ChunkSource {
+  constructor (private readonly share: ShareState, private readonly blocks: BlockStore) {}
+
+  async read (index: number, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+    const cid = cidFromDigest(this.share.chunkDigest(index))
+    if (!(await this.blocks.has(cid, { signal }))) return undefined
+    return await this.blocks.get(cid, { signal })
+  }
+}
