@@ -1,0 +1,318 @@
+/**
+ * Downloading a share by its link: find seeders (DHT providers under the discovery key, plus the
+ * link's hints), fetch and open the manifest, download chunks from every admitted peer at once,
+ * verify each against its digest, decrypt, write into a partial file, and rename each file into
+ * place only once its plaintext SHA-256 matches the manifest. Resumable: the partial files and a
+ * have-map survive a killed process, and a restart re-verifies what is on disk before trusting it.
+ * While downloading (and after, in a daemon), the node serves the chunks it holds.
+ */
+import type { PeerId } from '@libp2p/interface'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { CustomProgressEvent } from 'progress-events'
+import { Bitfield } from '../protocol/bitfield.js'
+import { digestEquals } from '../protocol/cid.js'
+import type { CryptoBackend } from '../protocol/crypto.js'
+import { DecryptionError, KithError } from '../protocol/errors.js'
+import { deriveShareKeys } from '../protocol/keys.js'
+import type { ShareLink } from '../protocol/link.js'
+import { chunkPlaintextLength, locateChunk, type ManifestMeta } from '../protocol/manifest.js'
+import { ChunkCipher } from '../protocol/stream.js'
+import { DownloadWriter } from './download-file.js'
+import { completeManifest, fetchFromPeers, type ManifestFetchContext } from './manifest-fetch.js'
+import { sleep } from './rate-limit.js'
+import { scope } from './abort.js'
+import { ChunkScheduler } from './swarm/scheduler.js'
+import type { Swarm } from './swarm/service.js'
+import { ShareState, type BlockStore } from './swarm/share-state.js'
+import { PlaintextChunkSource } from './swarm/sources.js'
+import type { Logger } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+
+export const DEFAULT_GET_TIMEOUT_MS = 60_000
+const DISCOVERY_INTERVALS_MS = [0, 2_000, 5_000, 10_000, 20_000, 30_000]
+const MAX_PARALLEL_DIALS = 8
+
+export class NoSeedersError extends KithError {
+  static override name = 'NoSeedersError'
+  constructor (seconds: number) { super(`no seeders found within ${seconds} s: is anyone sharing this link online?`) }
+}
+
+export class StalledError extends KithError {
+  static override name = 'StalledError'
+  constructor (seconds: number) { super(`download stalled: no progress from any peer for ${seconds} s`) }
+}
+
+export class SeedOnlyLinkError extends KithError {
+  static override name = 'SeedOnlyLinkError'
+  constructor () { super('this is a seed-only link: it can serve the share but not decrypt it') }
+}
+
+export class CorruptShareError extends KithError {
+  static override name = 'CorruptShareError'
+  constructor (options?: { cause?: unknown }) { super('the share is corrupt: a chunk matches the manifest but does not decrypt (bad publisher)', options) }
+}
+
+/** Where the node finds roots and seeders (the DHT, in node.ts). */
+export interface Discovery {
+  /** The root block for `cid`, verified against it; throws if not found. */
+  getRoot: (cid: CID, signal: AbortSignal) => Promise<Uint8Array>
+  /** Seeders announced under a discovery CID. */
+  findProviders: (cid: CID, signal: AbortSignal) => AsyncIterable<{ id: PeerId, multiaddrs: Multiaddr[] }>
+  /** Announces this node under a discovery CID. */
+  provide: (cid: CID, signal: AbortSignal) => Promise<void>
+}
+
+export interface NodeContext {
+  swarm: Swarm
+  discovery: Discovery
+  blocks: BlockStore
+  backend: CryptoBackend
+  log: Logger
+  localPeer: PeerId
+  /** Adds addresses for a peer to the in-memory peer store. */
+  rememberAddresses: (peer: PeerId, addrs: Multiaddr[]) => Promise<void>
+}
+
+export type GetProgressEvents =
+  | CustomProgressEvent<{ peers: number }, 'kith:get:peers'>
+  | CustomProgressEvent<{ name: string, size: number, chunks: number, files: number }, 'kith:get:manifest'>
+  | CustomProgressEvent<{ checked: number, valid: number, total: number }, 'kith:get:verify'>
+  | CustomProgressEvent<{ bytes: number, total: number, chunks: number, totalChunks: number, peers: number }, 'kith:get:chunk'>
+  | CustomProgressEvent<{ path: string }, 'kith:get:file'>
+
+export interface GetOptions {
+  outDir: string
+  /** Fails when no peer makes progress for this long (also: no seeder found). */
+  timeoutMs?: number
+  signal?: AbortSignal
+  onProgress?: (evt: GetProgressEvents) => void
+  /** Per-peer pipelining window. */
+  window?: number
+}
+
+export interface GetResult {
+  path: string
+  name: string
+  size: number
+  /** SHA-256 (hex) of the file; for a folder, of its sha256sum-style listing. */
+  sha256: string
+  manifest: string
+}
+
+const hex = (b: Uint8Array): string => Array.from(b, x => x.toString(16).padStart(2, '0')).join('')
+
+/** Digest reported for a share: the file's SHA-256, or for a folder that of its sorted listing. */
+export function shareDigest (backend: CryptoBackend, meta: ManifestMeta): string {
+  if (meta.kind === 'file') return hex(meta.files[0]?.sha256 ?? new Uint8Array())
+  const listing = [...meta.files].sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+    .map(f => `${hex(f.sha256)}  ${f.path}\n`).join('')
+  return hex(backend.sha256(new TextEncoder().encode(listing)))
+}
+
+export interface ActiveDownload {
+  state: ShareState
+  result: Promise<GetResult>
+}
+
+export async function getShare (ctx: NodeContext, link: ShareLink, opts: GetOptions): Promise<GetResult & { state: ShareState, meta: ManifestMeta }> {
+  if (link.kind !== 'read') throw new SeedOnlyLinkError()
+  const keys = deriveShareKeys(link.key)
+  const state = new ShareState({ keys, rootCid: link.manifest, backend: ctx.backend, blocks: ctx.blocks })
+  const existing = ctx.swarm.getShare(keys.discovery)
+  if (existing !== undefined) ctx.swarm.removeShare(existing)
+  ctx.swarm.addShare(state)
+
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_GET_TIMEOUT_MS
+  const controller = new AbortController()
+  const outer = scope(undefined, opts.signal, controller.signal)
+  const signal = outer.signal
+  let lastProgress = Date.now()
+  let everConnected = false
+  const progress = (): void => { lastProgress = Date.now() }
+  const watchdog = setInterval(() => {
+    if (Date.now() - lastProgress > timeoutMs) {
+      controller.abort(everConnected ? new StalledError(Math.round(timeoutMs / 1000)) : new NoSeedersError(Math.round(timeoutMs / 1000)))
+    }
+  }, 250)
+  const unsubscribe = ctx.swarm.onSession(state, () => {
+    everConnected = true
+    progress()
+    opts.onProgress?.(new CustomProgressEvent('kith:get:peers', { peers: ctx.swarm.sessions(state).length }))
+  })
+  const discoveryDone = new AbortController()
+  const discoveryScope = scope(undefined, signal, discoveryDone.signal)
+  const discovery = discoverPeers(ctx, state, link.hints, discoveryScope.signal)
+
+  try {
+    const fetchCtx: ManifestFetchContext = { backend: ctx.backend, blocks: ctx.blocks, sessions: () => ctx.swarm.sessions(state), log: ctx.log, signal }
+    const rootBytes = await raceRoot(ctx, fetchCtx, link.manifest, signal)
+    progress()
+    const manifest = await completeManifest(fetchCtx, link.manifest, rootBytes, keys)
+    const meta = manifest.meta as ManifestMeta
+    const index = manifest.root.index
+    opts.onProgress?.(new CustomProgressEvent('kith:get:manifest', { name: meta.name, size: meta.size, chunks: index.chunks, files: meta.files.length }))
+    progress()
+
+    const cipher = new ChunkCipher(ctx.backend, keys.encryption, keys.noncePrefix)
+    const writer = await DownloadWriter.open(opts.outDir, meta, link.manifest.toString(), index.chunkSize)
+    const have = await reverify(ctx, writer, meta, index.chunkSize, cipher, manifest.digests, opts)
+    state.setManifest(rootBytes, index, manifest.digests, manifest.treeBlockDigests, have)
+    state.source = new PlaintextChunkSource(meta, index.chunkSize, cipher, i => writer.partialPath(i))
+
+    let received = 0
+    let bytesDone = 0
+    for (let i = 0; i < have.size; i++) if (have.get(i)) bytesDone += chunkPlaintextLength(...fileAndPos(meta, i), index.chunkSize)
+    const scheduler = new ChunkScheduler({
+      share: state,
+      sessions: () => ctx.swarm.sessions(state),
+      download: ctx.swarm.download,
+      log: ctx.log,
+      window: opts.window,
+      signal,
+      deliver: async (i, sealed) => {
+        const loc = locateChunk(meta, i)
+        let plaintext: Uint8Array
+        try {
+          plaintext = cipher.open(i, loc.last, sealed)
+        } catch (err) {
+          if (err instanceof DecryptionError) throw new CorruptShareError({ cause: err })
+          throw err
+        }
+        await writer.writeChunk(loc.fileIndex, loc.position, plaintext)
+        writer.markHave(i)
+        bytesDone += plaintext.length
+        received++
+      },
+      onChunk: () => {
+        progress()
+        opts.onProgress?.(new CustomProgressEvent('kith:get:chunk', { bytes: bytesDone, total: meta.size, chunks: have.count(), totalChunks: index.chunks, peers: ctx.swarm.sessions(state).length }))
+      }
+    })
+    const poke = ctx.swarm.onSession(state, () => { scheduler.poke() })
+    try {
+      await scheduler.run()
+    } catch (err) {
+      await writer.close()
+      throw err
+    } finally {
+      poke()
+    }
+    discoveryDone.abort()
+    await writer.flush()
+
+    for (let i = 0; i < meta.files.length; i++) {
+      const file = meta.files[i]
+      if (file === undefined) continue
+      await writer.finishFile(i, file.sha256)
+      progress()
+    }
+    const committed = await writer.commit()
+    await writer.cleanup()
+    state.source = new PlaintextChunkSource(meta, index.chunkSize, cipher, i => committed.files[i])
+    const path = committed.path
+    opts.onProgress?.(new CustomProgressEvent('kith:get:file', { path }))
+    ctx.log('download of %s complete: %d chunks received this run', link.manifest, received)
+    return { path, name: meta.name, size: meta.size, sha256: shareDigest(ctx.backend, meta), manifest: link.manifest.toString(), state, meta }
+  } catch (err) {
+    ctx.swarm.removeShare(state)
+    if (signal.aborted && signal.reason instanceof KithError) throw signal.reason
+    throw err
+  } finally {
+    clearInterval(watchdog)
+    unsubscribe()
+    discoveryDone.abort()
+    await discovery.catch(() => {})
+    discoveryScope.clear()
+    outer.clear()
+  }
+}
+
+function fileAndPos (meta: ManifestMeta, index: number): [ManifestMeta['files'][number], number] {
+  const loc = locateChunk(meta, index)
+  return [loc.file, loc.position]
+}
+
+/** Root from the DHT or from the first admitted peer, whichever verifies first. */
+async function raceRoot (ctx: NodeContext, fetchCtx: ManifestFetchContext, cid: CID, signal: AbortSignal): Promise<Uint8Array> {
+  const done = new AbortController()
+  const guard = scope(undefined, signal, done.signal)
+  const both = guard.signal
+  try {
+    return await Promise.any([
+      ctx.discovery.getRoot(cid, both),
+      fetchFromPeers({ ...fetchCtx, signal: both }, 'root', 0, cid.multihash.digest)
+    ])
+  } catch (err) {
+    signal.throwIfAborted()
+    throw err
+  } finally {
+    done.abort()
+    guard.clear()
+  }
+}
+
+/** Checks chunks a previous run wrote: re-seal the plaintext on disk and compare digests. */
+async function reverify (ctx: NodeContext, writer: DownloadWriter, meta: ManifestMeta, chunkSize: number, cipher: ChunkCipher, digests: Uint8Array, opts: GetOptions): Promise<Bitfield> {
+  const have = new Bitfield(digests.length / 32)
+  const claimed = writer.claimedChunks()
+  let checked = 0
+  for (const i of claimed) {
+    if (i >= have.size) continue
+    const loc = locateChunk(meta, i)
+    const length = chunkPlaintextLength(loc.file, loc.position, chunkSize)
+    const plaintext = await writer.readChunk(loc.fileIndex, loc.position, length)
+    if (plaintext !== undefined && digestEquals(ctx.backend.sha256(cipher.seal(i, loc.last, plaintext)), digests.subarray(i * 32, i * 32 + 32))) {
+      have.set(i)
+    } else {
+      writer.unmarkHave(i)
+    }
+    if (++checked % 64 === 0 || checked === claimed.length) {
+      opts.onProgress?.(new CustomProgressEvent('kith:get:verify', { checked, valid: have.count(), total: claimed.length }))
+    }
+  }
+  return have
+}
+
+/** Finds and connects to seeders until `signal` aborts: link hints first, then DHT providers. */
+async function discoverPeers (ctx: NodeContext, state: ShareState, hints: readonly Uint8Array[], signal: AbortSignal): Promise<void> {
+  const connecting = new Set<string>()
+  const tryConnect = async (target: PeerId | Multiaddr, key: string): Promise<void> => {
+    if (connecting.has(key) || connecting.size >= MAX_PARALLEL_DIALS) return
+    connecting.add(key)
+    const guard = scope(15_000, signal)
+    try {
+      await ctx.swarm.connect(target, state, guard.signal)
+    } catch (err) {
+      ctx.log('could not join swarm via a peer: %s', (err as Error).message)
+    } finally {
+      guard.clear()
+      connecting.delete(key)
+    }
+  }
+  for (const h of hints) {
+    try {
+      const ma = multiaddr(h)
+      void tryConnect(ma, ma.toString())
+    } catch {
+      ctx.log('ignoring an unreadable address hint in the link')
+    }
+  }
+  for (let round = 0; round < 10_000 && !signal.aborted; round++) {
+    const wait = DISCOVERY_INTERVALS_MS[Math.min(round, DISCOVERY_INTERVALS_MS.length - 1)] as number
+    if (wait > 0) await sleep(wait, signal).catch(() => {})
+    if (signal.aborted) return
+    const lookup = scope(20_000, signal)
+    try {
+      for await (const p of ctx.discovery.findProviders(state.keys.discoveryCid, lookup.signal)) {
+        if (p.id.equals(ctx.localPeer) || state.banned.has(p.id.toString()) || ctx.swarm.hasSession(state, p.id)) continue
+        // Learn its addresses (in memory only), then dial by peer ID.
+        if (p.multiaddrs.length > 0) await ctx.rememberAddresses(p.id, p.multiaddrs).catch(() => {})
+        void tryConnect(p.id, p.id.toString())
+      }
+    } catch (err) {
+      if (!signal.aborted) ctx.log('provider lookup failed: %s', (err as Error).message)
+    } finally {
+      lookup.clear()
+    }
+  }
+}

@@ -1,0 +1,334 @@
+/**
+ * KithNode: one running Kith node: the repo, the libp2p node (node/libp2p.ts), the swarm service,
+ * and the shares it serves. The daemon, the CLI's foreground mode and the tests all drive a node
+ * through this class; nothing else wires these pieces together.
+ */
+import './polyfills.js'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { CID } from 'multiformats/cid'
+import { Bitfield } from '../protocol/bitfield.js'
+import type { CryptoBackend } from '../protocol/crypto.js'
+import { deriveShareKeys } from '../protocol/keys.js'
+import { parseLink, type ShareLink } from '../protocol/link.js'
+import { ChunkCipher } from '../protocol/stream.js'
+import { bestBackend } from './crypto-native.js'
+import { findProviders, getManifest, provide, putManifest } from './dht.js'
+import { getShare, type Discovery, type GetOptions, type GetResult, type NodeContext } from './get.js'
+import { createKithLibp2p, type KithServices } from './libp2p.js'
+import { completeManifest } from './manifest-fetch.js'
+import { publishShare, signerFor, type ShareOptions } from './publish.js'
+import type { Repo, ShareRecord } from './repo.js'
+import { swarm as swarmService, type Swarm } from './swarm/service.js'
+import { ShareState } from './swarm/share-state.js'
+import { PlaintextChunkSource } from './swarm/sources.js'
+import { join } from 'node:path'
+import { scope } from './abort.js'
+
+/** Re-announce (DHT record + provider record) this often; kad-dht records live 48 h. */
+export const REANNOUNCE_MS = 60 * 60 * 1000
+/** Retry a failed announcement (e.g. no DHT peers yet) this often. */
+export const ANNOUNCE_RETRY_MS = 15 * 1000
+
+export interface KithNodeInit {
+  repo: Repo
+  listen?: string[]
+  bootstrap?: string[]
+  transports?: 'tcp' | 'memory'
+  backend?: CryptoBackend
+  uploadRate?: number
+  downloadRate?: number
+}
+
+export interface ShareInfo {
+  link: string
+  manifest: string
+  name: string
+  size: number
+  chunks: number
+  kind: 'file' | 'dir'
+  role: ShareRecord['role']
+  complete: boolean
+  /** Live figures (0 when not being served). */
+  peers: number
+  uploaded: number
+  serving: boolean
+}
+
+export type PeerKind = 'tcp' | 'websocket' | 'webrtc' | 'webrtc-direct' | 'relayed' | 'memory' | 'other'
+
+export interface PeerInfoSummary {
+  peerId: string
+  kind: PeerKind
+  /** Swarm sessions with this peer. */
+  sessions: number
+}
+
+export function connectionKind (addr: Multiaddr): PeerKind {
+  const s = addr.toString()
+  if (s.includes('/p2p-circuit')) return 'relayed'
+  if (s.includes('/webrtc-direct')) return 'webrtc-direct'
+  if (s.includes('/webrtc')) return 'webrtc'
+  if (s.includes('/ws') || s.includes('/wss')) return 'websocket'
+  if (s.includes('/tcp/')) return 'tcp'
+  if (s.startsWith('/memory')) return 'memory'
+  return 'other'
+}
+
+export class KithNode {
+  readonly repo: Repo
+  readonly libp2p: Libp2p<KithServices & { swarm: Swarm }>
+  readonly backend: CryptoBackend
+  readonly #ctx: NodeContext
+  readonly #states = new Map<string, ShareState>()
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>()
+  #stopped = false
+
+  private constructor (repo: Repo, libp2p: Libp2p<KithServices & { swarm: Swarm }>, backend: CryptoBackend) {
+    this.repo = repo
+    this.libp2p = libp2p
+    this.backend = backend
+    const log = libp2p.logger.forComponent('kith:node')
+    const discovery: Discovery = {
+      getRoot: async (cid, signal) => await getManifest(libp2p, cid, { signal }),
+      findProviders: (cid, signal) => findProviders(libp2p, cid, { signal }),
+      provide: async (cid, signal) => { await provide(libp2p, cid, { signal }) }
+    }
+    this.#ctx = {
+      swarm: libp2p.services.swarm,
+      discovery,
+      blocks: repo.blocks,
+      backend,
+      log,
+      localPeer: libp2p.peerId,
+      rememberAddresses: async (peer, multiaddrs) => { await libp2p.peerStore.merge(peer, { multiaddrs }) }
+    }
+  }
+
+  static async start (init: KithNodeInit): Promise<KithNode> {
+    const repo = init.repo
+    const backend = init.backend ?? bestBackend()
+    const libp2p = await createKithLibp2p({
+      privateKey: repo.privateKey,
+      listen: init.listen ?? repo.config.listen,
+      bootstrap: init.bootstrap ?? repo.config.bootstrap,
+      transports: init.transports,
+      datastore: repo.datastore,
+      services: {
+        swarm: swarmService({ uploadRate: init.uploadRate ?? repo.config.uploadRate, downloadRate: init.downloadRate ?? repo.config.downloadRate })
+      }
+    }) as unknown as Libp2p<KithServices & { swarm: Swarm }>
+    const node = new KithNode(repo, libp2p, backend)
+    await node.#reopenShares()
+    return node
+  }
+
+  get peerId (): PeerId { return this.libp2p.peerId }
+
+  /** Listen addresses, each with /p2p/<peerId>. */
+  addrs (): string[] {
+    return this.libp2p.getMultiaddrs().map(a => a.toString())
+  }
+
+  /** Shares a file or folder: encode, keep, serve, announce, and record it in the repo. */
+  async share (path: string, opts: ShareOptions = {}): Promise<ShareInfo> {
+    const published = await publishShare(this.#ctx, path, signerFor(this.repo.privateKey), { chunkSize: opts.chunkSize ?? this.repo.config.chunkSize, ...opts })
+    this.#states.set(published.manifest, published.state)
+    const source = published.kind === 'file' ? published.sources[0] ?? null : dirOf(published.sources[0], published.meta.files[0]?.path)
+    await this.repo.addShare({
+      version: 1,
+      link: published.link,
+      name: published.name,
+      size: published.size,
+      chunks: published.chunks,
+      kind: published.kind,
+      source,
+      role: 'publisher',
+      added: new Date().toISOString(),
+      complete: true,
+      have: null
+    })
+    this.#watchSource(published.state, published.manifest)
+    await this.announce(published.state, opts.signal)
+    return this.#info(await this.repo.getShare(published.manifest) as ShareRecord)
+  }
+
+  /** Downloads a share by link into `outDir`, then keeps seeding it while the node runs. */
+  async get (linkText: string | ShareLink, opts: GetOptions): Promise<GetResult> {
+    const link = typeof linkText === 'string' ? parseLink(linkText) : linkText
+    const manifest = link.manifest.toString()
+    const linkString = typeof linkText === 'string' ? linkText.trim() : undefined
+    const result = await getShare(this.#ctx, link, opts)
+    this.#states.set(manifest, result.state)
+    const existing = await this.repo.getShare(manifest)
+    if (existing === undefined && linkString !== undefined) {
+      await this.repo.addShare({
+        version: 1,
+        link: linkString.slice(linkString.indexOf('kith:')),
+        name: result.name,
+        size: result.size,
+        chunks: result.state.pieces,
+        kind: result.meta.kind,
+        source: result.path,
+        role: 'downloader',
+        added: new Date().toISOString(),
+        complete: true,
+        have: null
+      })
+    }
+    this.#watchSource(result.state, manifest)
+    void this.announce(result.state).catch(() => {})
+    const { state: _s, meta: _m, ...plain } = result
+    return plain
+  }
+
+  /** Puts the root into the DHT and provides under the discovery key; retries until it works. */
+  async announce (state: ShareState, signal?: AbortSignal): Promise<boolean> {
+    if (this.#stopped || !state.serving) return false
+    const guard = scope(30_000, signal)
+    const s = guard.signal
+    let ok = true
+    try {
+      if (state.root !== undefined) await putManifest(this.libp2p, state.rootCid, state.root, { signal: s })
+    } catch (err) {
+      ok = false
+      this.#ctx.log('could not put manifest into the DHT: %s', (err as Error).message)
+    }
+    try {
+      await provide(this.libp2p, state.keys.discoveryCid, { signal: s })
+    } catch (err) {
+      ok = false
+      this.#ctx.log('could not announce as provider: %s', (err as Error).message)
+    }
+    guard.clear()
+    this.#schedule(() => { void this.announce(state).catch(() => {}) }, ok ? REANNOUNCE_MS : ANNOUNCE_RETRY_MS, state)
+    return ok
+  }
+
+  #schedule (fn: () => void, ms: number, state: ShareState): void {
+    if (this.#stopped) return
+    const t = setTimeout(() => {
+      this.#timers.delete(t)
+      if (this.#states.get(state.rootCid.toString()) === state) fn()
+    }, ms)
+    t.unref?.()
+    this.#timers.add(t)
+  }
+
+  #watchSource (state: ShareState, manifest: string): void {
+    state.addEventListener('source-changed', () => {
+      this.#ctx.log.error('share %s: its source changed on disk, stopped serving it', manifest)
+    }, { once: true })
+  }
+
+  /** Stops serving and forgets a share (by link or manifest ID). Files on disk are kept. */
+  async unshare (linkOrManifest: string): Promise<boolean> {
+    const manifest = manifestOf(linkOrManifest)
+    const state = this.#states.get(manifest)
+    if (state !== undefined) {
+      this.#ctx.swarm.removeShare(state)
+      this.#states.delete(manifest)
+    }
+    return await this.repo.removeShare(manifest)
+  }
+
+  async listShares (): Promise<ShareInfo[]> {
+    return (await this.repo.listShares()).map(r => this.#info(r))
+  }
+
+  #info (r: ShareRecord): ShareInfo {
+    const manifest = manifestOf(r.link)
+    const state = this.#states.get(manifest)
+    const sessions = state !== undefined ? this.#ctx.swarm.sessions(state) : []
+    return {
+      link: r.link,
+      manifest,
+      name: r.name,
+      size: r.size,
+      chunks: r.chunks,
+      kind: r.kind,
+      role: r.role,
+      complete: r.complete,
+      peers: sessions.length,
+      uploaded: sessions.reduce((n, s) => n + s.sent, 0),
+      serving: state?.serving ?? false
+    }
+  }
+
+  peers (): PeerInfoSummary[] {
+    const sessions = this.#ctx.swarm.allSessions()
+    return this.libp2p.getConnections().map(c => ({
+      peerId: c.remotePeer.toString(),
+      kind: connectionKind(c.remoteAddr),
+      sessions: sessions.filter(s => s.remotePeer.equals(c.remotePeer)).length
+    }))
+  }
+
+  status (): { peerId: string, addrs: string[], connections: number, shares: number, sessions: number } {
+    return {
+      peerId: this.peerId.toString(),
+      addrs: this.addrs(),
+      connections: this.libp2p.getConnections().length,
+      shares: this.#states.size,
+      sessions: this.#ctx.swarm.allSessions().length
+    }
+  }
+
+  /** Dials a peer (e.g. a bootstrap address given at run time). */
+  async dial (addr: string, signal?: AbortSignal): Promise<void> {
+    await this.libp2p.dial(multiaddr(addr), { signal })
+  }
+
+  /** Re-serves the shares recorded in the repo (publisher and completed downloads). */
+  async #reopenShares (): Promise<void> {
+    for (const r of await this.repo.listShares()) {
+      if (!r.complete || r.source === null) continue
+      try {
+        const link = parseLink(r.link)
+        if (link.kind !== 'read') continue
+        const keys = deriveShareKeys(link.key)
+        const rootBytes = await this.repo.blocks.get(link.manifest)
+        // Everything must be local: a share recorded as complete has all its blocks here.
+        const local = scope(5_000)
+        const fetched = await completeManifest({ backend: this.backend, blocks: this.repo.blocks, sessions: () => [], log: this.#ctx.log, signal: local.signal }, link.manifest, rootBytes, keys).finally(local.clear)
+        const meta = fetched.meta
+        if (meta === undefined) continue
+        const state = new ShareState({ keys, rootCid: link.manifest, backend: this.backend, blocks: this.repo.blocks })
+        const have = new Bitfield(fetched.root.index.chunks)
+        for (let i = 0; i < have.size; i++) have.set(i)
+        state.setManifest(rootBytes, fetched.root.index, fetched.digests, fetched.treeBlockDigests, have)
+        const base = r.source
+        const paths = meta.files.map(f => meta.kind === 'file' ? base : join(base, ...f.path.split('/')))
+        state.source = new PlaintextChunkSource(meta, fetched.root.index.chunkSize, new ChunkCipher(this.backend, keys.encryption, keys.noncePrefix), i => paths[i])
+        this.#ctx.swarm.addShare(state)
+        this.#states.set(link.manifest.toString(), state)
+        this.#watchSource(state, link.manifest.toString())
+        void this.announce(state).catch(() => {})
+      } catch (err) {
+        this.#ctx.log.error('could not re-open a share from the repo: %s', (err as Error).message)
+      }
+    }
+  }
+
+  async stop (): Promise<void> {
+    this.#stopped = true
+    for (const t of this.#timers) clearTimeout(t)
+    this.#timers.clear()
+    await this.libp2p.stop()
+  }
+}
+
+function manifestOf (linkOrManifest: string): string {
+  const text = linkOrManifest.trim()
+  if (text.includes('kith:')) return parseLink(text).manifest.toString()
+  return CID.parse(text).toString()
+}
+
+/** The shared folder's absolute path, from one file's absolute path and its relative path. */
+function dirOf (abs: string | undefined, rel: string | undefined): string | null {
+  if (abs === undefined || rel === undefined) return null
+  const depth = rel.split('/').length
+  let dir = abs
+  for (let i = 0; i < depth; i++) dir = dir.slice(0, Math.max(0, dir.lastIndexOf('/')))
+  return dir
+}

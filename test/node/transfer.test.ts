@@ -1,0 +1,49 @@
+/** Real libp2p nodes on loopback TCP with on-disk repos, in one process. */
+import { createHash } from 'node:crypto'
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { startNode, stopNode, waitFor, type TestNode } from './helpers/nodes.js'
+import { pseudoRandomBytes } from '../protocol/helpers/fixtures.js'
+
+const nodes: TestNode[] = []
+afterAll(async () => { await Promise.all(nodes.map(stopNode)) })
+
+describe('share and get over loopback', () => {
+  it('B gets A\'s file by link, verified, through the DHT', async () => {
+    const a = await startNode(); nodes.push(a)
+    const b = await startNode({ bootstrap: [a.node.addrs()[0]!] }); nodes.push(b)
+    await waitFor(() => b.node.libp2p.getConnections().length > 0, 10_000, 'bootstrap connection')
+    const src = join(a.dir, 'photo.bin')
+    const data = pseudoRandomBytes(3 * 1024 * 1024 + 17)
+    await writeFile(src, data)
+    const shared = await a.node.share(src, { chunkSize: 256 * 1024 })
+    expect(shared.chunks).toBe(13)
+    const out = join(b.dir, 'out')
+    await mkdir(out)
+    const got = await b.node.get(shared.link, { outDir: out, timeoutMs: 20_000 })
+    expect(got.name).toBe('photo.bin')
+    expect(got.sha256).toBe(createHash('sha256').update(data).digest('hex'))
+    // Buffer.equals, not toEqual: vitest's deep equality on megabytes takes seconds.
+    expect((await readFile(join(out, 'photo.bin'))).equals(Buffer.from(data))).toBe(true)
+    expect((await readdir(out)).filter(n => n.startsWith('.kith-partial'))).toEqual([])
+  })
+
+  it('gets a folder share with nested and empty files', async () => {
+    const a = await startNode(); nodes.push(a)
+    const b = await startNode({ bootstrap: [a.node.addrs()[0]!] }); nodes.push(b)
+    const root = join(a.dir, 'album')
+    await mkdir(join(root, 'raw'), { recursive: true })
+    await writeFile(join(root, 'a.txt'), 'hello')
+    await writeFile(join(root, 'raw', 'empty'), '')
+    await writeFile(join(root, 'raw', 'big.bin'), pseudoRandomBytes(700_000, 3))
+    const shared = await a.node.share(root, { chunkSize: 65536 })
+    const out = join(b.dir, 'out')
+    await mkdir(out)
+    const got = await b.node.get(shared.link, { outDir: out, timeoutMs: 20_000 })
+    expect(got.path).toBe(join(out, 'album'))
+    expect(await readFile(join(out, 'album', 'a.txt'), 'utf8')).toBe('hello')
+    expect((await readFile(join(out, 'album', 'raw', 'empty'))).length).toBe(0)
+    expect((await readFile(join(out, 'album', 'raw', 'big.bin'))).equals(Buffer.from(pseudoRandomBytes(700_000, 3)))).toBe(true)
+  })
+})
