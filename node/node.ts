@@ -250,7 +250,7 @@ export class KithNode {
       role: r.role,
       complete: r.complete,
       peers: sessions.length,
-      uploaded: sessions.reduce((n, s) => n + s.sent, 0),
+      uploaded: state?.uploaded ?? 0,
       serving: state?.serving ?? false
     }
   }

@@ -174,6 +174,7 @@ export class ChunkScheduler {
           return
         }
         this.#share.markHave(index)
+        this.#share.downloaded += bytes.length
         this.#init.onChunk?.(index, bytes.length, s)
         for (const other of holders) if (other !== s) other.cancelChunk(index)
       } catch (err) {

@@ -296,6 +296,7 @@ export class Session {
         const [header, body] = encodePiece(q.id, q.kind, q.index, data)
         this.#write(new Uint8ArrayList(header, body))
         this.sent += data.length
+        this.share.uploaded += data.length
         // Do not run ahead of the transport: wait for this piece to be handed over before the
         // next is produced, so at most one produced chunk waits per session.
         await this.#writeChain

@@ -64,6 +64,9 @@ export class ShareState extends TypedEventEmitter<ShareStateEvents> {
   source: ChunkSource | undefined
   /** Peers dropped from this swarm for misbehaviour (peer ID strings); kept in memory only. */
   readonly banned = new Set<string>()
+  /** Sealed bytes served to peers, and verified bytes received, over this process's life. */
+  uploaded = 0
+  downloaded = 0
   /** False once the source is found changed: the share stops being served. */
   serving = true
 
