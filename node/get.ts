@@ -158,6 +158,8 @@ export async function getShare (ctx: NodeContext, link: ShareLink, opts: GetOpti
     const have = await reverify(ctx, writer, meta, index.chunkSize, cipher, manifest.digests, opts)
     state.setManifest(rootBytes, index, manifest.digests, manifest.treeBlockDigests, have)
     state.source = new PlaintextChunkSource(meta, index.chunkSize, cipher, i => writer.partialPath(i))
+    // A downloader seeds what it has: announce now, so later downloaders can draw from us too.
+    void ctx.discovery.provide(keys.discoveryCid, signal).catch(() => {})
 
     let received = 0
     let bytesDone = 0

@@ -31,7 +31,7 @@ describe(`${N} nodes on the memory transport`, () => {
         await nodes[i]!.node.libp2p.dial(nodes[j]!.node.libp2p.getMultiaddrs()[0]!)
       }
     }
-    await waitFor(() => nodes.every(t => t.node.libp2p.services.dht.routingTable.size >= 3), 20_000, 'routing tables')
+    await waitFor(() => nodes.every(t => (t.node.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable.size >= 3), 20_000, 'routing tables')
 
     // Node 0 publishes; it stays only long enough for the seeders to take their parts.
     const publisher = nodes[0]!
