@@ -1,268 +1,639 @@
 /**
  * Writing a download safely and resumably.
  *
- * Everything goes under a hidden partial folder next to the output, `<out>/.kith-partial-<id>/`:
- * one pre-sized `<i>.part` file per manifest file, written at chunk offsets (any order, memory
- * flat), and `state.json` with the have-map of chunks written so far (flushed at most once a
- * second and on close, atomically). A restarted download re-verifies every chunk the state
- * claims before trusting it (get.ts). A file is checked against its plaintext SHA-256 from the
- * manifest before it is moved into `tree/`, and only when every file checked out is the result
- * renamed into `<out>/<name>` in one step, never over an existing file (`name (1).ext` instead).
- * So no byte that failed verification ever appears under a final name.
+ * Paths come from a verified manifest, i.e. from a possibly hostile publisher. Each file's final
+ * path is `<out>/<name>` (one-file share) or `<out>/<name>/<path>` (folder); every name is checked
+ * again here with protocol/paths.ts, and the joined path with `path.resolve` against the output
+ * folder (defence in depth), before anything is written.
+ *
+ * While downloading, everything lives in a hidden partial folder next to the output,
+ * `<out>/.kith-partial-<manifest id, last 16 chars>/`:
+ *   <fileIndex>   one file per manifest file, pre-sized (ftruncate) and written at chunk
+ *                 offsets in any order, so memory stays flat whatever the file size
+ *   state.json    the have-map of chunks written (base64), the folder chosen for a folder
+ *                 share, and the files already moved into place; written atomically at most
+ *                 about once a second or every N chunks, and on close
+ * A restarted download trusts nothing in state.json blindly: the caller re-reads every claimed
+ * chunk (`readChunk`) and re-checks it against the manifest before counting it (get.ts).
+ *
+ * `finishFile` checks a file's SHA-256 against the manifest, then (and only then) moves it to its
+ * final name, never over an existing file (`name (1).ext` instead, created with link(2) so a
+ * concurrent writer cannot be clobbered either). So no byte that failed verification, and no
+ * partial file, ever appears under a final name. A folder share gets its own new folder
+ * (`name (1)` if `name` exists): files never merge into a folder that was already there.
  */
 import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
-import { mkdir, open, readFile, rename, rm, stat, chmod, type FileHandle } from 'node:fs/promises'
-import { dirname, extname, join, resolve, sep } from 'node:path'
+import { constants, createReadStream } from 'node:fs'
+import { chmod, link, lstat, mkdir, open, readFile, realpath, rename, rm, unlink, type FileHandle } from 'node:fs/promises'
+import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { Bitfield } from '../protocol/bitfield.js'
-import { IntegrityError } from '../protocol/errors.js'
-import type { ManifestMeta } from '../protocol/manifest.js'
-import { splitPath } from '../protocol/paths.js'
-import { mapDiskError, writeAtomic } from './repo.js'
+import { checkChunkSize, chunkCount } from '../protocol/chunker.js'
+import { MAX_NAME_BYTES } from '../protocol/constants.js'
+import { IntegrityError, UnsafePathError } from '../protocol/errors.js'
+import { chunkPlaintextLength, type FileEntry, type ManifestMeta } from '../protocol/manifest.js'
+import { checkFileList, checkName, splitPath } from '../protocol/paths.js'
+import { DiskFullError, OutputPathError } from './errors.js'
+import { writeAtomic } from './repo.js'
 
-const FLUSH_MS = 1000
+const STATE_FILE = 'state.json'
+const DEFAULT_FLUSH_MS = 1000
+const DEFAULT_FLUSH_EVERY = 128
 const MAX_OPEN_FILES = 32
-const MAX_NAME_ATTEMPTS = 1000
+const MAX_NAME_ATTEMPTS = 100
+const READ_SIZE = 1024 * 1024
+
+export interface DownloadWriterOptions {
+  /** Longest time a written chunk waits before state.json records it (default 1000 ms). */
+  flushIntervalMs?: number
+  /** Also flush after this many newly marked chunks (default 128). */
+  flushEveryChunks?: number
+}
+
+/** state.json, version 1. */
+interface SavedState {
+  version: 1
+  manifest: string
+  chunkSize: number
+  chunks: number
+  /** base64 have-map of chunks written (to be re-verified on resume). */
+  have: string
+  /** Folder share: the top-level folder chosen under the output folder, once created. */
+  root: string | null
+  /** fileIndex → final path relative to the output folder ('/'-joined), once verified and moved. */
+  finished: Record<string, string>
+}
+
+interface Slot {
+  handle: Promise<FileHandle>
+  users: number
+}
+
+const hexOf = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+
+function codeOf (err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException)?.code
+}
+
+/** `name`, or for attempt i > 0 `stem (i).ext` (folders: `name (i)`), kept within NAME_MAX. */
+export function candidateName (name: string, attempt: number, splitExtension: boolean): string {
+  if (attempt === 0) return name
+  const ext = splitExtension ? extname(name) : ''
+  let stem = ext.length > 0 && ext.length < name.length ? name.slice(0, -ext.length) : name
+  const suffix = ` (${attempt})${stem === name ? '' : ext}`
+  const chars = Array.from(stem)
+  while (chars.length > 1 && Buffer.byteLength(chars.join('') + suffix) > MAX_NAME_BYTES) chars.pop()
+  stem = chars.join('')
+  return stem + suffix
+}
+
+/** True if `child` is strictly below `parent` (both absolute). */
+function inside (parent: string, child: string): boolean {
+  const rel = relative(parent, child)
+  return rel.length > 0 && rel !== '..' && !rel.startsWith('..' + sep) && !isAbsolute(rel)
+}
 
 export class DownloadWriter {
+  /** Absolute output folder. */
   readonly outDir: string
   readonly partialDir: string
   readonly meta: ManifestMeta
+  readonly manifestId: string
   readonly #chunkSize: number
   readonly #have: Bitfield
-  readonly #handles = new Map<number, FileHandle>()
-  readonly #verified = new Set<number>()
+  readonly #slots = new Map<number, Slot>()
+  /** fileIndex → absolute final path, once verified and moved. */
+  readonly #finished = new Map<number, string>()
+  #root: string | undefined
+  readonly #flushMs: number
+  readonly #flushEvery: number
+  #pending = 0
   #dirty = false
-  #flushTimer: ReturnType<typeof setTimeout> | undefined
-  #committed: { path: string, files: string[] } | undefined
-  readonly #manifestId: string
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #flushing: Promise<void> = Promise.resolve()
+  #closed = false
+  #removed = false
 
-  private constructor (outDir: string, partialDir: string, meta: ManifestMeta, chunkSize: number, have: Bitfield, manifestId: string) {
-    this.#manifestId = manifestId
+  private constructor (outDir: string, partialDir: string, meta: ManifestMeta, manifestId: string, chunkSize: number, have: Bitfield, opts: DownloadWriterOptions) {
     this.outDir = outDir
     this.partialDir = partialDir
     this.meta = meta
+    this.manifestId = manifestId
     this.#chunkSize = chunkSize
     this.#have = have
+    this.#flushMs = opts.flushIntervalMs ?? DEFAULT_FLUSH_MS
+    this.#flushEvery = opts.flushEveryChunks ?? DEFAULT_FLUSH_EVERY
   }
 
-  /** Opens (or resumes) the partial download of `meta` into `outDir`. */
-  static async open (outDir: string, meta: ManifestMeta, manifestId: string, chunkSize: number): Promise<DownloadWriter> {
+  /**
+   * Opens (or resumes) the download of `meta` into `outDir`. Every name is validated before
+   * anything is created: throws `UnsafePathError` for a hostile name.
+   */
+  static async open (outDir: string, meta: ManifestMeta, manifestId: string, chunkSize: number, opts: DownloadWriterOptions = {}): Promise<DownloadWriter> {
     const out = resolve(outDir)
-    // Defence in depth: every path was validated when the manifest was opened; check again.
-    for (const f of meta.files) {
-      splitPath(f.path)
-      const target = resolve(out, meta.name, ...f.path.split('/'))
-      if (!target.startsWith(out + sep)) throw new IntegrityError('manifest path escapes the output folder')
-    }
+    checkChunkSize(chunkSize)
+    if (!/^[A-Za-z0-9]{16,128}$/.test(manifestId)) throw new RangeError('manifest id must be a CID string')
+    DownloadWriter.#checkMeta(out, meta, chunkSize)
+
     const partialDir = join(out, `.kith-partial-${manifestId.slice(-16)}`)
     try {
-      await mkdir(join(partialDir, 'tree'), { recursive: true, mode: 0o700 })
+      await mkdir(out, { recursive: true })
     } catch (err) {
-      mapDiskError(err, out)
+      if (codeOf(err) === 'EEXIST') throw new OutputPathError(`${out} exists and is not a folder`, { cause: err })
+      DiskFullError.rethrow(err, out)
     }
-    const total = meta.files.reduce((n, f) => n + f.chunks, 0)
-    let have = new Bitfield(total)
     try {
-      const state = JSON.parse(await readFile(join(partialDir, 'state.json'), 'utf8')) as { version: number, manifest: string, chunkSize: number, chunks: number, have: string }
-      if (state.version === 1 && state.manifest === manifestId && state.chunkSize === chunkSize && state.chunks === total) {
-        have = Bitfield.fromBytes(total, Buffer.from(state.have, 'base64'))
-      }
-    } catch {
-      // no state yet, or unreadable: start from nothing (chunks on disk are re-fetched)
+      await mkdir(partialDir, { mode: 0o700 })
+    } catch (err) {
+      if (codeOf(err) !== 'EEXIST') DiskFullError.rethrow(err, out)
     }
-    return new DownloadWriter(out, partialDir, meta, chunkSize, have, manifestId)
+    const st = await lstat(partialDir)
+    if (!st.isDirectory()) throw new OutputPathError(`${partialDir} exists and is not a folder: remove it and try again`)
+
+    const total = meta.files.reduce((n, f) => n + f.chunks, 0)
+    const writer = new DownloadWriter(out, partialDir, meta, manifestId, chunkSize, new Bitfield(total), opts)
+    await writer.#load()
+    return writer
   }
 
-  /** Chunk indices the saved state says were written (to be re-verified by the caller). */
+  /** Defence in depth: the manifest was validated when opened; check every name and path again. */
+  static #checkMeta (out: string, meta: ManifestMeta, chunkSize: number): void {
+    checkName(meta.name)
+    const top = resolve(out, meta.name)
+    if (!inside(out, top)) throw new UnsafePathError('unsafe path: the share name leaves the output folder')
+    if (meta.files.length === 0) throw new RangeError('manifest lists no files')
+    if (meta.kind === 'file') {
+      if (meta.files.length !== 1 || meta.files[0]?.path !== meta.name) throw new UnsafePathError('unsafe path: a one-file share must carry its own name')
+    } else if (meta.kind === 'dir') {
+      for (const f of meta.files) {
+        const target = resolve(top, ...splitPath(f.path))
+        if (!inside(top, target)) throw new UnsafePathError('unsafe path: a file path leaves the share folder')
+      }
+      checkFileList(meta.files.map(f => f.path))
+    } else {
+      throw new RangeError('manifest kind must be "file" or "dir"')
+    }
+    let next = 0
+    for (const f of meta.files) {
+      if (!Number.isSafeInteger(f.size) || f.size < 0 || f.firstChunk !== next || f.chunks !== chunkCount(f.size, chunkSize)) {
+        throw new RangeError('manifest file sizes do not match its chunk layout')
+      }
+      next += f.chunks
+    }
+  }
+
+  get chunkSize (): number { return this.#chunkSize }
+
+  #file (fileIndex: number): FileEntry {
+    const f = Number.isInteger(fileIndex) ? this.meta.files[fileIndex] : undefined
+    if (f === undefined) throw new RangeError(`no file ${fileIndex} in this share`)
+    return f
+  }
+
+  #partFile (fileIndex: number): string {
+    return join(this.partialDir, String(fileIndex))
+  }
+
+  // --- resume state --------------------------------------------------------------------------------
+
+  async #load (): Promise<void> {
+    let state: SavedState
+    try {
+      state = JSON.parse(await readFile(join(this.partialDir, STATE_FILE), 'utf8'))
+    } catch {
+      return // no state yet, or unreadable: start from nothing
+    }
+    if (state === null || typeof state !== 'object' || state.version !== 1 || state.manifest !== this.manifestId ||
+      state.chunkSize !== this.#chunkSize || state.chunks !== this.#have.size || typeof state.have !== 'string') return
+    let have: Bitfield
+    try {
+      have = Bitfield.fromBytes(this.#have.size, Buffer.from(state.have, 'base64'))
+    } catch {
+      return
+    }
+    for (let i = 0; i < have.size; i++) if (have.get(i)) this.#have.set(i)
+
+    if (this.meta.kind === 'dir' && typeof state.root === 'string') {
+      try {
+        checkName(state.root)
+        const root = join(this.outDir, state.root)
+        const st = await lstat(root).catch(() => undefined)
+        if (st === undefined || st.isDirectory()) this.#root = root
+      } catch {}
+    }
+    const finished = state.finished !== null && typeof state.finished === 'object' ? state.finished : {}
+    for (const [key, rel] of Object.entries(finished)) {
+      const i = Number(key)
+      const f = this.meta.files[i]
+      if (f === undefined || typeof rel !== 'string') continue
+      let ok = false
+      try {
+        const abs = resolve(this.outDir, ...splitPath(rel))
+        const base = this.meta.kind === 'dir' ? this.#root : this.outDir
+        if (base !== undefined && inside(base, abs)) {
+          const st = await lstat(abs)
+          ok = st.isFile() && st.size === f.size
+          if (ok) this.#finished.set(i, abs)
+        }
+      } catch {}
+      // Moved away or changed since: download that file again.
+      if (!ok) for (let c = f.firstChunk; c < f.firstChunk + f.chunks; c++) this.#have.clear(c)
+    }
+  }
+
+  /** A copy of the have-map from the saved state plus this run's writes (claims, until re-verified). */
+  haveChunks (): Bitfield {
+    return Bitfield.fromBytes(this.#have.size, this.#have.toBytes())
+  }
+
+  /** Chunk indices marked as written (to be re-verified by the caller after a resume). */
   claimedChunks (): number[] {
     const out: number[] = []
     for (let i = 0; i < this.#have.size; i++) if (this.#have.get(i)) out.push(i)
     return out
   }
 
-  #partFile (fileIndex: number): string {
-    return join(this.partialDir, `${fileIndex}.part`)
-  }
-
-  /** Where file `fileIndex`'s bytes are now (partial file, or verified copy), for re-sealing. */
-  partialPath (fileIndex: number): string | undefined {
-    if (this.#committed !== undefined) return this.#committed.files[fileIndex]
-    const file = this.meta.files[fileIndex]
-    if (file === undefined) return undefined
-    return this.#verified.has(fileIndex) ? this.#treePath(fileIndex) : this.#partFile(fileIndex)
-  }
-
-  #treePath (fileIndex: number): string {
-    const f = this.meta.files[fileIndex]
-    if (f === undefined) throw new RangeError('no such file')
-    return this.meta.kind === 'file' ? join(this.partialDir, 'tree', `${fileIndex}.verified`) : join(this.partialDir, 'tree', ...f.path.split('/'))
-  }
-
-  async #handle (fileIndex: number): Promise<FileHandle> {
-    let fh = this.#handles.get(fileIndex)
-    if (fh !== undefined) return fh
-    if (this.#handles.size >= MAX_OPEN_FILES) {
-      const [oldest, h] = this.#handles.entries().next().value as [number, FileHandle]
-      this.#handles.delete(oldest)
-      await h.close()
-    }
-    const file = this.meta.files[fileIndex]
-    if (file === undefined) throw new RangeError('no such file')
-    let handle: FileHandle
-    try {
-      // 'a+' creates the file if missing; reopen 'r+' because O_APPEND would ignore offsets.
-      await (await open(this.#partFile(fileIndex), 'a+')).close()
-      handle = await open(this.#partFile(fileIndex), 'r+')
-      const st = await handle.stat()
-      if (st.size !== file.size) await handle.truncate(file.size)
-    } catch (err) {
-      mapDiskError(err, this.partialDir)
-    }
-    this.#handles.set(fileIndex, handle)
-    return handle
-  }
-
-  /** Writes verified plaintext of chunk `position` of file `fileIndex`. */
-  async writeChunk (fileIndex: number, position: number, plaintext: Uint8Array): Promise<void> {
-    if (plaintext.length === 0) { await this.#handle(fileIndex); return }
-    const fh = await this.#handle(fileIndex)
-    try {
-      let done = 0
-      for (let i = 0; i < 1000 && done < plaintext.length; i++) {
-        const { bytesWritten } = await fh.write(plaintext, done, plaintext.length - done, position * this.#chunkSize + done)
-        done += bytesWritten
-      }
-    } catch (err) {
-      mapDiskError(err, this.partialDir)
-    }
-  }
-
-  /** Records chunk `index` as written (persisted by the next flush). */
+  /** Records chunk `index` (share-wide) as written; persisted by the next flush. */
   markHave (index: number): void {
     this.#have.set(index)
-    this.#scheduleFlush()
+    this.#touch()
   }
 
+  /** Forgets chunk `index` (it failed re-verification). */
   unmarkHave (index: number): void {
     this.#have.clear(index)
-    this.#scheduleFlush()
+    this.#touch()
   }
 
-  #scheduleFlush (): void {
+  #touch (): void {
     this.#dirty = true
-    if (this.#flushTimer !== undefined) return
-    this.#flushTimer = setTimeout(() => {
-      this.#flushTimer = undefined
+    if (this.#closed) return
+    // Background flushes: a failure leaves the state dirty, and the next flush retries it.
+    if (++this.#pending >= this.#flushEvery) {
       void this.flush().catch(() => {})
-    }, FLUSH_MS)
-  }
-
-  /** Persists the have-map (atomic). Chunk data is synced before the map that claims it. */
-  async flush (): Promise<void> {
-    if (this.#flushTimer !== undefined) { clearTimeout(this.#flushTimer); this.#flushTimer = undefined }
-    if (!this.#dirty || this.#committed !== undefined) return
-    this.#dirty = false
-    for (const fh of this.#handles.values()) await fh.datasync().catch(() => {})
-    await writeAtomic(join(this.partialDir, 'state.json'), JSON.stringify({
-      version: 1, manifest: this.#manifestId, chunkSize: this.#chunkSize, chunks: this.#have.size, have: Buffer.from(this.#have.toBytes()).toString('base64')
-    }))
-  }
-
-  /** Reads back plaintext a previous run wrote (for re-verification), or undefined. */
-  async readChunk (fileIndex: number, position: number, length: number): Promise<Uint8Array | undefined> {
-    const path = this.#partFile(fileIndex)
-    try {
-      const fh = await open(path, 'r')
-      try {
-        const buf = new Uint8Array(length)
-        const { bytesRead } = await fh.read(buf, 0, length, position * this.#chunkSize)
-        return bytesRead === length ? buf : undefined
-      } finally {
-        await fh.close()
-      }
-    } catch {
-      return undefined
+    } else if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined
+        void this.flush().catch(() => {})
+      }, this.#flushMs)
+      this.#timer.unref?.()
     }
-  }
-
-  /** Checks file `fileIndex` against its SHA-256 and moves it into the verified tree. */
-  async finishFile (fileIndex: number, expectedSha256: Uint8Array): Promise<string> {
-    const file = this.meta.files[fileIndex]
-    if (file === undefined) throw new RangeError('no such file')
-    if (this.#verified.has(fileIndex)) return this.#treePath(fileIndex)
-    await this.#handle(fileIndex)
-    const fh = this.#handles.get(fileIndex)
-    if (fh !== undefined) { await fh.sync(); await fh.close(); this.#handles.delete(fileIndex) }
-    const part = this.#partFile(fileIndex)
-    const hash = createHash('sha256')
-    for await (const piece of createReadStream(part, { highWaterMark: 1024 * 1024 })) hash.update(piece as Buffer)
-    const digest = hash.digest()
-    if (!digest.equals(Buffer.from(expectedSha256))) {
-      await rm(part, { force: true })
-      throw new IntegrityError(`file ${fileIndex} does not match its SHA-256 in the manifest; discarded`)
-    }
-    await chmod(part, file.mode === 0o755 ? 0o755 : 0o644)
-    const target = this.#treePath(fileIndex)
-    try {
-      await mkdir(dirname(target), { recursive: true })
-      await rename(part, target)
-    } catch (err) {
-      mapDiskError(err, this.partialDir)
-    }
-    this.#verified.add(fileIndex)
-    return target
   }
 
   /**
-   * Moves the verified result to its final name in one rename (never over an existing file).
-   * Every file must have been finished. Returns the final path and each file's final path.
+   * Writes state.json now if anything changed (atomically); the chunk data it claims is synced
+   * first. A background flush that failed (disk full) left the state dirty, so this retries it.
+   */
+  async flush (): Promise<void> {
+    if (this.#timer !== undefined) { clearTimeout(this.#timer); this.#timer = undefined }
+    await this.#enqueue(false)
+  }
+
+  /** Serialises state writes, so an older snapshot never lands after a newer one. */
+  async #enqueue (force: boolean): Promise<void> {
+    const run = this.#flushing.then(async () => { await this.#writeState(force) })
+    this.#flushing = run.catch(() => {})
+    await run
+  }
+
+  async #writeState (force = false): Promise<void> {
+    if ((!this.#dirty && !force) || this.#removed) return
+    this.#dirty = false
+    this.#pending = 0
+    // Snapshot first: every chunk it claims was written before the sync below.
+    const have = this.#have.toBytes()
+    const finished: Record<string, string> = {}
+    for (const [i, abs] of this.#finished) finished[String(i)] = relative(this.outDir, abs).split(sep).join('/')
+    const state: SavedState = {
+      version: 1,
+      manifest: this.manifestId,
+      chunkSize: this.#chunkSize,
+      chunks: this.#have.size,
+      have: Buffer.from(have).toString('base64'),
+      root: this.#root === undefined ? null : relative(this.outDir, this.#root),
+      finished
+    }
+    for (const slot of this.#slots.values()) await (await slot.handle).datasync().catch(() => {})
+    try {
+      await writeAtomic(join(this.partialDir, STATE_FILE), JSON.stringify(state) + '\n', 0o600)
+    } catch (err) {
+      this.#dirty = true
+      throw err
+    }
+  }
+
+  async #saveNow (): Promise<void> {
+    await this.#enqueue(true)
+  }
+
+  // --- partial files ---------------------------------------------------------------------------
+
+  /** A handle on file `fileIndex`'s partial file, created and pre-sized on first use. */
+  async #acquire (fileIndex: number): Promise<FileHandle> {
+    let slot = this.#slots.get(fileIndex)
+    if (slot === undefined) {
+      const file = this.#file(fileIndex)
+      const path = this.#partFile(fileIndex)
+      const handle = (async () => {
+        let fh: FileHandle | undefined
+        try {
+          fh = await open(path, constants.O_RDWR | constants.O_CREAT, 0o600)
+          const st = await fh.stat()
+          if (!st.isFile()) throw new OutputPathError(`${path} is not a regular file`)
+          if (st.size !== file.size) await fh.truncate(file.size)
+          return fh
+        } catch (err) {
+          await fh?.close().catch(() => {})
+          DiskFullError.rethrow(err, this.partialDir)
+        }
+      })()
+      slot = { handle, users: 0 }
+      this.#slots.set(fileIndex, slot)
+      handle.catch(() => { if (this.#slots.get(fileIndex) === slot) this.#slots.delete(fileIndex) })
+    } else {
+      // Most recently used last (the map's order is the eviction order).
+      this.#slots.delete(fileIndex)
+      this.#slots.set(fileIndex, slot)
+    }
+    slot.users++
+    try {
+      return await slot.handle
+    } catch (err) {
+      slot.users--
+      throw err
+    }
+  }
+
+  async #release (fileIndex: number): Promise<void> {
+    const slot = this.#slots.get(fileIndex)
+    if (slot !== undefined) slot.users--
+    // Bound the open files: close idle handles, least recently used first.
+    if (this.#slots.size <= MAX_OPEN_FILES) return
+    for (const [i, s] of this.#slots) {
+      if (this.#slots.size <= MAX_OPEN_FILES) break
+      if (s.users > 0) continue
+      this.#slots.delete(i)
+      await (await s.handle).close().catch(() => {})
+    }
+  }
+
+  async #closeSlot (fileIndex: number): Promise<void> {
+    const slot = this.#slots.get(fileIndex)
+    if (slot === undefined) return
+    if (slot.users > 0) throw new Error(`file ${fileIndex} is still being written`)
+    this.#slots.delete(fileIndex)
+    await (await slot.handle).close().catch(() => {})
+  }
+
+  /**
+   * Writes the (verified, decrypted) plaintext of chunk `position` of file `fileIndex` at
+   * position × chunkSize. Its length must be exactly that chunk's plaintext length.
+   */
+  async writeChunk (fileIndex: number, position: number, plaintext: Uint8Array): Promise<void> {
+    const file = this.#file(fileIndex)
+    if (!Number.isInteger(position) || position < 0 || position >= file.chunks) throw new RangeError(`chunk ${position} outside file ${fileIndex}`)
+    if (plaintext.length !== chunkPlaintextLength(file, position, this.#chunkSize)) throw new RangeError(`chunk ${position} of file ${fileIndex} has the wrong length`)
+    if (this.#finished.has(fileIndex)) throw new RangeError(`file ${fileIndex} is already complete`)
+    if (this.#closed) throw new Error('download writer is closed')
+    const fh = await this.#acquire(fileIndex)
+    try {
+      let done = 0
+      const at = position * this.#chunkSize
+      while (done < plaintext.length) {
+        const { bytesWritten } = await fh.write(plaintext, done, plaintext.length - done, at + done)
+        if (bytesWritten <= 0) throw new Error('write made no progress')
+        done += bytesWritten
+      }
+    } catch (err) {
+      DiskFullError.rethrow(err, this.partialDir)
+    } finally {
+      await this.#release(fileIndex)
+    }
+  }
+
+  /**
+   * Reads back `length` bytes of chunk `position` of file `fileIndex` (from its partial file, or
+   * from its final place once finished), or undefined if they are not all there.
+   */
+  async readChunk (fileIndex: number, position: number, length: number): Promise<Uint8Array | undefined> {
+    this.#file(fileIndex)
+    if (!Number.isInteger(position) || position < 0 || !Number.isInteger(length) || length < 0 || length > this.#chunkSize) throw new RangeError('bad chunk read')
+    const path = this.partialPath(fileIndex)
+    if (path === undefined) return undefined
+    const buf = new Uint8Array(length)
+    if (length === 0) return buf
+    let fh: FileHandle
+    try {
+      fh = await open(path, 'r')
+    } catch {
+      return undefined
+    }
+    try {
+      let done = 0
+      while (done < length) {
+        const { bytesRead } = await fh.read(buf, done, length - done, position * this.#chunkSize + done)
+        if (bytesRead === 0) return undefined
+        done += bytesRead
+      }
+      return buf
+    } catch {
+      return undefined
+    } finally {
+      await fh.close().catch(() => {})
+    }
+  }
+
+  /** Where file `fileIndex`'s bytes are now: its final path once finished, else its partial file. */
+  partialPath (fileIndex: number): string | undefined {
+    if (this.meta.files[fileIndex] === undefined) return undefined
+    return this.#finished.get(fileIndex) ?? (this.#removed ? undefined : this.#partFile(fileIndex))
+  }
+
+  /** The final path of file `fileIndex`, once finished. */
+  finalPath (fileIndex: number): string | undefined {
+    return this.#finished.get(fileIndex)
+  }
+
+  // --- finishing --------------------------------------------------------------------------------
+
+  /**
+   * Checks file `fileIndex` against its plaintext SHA-256 from the manifest; on a match, syncs
+   * it, sets its mode (0644 or 0755, never anything else) and moves it to a free final name.
+   * Returns that final path. On a mismatch deletes the partial file, forgets its chunks and
+   * throws `IntegrityError`: nothing appears under a final name.
+   */
+  async finishFile (fileIndex: number, expectedSha256: Uint8Array): Promise<string> {
+    const file = this.#file(fileIndex)
+    const done = this.#finished.get(fileIndex)
+    if (done !== undefined) return done
+    if (expectedSha256.length !== 32) throw new RangeError('expected a 32-byte SHA-256')
+    // Creates (and pre-sizes) the file if no chunk was ever written: an empty file has no bytes to receive.
+    const fh = await this.#acquire(fileIndex)
+    try {
+      await fh.sync()
+    } catch (err) {
+      DiskFullError.rethrow(err, this.partialDir)
+    } finally {
+      await this.#release(fileIndex)
+    }
+    await this.#closeSlot(fileIndex)
+
+    const part = this.#partFile(fileIndex)
+    const hash = createHash('sha256')
+    for await (const piece of createReadStream(part, { highWaterMark: READ_SIZE })) hash.update(piece as Buffer)
+    const digest = hash.digest()
+    if (!digest.equals(Buffer.from(expectedSha256.buffer, expectedSha256.byteOffset, expectedSha256.byteLength))) {
+      await rm(part, { force: true })
+      for (let c = file.firstChunk; c < file.firstChunk + file.chunks; c++) this.#have.clear(c)
+      this.#dirty = true
+      await this.#saveNow().catch(() => {})
+      throw new IntegrityError(`"${file.path}" does not match its SHA-256 in the manifest (got ${hexOf(digest).slice(0, 16)}…): discarded`)
+    }
+
+    const final = await this.#place(fileIndex, part)
+    this.#finished.set(fileIndex, final)
+    await this.#saveNow()
+    return final
+  }
+
+  /** Folder share: the share's own top-level folder, created on first need (never an existing one). */
+  async #ensureRoot (): Promise<string> {
+    if (this.#root !== undefined) {
+      try {
+        await mkdir(this.#root)
+      } catch (err) {
+        if (codeOf(err) !== 'EEXIST') DiskFullError.rethrow(err, this.outDir)
+      }
+      const st = await lstat(this.#root)
+      if (!st.isDirectory()) throw new OutputPathError(`${this.#root} is no longer a folder`)
+      return this.#root
+    }
+    for (let i = 0; i < MAX_NAME_ATTEMPTS; i++) {
+      const candidate = join(this.outDir, candidateName(this.meta.name, i, false))
+      try {
+        await mkdir(candidate)
+      } catch (err) {
+        if (codeOf(err) === 'EEXIST') continue
+        DiskFullError.rethrow(err, this.outDir)
+      }
+      this.#root = candidate
+      await this.#saveNow()
+      return candidate
+    }
+    throw new OutputPathError(`no free name for "${this.meta.name}" in ${this.outDir} after ${MAX_NAME_ATTEMPTS} tries`)
+  }
+
+  /** Moves the verified `tmp` to a free final name for file `fileIndex`; returns it. */
+  async #place (fileIndex: number, tmp: string): Promise<string> {
+    const file = this.#file(fileIndex)
+    let dir: string
+    let name: string
+    if (this.meta.kind === 'file') {
+      dir = this.outDir
+      name = this.meta.name
+    } else {
+      const root = await this.#ensureRoot()
+      const parts = splitPath(file.path)
+      name = parts[parts.length - 1] as string
+      dir = resolve(root, ...parts.slice(0, -1))
+      try {
+        await mkdir(dir, { recursive: true })
+      } catch (err) {
+        DiskFullError.rethrow(err, root)
+      }
+      // A folder on the way that was swapped for a link elsewhere must not take the file with it.
+      const realRoot = await realpath(root)
+      const realDir = await realpath(dir)
+      if (realDir !== realRoot && !inside(realRoot, realDir)) throw new UnsafePathError(`unsafe path: ${dir} leads outside ${root}`)
+    }
+    try {
+      await chmod(tmp, file.mode === 0o755 ? 0o755 : 0o644)
+    } catch (err) {
+      DiskFullError.rethrow(err, this.partialDir)
+    }
+    for (let i = 0; i < MAX_NAME_ATTEMPTS; i++) {
+      const candidate = join(dir, candidateName(name, i, true))
+      try {
+        // link(2) fails if the name exists: no check-then-rename race, no overwrite.
+        await link(tmp, candidate)
+        await unlink(tmp)
+        await syncDirectory(dir)
+        return candidate
+      } catch (err) {
+        const code = codeOf(err)
+        if (code === 'EEXIST') continue
+        if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS' || code === 'EMLINK') {
+          // No hard links here (FAT, some network filesystems): check, then rename.
+          const taken = await lstat(candidate).then(() => true, () => false)
+          if (taken) continue
+          try {
+            await rename(tmp, candidate)
+          } catch (e) {
+            DiskFullError.rethrow(e, dir)
+          }
+          await syncDirectory(dir)
+          return candidate
+        }
+        DiskFullError.rethrow(err, dir)
+      }
+    }
+    throw new OutputPathError(`no free name for "${name}" in ${dir} after ${MAX_NAME_ATTEMPTS} tries`)
+  }
+
+  /**
+   * Once every file is finished: the share's final path (the file, or the share's folder) and
+   * each file's final path, by file index.
    */
   async commit (): Promise<{ path: string, files: string[] }> {
-    if (this.#committed !== undefined) return this.#committed
-    if (this.#verified.size !== this.meta.files.length) throw new IntegrityError('not every file is verified')
-    const source = this.meta.kind === 'file' ? this.#treePath(0) : join(this.partialDir, 'tree')
-    const final = await uniqueName(this.outDir, this.meta.name)
-    try {
-      await rename(source, final)
-    } catch (err) {
-      mapDiskError(err, this.outDir)
+    const files: string[] = []
+    for (let i = 0; i < this.meta.files.length; i++) {
+      const p = this.#finished.get(i)
+      if (p === undefined) throw new IntegrityError(`not every file is verified yet (file ${i} is not)`)
+      files.push(p)
     }
-    const files = this.meta.kind === 'file' ? [final] : this.meta.files.map(f => join(final, ...f.path.split('/')))
-    this.#committed = { path: final, files }
-    return this.#committed
+    const path = this.meta.kind === 'file' ? files[0] as string : await this.#ensureRoot()
+    return { path, files }
   }
 
-  /** Final path once committed. */
+  /** The share's final path once every file is finished. */
   get sharePath (): string {
-    if (this.#committed === undefined) throw new Error('not committed yet')
-    return this.#committed.path
+    if (this.#finished.size !== this.meta.files.length) throw new Error('not every file is finished yet')
+    return this.meta.kind === 'file' ? this.#finished.get(0) as string : this.#root as string
   }
 
-  /** Closes files and saves the state (the partial folder stays, for a resume). */
+  // --- closing ----------------------------------------------------------------------------------
+
+  /** Saves the state and closes every file; the partial folder stays for a resume. Idempotent. */
   async close (): Promise<void> {
-    await this.flush().catch(() => {})
-    for (const fh of this.#handles.values()) await fh.close().catch(() => {})
-    this.#handles.clear()
+    if (this.#timer !== undefined) { clearTimeout(this.#timer); this.#timer = undefined }
+    let error: unknown
+    if (!this.#closed) {
+      this.#closed = true
+      await this.flush().catch((err: unknown) => { error = err })
+    }
+    for (const [i, slot] of [...this.#slots]) {
+      this.#slots.delete(i)
+      await slot.handle.then(async fh => { await fh.close() }).catch(() => {})
+    }
+    if (error !== undefined) throw error
   }
 
-  /** Removes the partial folder (after commit). */
-  async cleanup (): Promise<void> {
+  /** Stops writing, keeping the partial folder and its state for a later resume. */
+  async abort (): Promise<void> {
     await this.close()
+  }
+
+  /** Removes the partial folder (after every file is finished, or to discard the download). */
+  async cleanup (): Promise<void> {
+    await this.close().catch(() => {})
+    await this.#flushing
+    this.#removed = true
     await rm(this.partialDir, { recursive: true, force: true })
   }
 }
 
-async function uniqueName (dir: string, name: string): Promise<string> {
-  const ext = extname(name)
-  const stem = ext.length > 0 && ext.length < name.length ? name.slice(0, -ext.length) : name
-  for (let i = 0; i < MAX_NAME_ATTEMPTS; i++) {
-    const candidate = join(dir, i === 0 ? name : `${stem} (${i})${ext.length < name.length ? ext : ''}`)
-    try {
-      await stat(candidate)
-    } catch {
-      return candidate
-    }
-  }
-  throw new IntegrityError(`too many files named like ${name} in ${dir}`)
+async function syncDirectory (dir: string): Promise<void> {
+  try {
+    const fh = await open(dir, 'r')
+    try { await fh.sync() } finally { await fh.close() }
+  } catch {}
 }

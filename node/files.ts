@@ -2,77 +2,139 @@
  * Reading what the user shares: listing a file or folder tree, streaming a file's bytes into the
  * encoder, and positioned reads of one chunk's plaintext for seeders that re-seal from source.
  */
-import { createReadStream } from 'node:fs'
-import { lstat, open, readdir } from 'node:fs/promises'
+import { createReadStream, type Dirent } from 'node:fs'
+import { lstat, open, readdir, stat } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
-import { checkName, splitPath } from '../protocol/paths.js'
-import { KithError } from '../protocol/errors.js'
+import { MAX_FILES, MAX_PATH_DEPTH } from '../protocol/constants.js'
+import { checkFileList, checkName, splitPath } from '../protocol/paths.js'
+import { SourceError } from './errors.js'
 
-export class SourceError extends KithError {
-  static override name = 'SourceError'
-  constructor (message: string, options?: { cause?: unknown }) { super(message, options) }
-}
+export { SourceError } from './errors.js'
 
 export interface SourceFile {
   /** '/'-joined path relative to the shared folder; for a one-file share, the file name. */
   path: string
+  /** Absolute path on this machine. */
   abs: string
   size: number
+  /** Permission bits (st_mode & 0o7777); the encoder reduces them to 0o644/0o755. */
   mode: number
 }
 
 export interface ShareSources {
+  /** The share's name: the file or folder name. */
   name: string
   kind: 'file' | 'dir'
+  /** Sorted by path, bytewise (UTF-8). */
   files: SourceFile[]
 }
 
-/** Streams a file as byte arrays (1 MiB reads). */
+const DEFAULT_READ_SIZE = 1024 * 1024
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** Streams a file as byte arrays (1 MiB reads by default) for the encoder. */
 export async function * readFileChunks (path: string, options: { signal?: AbortSignal, highWaterMark?: number } = {}): AsyncGenerator<Uint8Array> {
-  const stream = createReadStream(path, { highWaterMark: options.highWaterMark ?? 1024 * 1024, signal: options.signal })
+  const stream = createReadStream(path, { highWaterMark: options.highWaterMark ?? DEFAULT_READ_SIZE, signal: options.signal })
   for await (const chunk of stream) yield chunk as Buffer
 }
 
+function unsafe (rel: string, err: unknown): SourceError {
+  const reason = err instanceof Error ? err.message.replace(/^unsafe path: /, '') : 'unsafe name'
+  return new SourceError(`cannot share "${rel}": its name cannot be shared safely (${reason}); rename it`, { cause: err })
+}
+
+function byteCompare (a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
+}
+
 /**
- * Lists a file, or every regular file under a folder sorted by path. Symbolic links are skipped:
- * following them could share files from outside the folder the user chose.
+ * Lists what sharing `path` means: a file is one entry; a folder is every regular file under it,
+ * sorted by path (bytewise). Throws `SourceError` naming the offending relative path if a name
+ * cannot be carried safely (protocol/paths.ts), if two names differ only in case, if the folder
+ * holds no file or too many.
+ *
+ * Inside a folder, symbolic links are skipped, never followed: following them could share files
+ * from outside the folder the user chose (a link to ~/.ssh, say). Sockets, FIFOs and devices are
+ * skipped too (reading a FIFO would block forever). The path the user names may itself be a
+ * link: that is an explicit choice, so it is followed.
  */
 export async function listShareSources (path: string): Promise<ShareSources> {
   const abs = resolve(path)
   let st
   try {
-    st = await lstat(abs)
+    st = await stat(abs)
   } catch (err) {
     throw new SourceError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err })
   }
   const name = basename(abs)
-  try { checkName(name) } catch (err) { throw new SourceError(`cannot share ${path}: its name is not portable (${(err as Error).message})`, { cause: err }) }
-  if (st.isFile()) return { name, kind: 'file', files: [{ path: name, abs, size: st.size, mode: st.mode }] }
+  try { checkName(name) } catch (err) { throw unsafe(name, err) }
+  if (st.isFile()) return { name, kind: 'file', files: [{ path: name, abs, size: st.size, mode: st.mode & 0o7777 }] }
   if (!st.isDirectory()) throw new SourceError(`cannot share ${path}: not a regular file or folder`)
+
   const files: SourceFile[] = []
   const walk = async (dir: string, rel: string[]): Promise<void> => {
-    const entries = await readdir(dir, { withFileTypes: true })
+    let entries: Array<Dirent<Buffer>>
+    try {
+      entries = await readdir(dir, { withFileTypes: true, encoding: 'buffer' }) as unknown as Array<Dirent<Buffer>>
+    } catch (err) {
+      throw new SourceError(`cannot read folder "${rel.join('/') || name}": ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err })
+    }
     for (const e of entries) {
-      const full = join(dir, e.name)
-      if (e.isSymbolicLink()) continue
-      const parts = [...rel, e.name]
-      if (e.isDirectory()) await walk(full, parts)
-      else if (e.isFile()) {
-        const p = parts.join('/')
-        try { splitPath(p) } catch (err) { throw new SourceError(`cannot share ${p}: ${(err as Error).message}`, { cause: err }) }
-        const s = await lstat(full)
-        files.push({ path: p, abs: full, size: s.size, mode: s.mode })
+      if (e.isSymbolicLink()) continue // never followed: see above
+      if (!e.isFile() && !e.isDirectory()) continue
+      let entryName: string
+      try {
+        entryName = utf8.decode(e.name)
+      } catch (err) {
+        throw unsafe([...rel, e.name.toString('utf8')].join('/'), new Error('name is not valid UTF-8'))
       }
+      const parts = [...rel, entryName]
+      const relPath = parts.join('/')
+      try { checkName(entryName) } catch (err) { throw unsafe(relPath, err) }
+      const full = join(dir, entryName)
+      if (e.isDirectory()) {
+        if (parts.length >= MAX_PATH_DEPTH) throw new SourceError(`cannot share "${relPath}": folders nest deeper than ${MAX_PATH_DEPTH} levels`)
+        await walk(full, parts)
+        continue
+      }
+      try { splitPath(relPath) } catch (err) { throw unsafe(relPath, err) }
+      if (files.length >= MAX_FILES) throw new SourceError(`cannot share ${path}: it holds more than ${MAX_FILES} files`)
+      let s
+      try {
+        s = await lstat(full)
+      } catch (err) {
+        throw new SourceError(`cannot read "${relPath}": ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err })
+      }
+      if (!s.isFile()) continue // replaced by something else since the listing
+      files.push({ path: relPath, abs: full, size: s.size, mode: s.mode & 0o7777 })
     }
   }
   await walk(abs, [])
-  if (files.length === 0) throw new SourceError(`cannot share ${path}: the folder has no files`)
-  files.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)))
+  if (files.length === 0) throw new SourceError(`cannot share ${path}: the folder holds no files`)
+  files.sort((a, b) => byteCompare(a.path, b.path))
+
+  // Names that differ only in case collide on macOS and Windows: name the pair.
+  const seen = new Map<string, string>()
+  for (const f of files) {
+    const parts = f.path.split('/')
+    for (let i = 1; i <= parts.length; i++) {
+      const p = parts.slice(0, i).join('/')
+      const other = seen.get(p.toLowerCase())
+      if (other !== undefined && other !== p) throw new SourceError(`cannot share ${path}: "${other}" and "${p}" differ only in case, which other systems cannot store side by side; rename one`)
+      seen.set(p.toLowerCase(), p)
+    }
+  }
+  try { checkFileList(files.map(f => f.path)) } catch (err) { throw new SourceError(`cannot share ${path}: ${(err as Error).message}`, { cause: err }) }
   return { name, kind: 'dir', files }
 }
 
-/** Plaintext of chunk `position` of a file (positioned read; shorter at the end of the file). */
+/**
+ * Plaintext of chunk `position` of a file of `fileSize` bytes (positioned read). Shorter than
+ * expected only if the file shrank since it was shared: the caller detects that.
+ */
 export async function readChunkFromSource (abs: string, position: number, chunkSize: number, fileSize: number): Promise<Uint8Array> {
+  if (!Number.isSafeInteger(position) || position < 0) throw new RangeError('chunk position must be a non-negative integer')
+  if (!Number.isSafeInteger(chunkSize) || chunkSize <= 0) throw new RangeError('chunk size must be a positive integer')
   const start = position * chunkSize
   const length = Math.max(0, Math.min(chunkSize, fileSize - start))
   const buf = new Uint8Array(length)
@@ -80,7 +142,7 @@ export async function readChunkFromSource (abs: string, position: number, chunkS
   const fh = await open(abs, 'r')
   try {
     let done = 0
-    for (let i = 0; i < 1000 && done < length; i++) {
+    while (done < length) {
       const { bytesRead } = await fh.read(buf, done, length - done, start + done)
       if (bytesRead === 0) break
       done += bytesRead

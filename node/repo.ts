@@ -1,120 +1,358 @@
 /**
- * The on-disk repo (default `$KITH_REPO` or `~/.kith`):
+ * The on-disk repo (default `$KITH_REPO`, else `~/.kith`):
  *
- *   identity.json   0600  the node's Ed25519 key (libp2p protobuf, base64)
- *   api-token       0600  bearer token for the local API (32 random bytes, hex)
+ *   identity.json   0600  the node's Ed25519 key (libp2p protobuf, base64); marks the repo as initialised
+ *   api-token       0600  bearer token for the daemon's local HTTP API (32 random bytes, hex)
  *   config.json           listen/bootstrap addresses, API address, chunk size, rate caps
- *   shares/         0700  one JSON record per share (holds the link: the user's own disk)
- *   blocks/               content-addressed store of manifest blocks and ciphertext (blockstore-fs)
- *   datastore/            LevelDB: DHT records and provider records (no peer addresses, see libp2p.ts)
- *   daemon.json           pid and API URL of the running daemon, removed on exit
+ *   shares/         0700  one JSON record per share, named by manifest CID (0600: it holds the link)
+ *   blocks/               content-addressed manifest blocks and ciphertext (blockstore.ts)
+ *   datastore/            LevelDB for DHT and provider records; libp2p's peer store is kept in
+ *                         memory (libp2p.ts), so no peer address is ever written here
+ *   daemon.json     0600  pid and API address of the running daemon (no token), removed on exit
  *
- * Writes are atomic (temporary file, fsync, rename). No peer address is ever written here.
+ * Every file is written atomically (temporary file, fsync, rename, fsync of the folder), so a
+ * crash leaves the old or the new version, never half of one. Files that must not be replaced
+ * once they exist (identity, token) are created with link(2), which fails if another process got
+ * there first. Running out of space anywhere is reported as `DiskFullError`.
+ *
+ * One process at a time: LevelDB locks `datastore/`, so a second `Repo.open` of the same repo
+ * fails with `RepoLockedError`; `daemon.json` tells other processes (the CLI) which daemon to ask.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, readFile, readdir, rename, rm, stat, chmod } from 'node:fs/promises'
+import { chmod, link, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises'
 import { homedir } from 'node:os'
-import { join } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { LevelDatastore } from 'datastore-level'
-import { KithError } from '../protocol/errors.js'
-import { parseLink } from '../protocol/link.js'
+import { CID } from 'multiformats/cid'
+import { checkChunkSize } from '../protocol/chunker.js'
+import { digestFromCid } from '../protocol/cid.js'
 import { DEFAULT_CHUNK_SIZE } from '../protocol/constants.js'
+import { parseLink } from '../protocol/link.js'
 import { KithBlockstore } from './blockstore.js'
 import { DEFAULT_API, DEFAULT_LISTEN } from './constants.js'
+import { DiskFullError, RepoFormatError, RepoLockedError, RepoNotInitialisedError } from './errors.js'
 
-export class RepoNotInitialisedError extends KithError {
-  static override name = 'RepoNotInitialisedError'
-  constructor (dir: string) { super(`no kith repo at ${dir}: run \`kith init\` first`) }
-}
+export { DiskFullError, RepoFormatError, RepoLockedError, RepoNotInitialisedError } from './errors.js'
 
-export class RepoFormatError extends KithError {
-  static override name = 'RepoFormatError'
-  constructor (message: string, options?: { cause?: unknown }) { super(message, options) }
-}
+const IDENTITY = 'identity.json'
+const CONFIG = 'config.json'
+const API_TOKEN = 'api-token'
+const SHARES = 'shares'
+const BLOCKS = 'blocks'
+const DATASTORE = 'datastore'
+const DAEMON = 'daemon.json'
+/** Names `init` accepts in a folder it turns into a repo (a half-finished init, or dotfiles). */
+const REPO_ENTRIES = new Set([IDENTITY, CONFIG, API_TOKEN, SHARES, BLOCKS, DATASTORE, DAEMON])
 
-export class DiskFullError extends KithError {
-  static override name = 'DiskFullError'
-  constructor (where: string, options?: { cause?: unknown }) { super(`disk full: cannot write to ${where}`, options) }
-}
-
-/** Rethrows ENOSPC/EDQUOT as DiskFullError; other errors unchanged. */
-export function mapDiskError (err: unknown, where: string): never {
-  const code = (err as NodeJS.ErrnoException)?.code
-  if (code === 'ENOSPC' || code === 'EDQUOT') throw new DiskFullError(where, { cause: err })
-  throw err
-}
+// --- types ---------------------------------------------------------------------------------------
 
 export interface RepoConfig {
   version: 1
+  /** libp2p listen multiaddrs. */
   listen: string[]
+  /** Bootstrap peers (multiaddrs with /p2p/<id>). */
   bootstrap: string[]
+  /** host:port of the local HTTP API and web UI. */
   api: string
+  /** Chunk size for new shares. */
   chunkSize: number
   /** Bytes/s, 0 = unlimited. */
   uploadRate: number
+  /** Bytes/s, 0 = unlimited. */
   downloadRate: number
 }
 
 export interface ShareRecord {
   version: 1
+  /** The `kith:` link: it holds the share's key, hence the record's 0600 mode. */
   link: string
   name: string
   size: number
   chunks: number
   kind: 'file' | 'dir'
-  /** Absolute path of the shared file/folder, or of a completed download; null for blind seeds. */
+  /** Absolute path of the shared file/folder (publisher) or of the finished download; null if none (blind seed). */
   source: string | null
   role: 'publisher' | 'downloader' | 'seed'
+  /** ISO 8601 time the share was added. */
   added: string
   complete: boolean
-  /** base64 have-map for incomplete shares, else null. */
+  /** base64 have-map while incomplete, else null. */
   have: string | null
 }
 
+/** Fields `updateShare` may change (a record's link, and so its name on disk, is fixed). */
+export type ShareRecordPatch = Partial<Omit<ShareRecord, 'version' | 'link'>>
+
+/** daemon.json: where the running daemon listens. Never holds the API token. */
 export interface DaemonInfo { pid: number, api: string }
+
+/**
+ * identity.json, version 1: the private key in libp2p's protobuf encoding, base64.
+ *
+ * Seam for passphrase protection: a sealed identity will carry `sealed` (the same protobuf
+ * encrypted under a key stretched from a passphrase, with its KDF parameters) instead of
+ * `privateKey`. Not implemented yet: `decodeIdentity` recognises the variant and refuses it with
+ * a `RepoFormatError` saying so, as it refuses any other format it does not know.
+ */
+export type IdentityFile = PlainIdentityFile | SealedIdentityFile
+
+export interface PlainIdentityFile {
+  version: 1
+  type: 'Ed25519'
+  privateKey: string
+}
+
+export interface SealedIdentityFile {
+  version: 1
+  type: 'Ed25519'
+  /** Reserved: e.g. `{ kdf: 'scrypt', salt, N, r, p, nonce, ciphertext }`. */
+  sealed: Record<string, unknown>
+}
 
 export function defaultConfig (): RepoConfig {
   return { version: 1, listen: [...DEFAULT_LISTEN], bootstrap: [], api: DEFAULT_API, chunkSize: DEFAULT_CHUNK_SIZE, uploadRate: 0, downloadRate: 0 }
 }
 
-/** Writes a file atomically: temp file, fsync, rename. */
-export async function writeAtomic (path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`
+// --- file helpers ------------------------------------------------------------------------------
+
+/** Rethrows ENOSPC/EDQUOT as `DiskFullError` naming `where`; anything else unchanged. */
+export function mapDiskError (err: unknown, where: string): never {
+  DiskFullError.rethrow(err, where)
+}
+
+function tmpName (path: string): string {
+  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`)
+}
+
+async function syncDir (dir: string): Promise<void> {
+  // Makes a rename durable. Best effort: not every platform can open a folder (Windows).
   try {
-    const fh = await open(tmp, 'w', mode)
-    try {
-      await fh.writeFile(data)
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await rename(tmp, path)
+    const fh = await open(dir, 'r')
+    try { await fh.sync() } finally { await fh.close() }
+  } catch {}
+}
+
+/** Writes `data` to a new temporary file next to `path`, fsynced. Private modes are exact (not umask-reduced). */
+async function writeTemp (path: string, data: string | Uint8Array, mode: number): Promise<string> {
+  const tmp = tmpName(path)
+  const fh = await open(tmp, 'wx', mode)
+  try {
+    if ((mode & 0o077) === 0) await fh.chmod(mode)
+    await fh.writeFile(data)
+    await fh.sync()
   } catch (err) {
+    await fh.close().catch(() => {})
     await rm(tmp, { force: true }).catch(() => {})
-    mapDiskError(err, path)
+    throw err
+  }
+  await fh.close()
+  return tmp
+}
+
+/** Writes a file atomically: temporary file, fsync, rename over `path`, fsync of the folder. */
+export async function writeAtomic (path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  let tmp: string | undefined
+  try {
+    tmp = await writeTemp(path, data, mode)
+    await rename(tmp, path)
+    tmp = undefined
+  } catch (err) {
+    if (tmp !== undefined) await rm(tmp, { force: true }).catch(() => {})
+    DiskFullError.rethrow(err, dirname(path))
+  }
+  await syncDir(dirname(path))
+}
+
+/**
+ * Creates `path` with `data` only if it does not exist yet (atomically, via link(2)). Returns
+ * false if it already existed, so two processes initialising one repo agree on one key.
+ */
+export async function writeExclusive (path: string, data: string | Uint8Array, mode = 0o600): Promise<boolean> {
+  let tmp: string | undefined
+  try {
+    tmp = await writeTemp(path, data, mode)
+    try {
+      await link(tmp, path)
+      return true
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EEXIST') return false
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err
+      // No hard links on this filesystem: exclusive create instead (not atomic, still exclusive).
+      let fh
+      try {
+        fh = await open(path, 'wx', mode)
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false
+        throw e
+      }
+      try {
+        await fh.writeFile(data)
+        await fh.sync()
+      } finally {
+        await fh.close()
+      }
+      return true
+    }
+  } catch (err) {
+    return DiskFullError.rethrow(err, dirname(path))
+  } finally {
+    if (tmp !== undefined) await unlink(tmp).catch(() => {})
+    await syncDir(dirname(path))
   }
 }
 
 async function exists (path: string): Promise<boolean> {
-  try { await stat(path); return true } catch { return false }
+  try {
+    await stat(path)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw err
+  }
 }
 
-/** Registry files are named by the manifest CID of the share's link. */
-function manifestFromLink (link: string): string {
-  return parseLink(link).manifest.toString()
+async function makeDir (path: string, mode: number): Promise<void> {
+  try {
+    await mkdir(path, { recursive: true, mode })
+  } catch (err) {
+    DiskFullError.rethrow(err, path)
+  }
 }
+
+/** Removes group/other access from a private file if someone loosened it (best effort). */
+async function keepPrivate (path: string): Promise<void> {
+  try {
+    const st = await stat(path)
+    if ((st.mode & 0o077) !== 0) await chmod(path, 0o600)
+  } catch {}
+}
+
+// --- formats -----------------------------------------------------------------------------------
+
+export function encodeIdentity (key: PrivateKey): string {
+  if (key.type !== 'Ed25519') throw new TypeError('the node identity must be an Ed25519 key')
+  const file: PlainIdentityFile = { version: 1, type: 'Ed25519', privateKey: Buffer.from(privateKeyToProtobuf(key)).toString('base64') }
+  return JSON.stringify(file, null, 2) + '\n'
+}
+
+/** Parses identity.json. Throws `RepoFormatError` for anything but a plain version-1 Ed25519 identity. */
+export function decodeIdentity (text: string, where = IDENTITY): PrivateKey {
+  let file: Partial<PlainIdentityFile & SealedIdentityFile>
+  try {
+    file = JSON.parse(text)
+  } catch (err) {
+    throw new RepoFormatError(`${where} is not valid JSON`, { cause: err })
+  }
+  if (file === null || typeof file !== 'object') throw new RepoFormatError(`${where}: unknown identity format`)
+  if (file.version !== 1) throw new RepoFormatError(`${where}: unknown identity version ${String(file.version)}; upgrade Kith`)
+  if (file.type !== 'Ed25519') throw new RepoFormatError(`${where}: unsupported key type (Kith uses Ed25519)`)
+  if ('sealed' in file) throw new RepoFormatError(`${where} is sealed with a passphrase, which this version of Kith cannot open`)
+  if (typeof file.privateKey !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(file.privateKey)) {
+    throw new RepoFormatError(`${where}: unknown identity format (no privateKey)`)
+  }
+  let key: PrivateKey
+  try {
+    key = privateKeyFromProtobuf(Buffer.from(file.privateKey, 'base64'))
+  } catch (err) {
+    // The cause names the decoding step only; the key bytes are not echoed.
+    throw new RepoFormatError(`${where}: the private key does not decode`, { cause: err })
+  }
+  if (key.type !== 'Ed25519') throw new RepoFormatError(`${where}: unsupported key type (Kith uses Ed25519)`)
+  return key
+}
+
+function isStringArray (x: unknown): x is string[] {
+  return Array.isArray(x) && x.every(s => typeof s === 'string')
+}
+
+function isRate (x: unknown): x is number {
+  return typeof x === 'number' && Number.isFinite(x) && x >= 0
+}
+
+/** Parses config.json over the defaults (missing fields take their default). Throws `RepoFormatError`. */
+export function parseConfig (text: string, where = CONFIG): RepoConfig {
+  let raw: Record<string, unknown>
+  try {
+    raw = JSON.parse(text)
+  } catch (err) {
+    throw new RepoFormatError(`${where} is not valid JSON`, { cause: err })
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new RepoFormatError(`${where} must hold a JSON object`)
+  const config = { ...defaultConfig(), ...raw } as RepoConfig & Record<string, unknown>
+  const bad = (field: string, what: string): never => { throw new RepoFormatError(`${where}: "${field}" must be ${what}`) }
+  if (config.version !== 1) bad('version', '1 (this Kith knows no other config version)')
+  if (!isStringArray(config.listen)) bad('listen', 'a list of multiaddr strings')
+  if (!isStringArray(config.bootstrap)) bad('bootstrap', 'a list of multiaddr strings')
+  if (typeof config.api !== 'string' || config.api.length === 0) bad('api', 'a host:port string')
+  try { checkChunkSize(config.chunkSize) } catch { bad('chunkSize', 'a valid chunk size in bytes') }
+  if (!isRate(config.uploadRate)) bad('uploadRate', 'a number of bytes per second ≥ 0 (0 = unlimited)')
+  if (!isRate(config.downloadRate)) bad('downloadRate', 'a number of bytes per second ≥ 0 (0 = unlimited)')
+  return config
+}
+
+/** Checks a share record's shape. Throws `RepoFormatError` naming the bad field (never the link). */
+export function checkShareRecord (rec: unknown, where = 'share record'): ShareRecord {
+  const r = rec as Record<string, unknown>
+  const bad = (field: string): never => { throw new RepoFormatError(`${where}: bad or missing "${field}"`) }
+  if (r === null || typeof r !== 'object') throw new RepoFormatError(`${where}: not an object`)
+  if (r.version !== 1) bad('version')
+  if (typeof r.link !== 'string') bad('link')
+  if (typeof r.name !== 'string') bad('name')
+  if (!Number.isSafeInteger(r.size) || (r.size as number) < 0) bad('size')
+  if (!Number.isSafeInteger(r.chunks) || (r.chunks as number) < 0) bad('chunks')
+  if (r.kind !== 'file' && r.kind !== 'dir') bad('kind')
+  if (r.source !== null && typeof r.source !== 'string') bad('source')
+  if (r.role !== 'publisher' && r.role !== 'downloader' && r.role !== 'seed') bad('role')
+  if (typeof r.added !== 'string' || Number.isNaN(Date.parse(r.added))) bad('added')
+  if (typeof r.complete !== 'boolean') bad('complete')
+  if (r.have !== null && typeof r.have !== 'string') bad('have')
+  return r as unknown as ShareRecord
+}
+
+/** The canonical string of a Kith manifest CID, or undefined if `id` is not one. */
+function manifestKey (id: string): string | undefined {
+  if (typeof id !== 'string' || id.length > 200) return undefined
+  try {
+    const cid = CID.parse(id)
+    digestFromCid(cid)
+    const s = cid.toString()
+    return /^[a-z2-7]+$/.test(s) ? s : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function isProcessAlive (pid: number): boolean {
+  // pid 0 and negative pids would address process groups: never probe those.
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+// --- the repo ----------------------------------------------------------------------------------
 
 export class Repo {
   readonly dir: string
   readonly privateKey: PrivateKey
   readonly peerId: PeerId
   readonly blocks: KithBlockstore
+  /** LevelDB for the DHT's records (opened and closed with the repo). */
   readonly datastore: LevelDatastore
+  /** Edit, then `saveConfig()`. */
   config: RepoConfig
+  /** Bearer token of the local API. Never log it. */
   readonly apiToken: string
+  readonly #shareLocks = new Map<string, Promise<unknown>>()
+  #closed = false
 
   private constructor (dir: string, key: PrivateKey, config: RepoConfig, token: string, blocks: KithBlockstore, datastore: LevelDatastore) {
     this.dir = dir
@@ -126,142 +364,282 @@ export class Repo {
     this.datastore = datastore
   }
 
+  /** `$KITH_REPO` if set, else `~/.kith`. */
   static defaultPath (env: NodeJS.ProcessEnv = process.env): string {
-    return env.KITH_REPO !== undefined && env.KITH_REPO !== '' ? env.KITH_REPO : join(homedir(), '.kith')
+    const fromEnv = env.KITH_REPO
+    return fromEnv !== undefined && fromEnv !== '' ? resolve(fromEnv) : join(homedir(), '.kith')
   }
 
-  /** True if `dir` holds a repo. */
+  /** True if `dir` holds an initialised repo. */
   static async exists (dir: string): Promise<boolean> {
-    return await exists(join(dir, 'identity.json'))
+    return await exists(join(dir, IDENTITY))
   }
 
-  /** Opens the repo at `dir`; with `create`, initialises it first if missing (idempotent). */
+  /**
+   * Opens the repo at `dir`. With `create`, initialises it first if it has no identity yet
+   * (idempotent: an existing repo is opened as is). Throws `RepoNotInitialisedError`,
+   * `RepoFormatError`, `RepoLockedError` or `DiskFullError`.
+   */
   static async open (dir: string, opts: { create?: boolean } = {}): Promise<Repo> {
-    const idPath = join(dir, 'identity.json')
-    if (!(await exists(idPath))) {
-      if (opts.create !== true) throw new RepoNotInitialisedError(dir)
-      await Repo.#init(dir)
-    }
-    let identity: { version?: number, type?: string, privateKey?: string, sealed?: unknown }
+    const root = resolve(dir)
+    const idPath = join(root, IDENTITY)
+    let identityText: string
     try {
-      identity = JSON.parse(await readFile(idPath, 'utf8'))
+      identityText = await readFile(idPath, 'utf8')
     } catch (err) {
-      throw new RepoFormatError(`unreadable identity in ${dir}`, { cause: err })
+      const code = (err as NodeJS.ErrnoException).code
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new RepoFormatError(`cannot read ${idPath}`, { cause: err })
+      if (opts.create !== true) throw new RepoNotInitialisedError(root)
+      await Repo.#init(root)
+      identityText = await readFile(idPath, 'utf8')
     }
-    if (identity.version !== 1 || identity.type !== 'Ed25519' || typeof identity.privateKey !== 'string') {
-      throw new RepoFormatError(`unknown identity format in ${dir} (sealed identities need a newer Kith)`)
-    }
-    const key = privateKeyFromProtobuf(Buffer.from(identity.privateKey, 'base64'))
+    const key = decodeIdentity(identityText, idPath)
+    await keepPrivate(idPath)
+
     let config = defaultConfig()
     try {
-      config = { ...config, ...JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) }
+      config = parseConfig(await readFile(join(root, CONFIG), 'utf8'), join(root, CONFIG))
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new RepoFormatError(`unreadable config.json in ${dir}`, { cause: err })
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        if (err instanceof RepoFormatError) throw err
+        throw new RepoFormatError(`cannot read ${join(root, CONFIG)}`, { cause: err })
+      }
     }
-    const token = (await readFile(join(dir, 'api-token'), 'utf8')).trim()
-    const blocks = new KithBlockstore(join(dir, 'blocks'))
+
+    const token = await Repo.#loadToken(root)
+    await makeDir(join(root, SHARES), 0o700)
+
+    const blocks = new KithBlockstore(join(root, BLOCKS))
     await blocks.open()
-    const datastore = new LevelDatastore(join(dir, 'datastore'))
-    await datastore.open()
-    return new Repo(dir, key, config, token, blocks, datastore)
+    const datastore = new LevelDatastore(join(root, DATASTORE))
+    try {
+      await datastore.open()
+    } catch (err) {
+      await blocks.close().catch(() => {})
+      throw await Repo.#datastoreError(root, datastore, err)
+    }
+    return new Repo(root, key, config, token, blocks, datastore)
   }
 
   static async #init (dir: string): Promise<void> {
-    await mkdir(dir, { recursive: true, mode: 0o700 })
-    await mkdir(join(dir, 'shares'), { recursive: true, mode: 0o700 })
+    await makeDir(dir, 0o700)
+    // Refuse to scatter repo files over a folder that is something else (KITH_REPO=~ by mistake).
+    const foreign = (await readdir(dir)).filter(n => !REPO_ENTRIES.has(n) && !n.startsWith('.'))
+    if (foreign.length > 0) throw new RepoFormatError(`${dir} is not empty and is not a kith repo: choose an empty or new folder`)
+    await chmod(dir, 0o700).catch(() => {})
+    await makeDir(join(dir, SHARES), 0o700)
+    await writeExclusive(join(dir, API_TOKEN), randomBytes(32).toString('hex') + '\n', 0o600)
+    await writeExclusive(join(dir, CONFIG), JSON.stringify(defaultConfig(), null, 2) + '\n', 0o644)
+    // Last: identity.json is what marks the repo as initialised.
     const key = await generateKeyPair('Ed25519')
-    // Token first: identity.json is what marks a repo as initialised.
-    await writeAtomic(join(dir, 'api-token'), randomBytes(32).toString('hex') + '\n', 0o600)
-    if (!(await exists(join(dir, 'config.json')))) await writeAtomic(join(dir, 'config.json'), JSON.stringify(defaultConfig(), null, 2) + '\n')
-    await writeAtomic(join(dir, 'identity.json'), JSON.stringify({ version: 1, type: 'Ed25519', privateKey: Buffer.from(privateKeyToProtobuf(key)).toString('base64') }) + '\n', 0o600)
-    await chmod(join(dir, 'identity.json'), 0o600)
+    await writeExclusive(join(dir, IDENTITY), encodeIdentity(key), 0o600)
   }
 
-  async saveConfig (): Promise<void> {
-    await writeAtomic(join(this.dir, 'config.json'), JSON.stringify(this.config, null, 2) + '\n')
+  static async #loadToken (dir: string): Promise<string> {
+    const path = join(dir, API_TOKEN)
+    let text: string
+    try {
+      text = await readFile(path, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new RepoFormatError(`cannot read ${path}`, { cause: err })
+      // Lost: make a new one (clients read it from here, so nothing else needs to change).
+      await writeExclusive(path, randomBytes(32).toString('hex') + '\n', 0o600)
+      text = await readFile(path, 'utf8')
+    }
+    const token = text.trim()
+    if (!/^[0-9a-f]{64}$/.test(token)) throw new RepoFormatError(`${path} is malformed: delete it and a new token will be made`)
+    await keepPrivate(path)
+    return token
   }
+
+  static async #datastoreError (dir: string, datastore: LevelDatastore, err: unknown): Promise<Error> {
+    // datastore-level drops LevelDB's reason; asking the db again tells a held lock from damage.
+    let locked = false
+    try {
+      await datastore.db.open()
+      await datastore.db.close()
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string } }).cause
+      locked = cause?.code === 'LEVEL_LOCKED'
+    }
+    if (locked) return new RepoLockedError(dir, (await readDaemonInfo(dir))?.pid, { cause: err })
+    if (DiskFullError.matches(err)) return new DiskFullError(join(dir, DATASTORE), { cause: err })
+    return new RepoFormatError(`cannot open ${join(dir, DATASTORE)}: it may be damaged`, { cause: err })
+  }
+
+  /** Writes `config` to config.json (atomically). */
+  async saveConfig (): Promise<void> {
+    const text = JSON.stringify(this.config, null, 2) + '\n'
+    parseConfig(text) // never write a config the next open would refuse
+    await writeAtomic(join(this.dir, CONFIG), text, 0o644)
+  }
+
+  // --- share registry ----------------------------------------------------------------------------
 
   #sharePath (manifest: string): string {
-    if (!/^[a-z0-9]+$/.test(manifest)) throw new RepoFormatError('bad manifest id')
-    return join(this.dir, 'shares', `${manifest}.json`)
+    return join(this.dir, SHARES, `${manifest}.json`)
   }
 
-  async addShare (rec: ShareRecord): Promise<void> {
-    await mkdir(join(this.dir, 'shares'), { recursive: true, mode: 0o700 })
-    await writeAtomic(this.#sharePath(manifestFromLink(rec.link)), JSON.stringify(rec, null, 2) + '\n', 0o600)
-  }
-
-  async updateShare (manifest: string, patch: Partial<ShareRecord>): Promise<void> {
-    const rec = await this.getShare(manifest)
-    if (rec === undefined) return
-    await writeAtomic(this.#sharePath(manifest), JSON.stringify({ ...rec, ...patch }, null, 2) + '\n', 0o600)
-  }
-
-  async getShare (manifest: string): Promise<ShareRecord | undefined> {
+  /** Runs `fn` after any pending registry change of the same share (read-modify-write safety). */
+  async #serial<T> (manifest: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#shareLocks.get(manifest) ?? Promise.resolve()
+    const next = prev.catch(() => {}).then(fn)
+    this.#shareLocks.set(manifest, next)
     try {
-      return JSON.parse(await readFile(this.#sharePath(manifest), 'utf8')) as ShareRecord
+      return await next
+    } finally {
+      if (this.#shareLocks.get(manifest) === next) this.#shareLocks.delete(manifest)
+    }
+  }
+
+  async #readShare (manifest: string): Promise<ShareRecord | undefined> {
+    const path = this.#sharePath(manifest)
+    let text: string
+    try {
+      text = await readFile(path, 'utf8')
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-      throw new RepoFormatError('unreadable share record', { cause: err })
+      throw new RepoFormatError(`cannot read ${path}`, { cause: err })
     }
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch (err) {
+      throw new RepoFormatError(`${path} is not valid JSON`, { cause: err })
+    }
+    return checkShareRecord(json, path)
   }
 
+  async #writeShare (manifest: string, rec: ShareRecord): Promise<void> {
+    await makeDir(join(this.dir, SHARES), 0o700)
+    await writeAtomic(this.#sharePath(manifest), JSON.stringify(rec, null, 2) + '\n', 0o600)
+  }
+
+  /** Records a share (replacing any record of the same manifest). Returns its manifest CID string. */
+  async addShare (rec: ShareRecord): Promise<string> {
+    checkShareRecord(rec)
+    const manifest = parseLink(rec.link).manifest.toString()
+    const clean: ShareRecord = {
+      version: 1,
+      link: rec.link.trim(),
+      name: rec.name,
+      size: rec.size,
+      chunks: rec.chunks,
+      kind: rec.kind,
+      source: rec.source,
+      role: rec.role,
+      added: rec.added,
+      complete: rec.complete,
+      have: rec.have
+    }
+    await this.#serial(manifest, async () => { await this.#writeShare(manifest, clean) })
+    return manifest
+  }
+
+  /** The record of a share by manifest CID string, or undefined (also for a string that is no CID). */
+  async getShare (manifest: string): Promise<ShareRecord | undefined> {
+    const key = manifestKey(manifest)
+    if (key === undefined) return undefined
+    return await this.#readShare(key)
+  }
+
+  /** Changes fields of a share's record. Returns the new record, or undefined if there is none. */
+  async updateShare (manifest: string, patch: ShareRecordPatch): Promise<ShareRecord | undefined> {
+    const key = manifestKey(manifest)
+    if (key === undefined) return undefined
+    return await this.#serial(key, async () => {
+      const rec = await this.#readShare(key)
+      if (rec === undefined) return undefined
+      const { version: _v, link: _l, ...fields } = patch as Partial<ShareRecord>
+      const next = checkShareRecord({ ...rec, ...fields })
+      await this.#writeShare(key, next)
+      return next
+    })
+  }
+
+  /** Every share record, oldest first. Unreadable records are skipped (never fatal to the node). */
   async listShares (): Promise<ShareRecord[]> {
     let names: string[]
-    try { names = await readdir(join(this.dir, 'shares')) } catch { return [] }
-    const out: ShareRecord[] = []
-    for (const n of names.sort()) {
-      if (!n.endsWith('.json')) continue
-      const rec = await this.getShare(n.slice(0, -5)).catch(() => undefined)
-      if (rec !== undefined) out.push(rec)
+    try {
+      names = await readdir(join(this.dir, SHARES))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+      throw err
     }
-    return out
+    const out: Array<{ key: string, rec: ShareRecord }> = []
+    for (const n of names) {
+      if (!n.endsWith('.json')) continue
+      const key = manifestKey(n.slice(0, -'.json'.length))
+      if (key === undefined) continue
+      const rec = await this.#readShare(key).catch(() => undefined)
+      if (rec !== undefined) out.push({ key, rec })
+    }
+    out.sort((a, b) => a.rec.added < b.rec.added ? -1 : a.rec.added > b.rec.added ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
+    return out.map(x => x.rec)
   }
 
+  /** Forgets a share. Returns false if there was no record. Files on disk are not touched. */
   async removeShare (manifest: string): Promise<boolean> {
-    const p = this.#sharePath(manifest)
-    if (!(await exists(p))) return false
-    await rm(p, { force: true })
-    return true
+    const key = manifestKey(manifest)
+    if (key === undefined) return false
+    return await this.#serial(key, async () => {
+      try {
+        await unlink(this.#sharePath(key))
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+        throw err
+      }
+      await syncDir(join(this.dir, SHARES))
+      return true
+    })
   }
 
+  // --- daemon.json -------------------------------------------------------------------------------
+
+  /** Records the running daemon. Throws `RepoLockedError` if another live daemon is recorded. */
   async writeDaemonInfo (info: DaemonInfo): Promise<void> {
-    await writeAtomic(join(this.dir, 'daemon.json'), JSON.stringify(info) + '\n', 0o600)
+    if (!Number.isSafeInteger(info.pid) || info.pid <= 0 || typeof info.api !== 'string') throw new TypeError('daemon info needs a pid and an API address')
+    const current = await this.readDaemonInfo()
+    if (current !== undefined && current.pid !== info.pid) throw new RepoLockedError(this.dir, current.pid)
+    await writeAtomic(join(this.dir, DAEMON), JSON.stringify({ pid: info.pid, api: info.api }) + '\n', 0o600)
   }
 
-  /** The running daemon for this repo, or undefined (no file, or its process is gone). */
+  /** The running daemon for this repo, or undefined (no daemon.json, or its process is gone). */
   async readDaemonInfo (): Promise<DaemonInfo | undefined> {
     return await readDaemonInfo(this.dir)
   }
 
+  /** Removes daemon.json, unless it names another process that is still alive. */
   async clearDaemonInfo (): Promise<void> {
-    await rm(join(this.dir, 'daemon.json'), { force: true })
+    const current = await this.readDaemonInfo()
+    if (current !== undefined && current.pid !== process.pid) return
+    await rm(join(this.dir, DAEMON), { force: true })
   }
 
+  /** Closes the block store and the datastore. Idempotent. */
   async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await Promise.allSettled([...this.#shareLocks.values()])
     await this.blocks.close()
     await this.datastore.close()
   }
 }
 
-/** Reads daemon.json without opening the repo (the daemon holds the LevelDB lock). */
+/** Reads daemon.json without opening the repo (the daemon holds the datastore's lock). */
 export async function readDaemonInfo (dir: string): Promise<DaemonInfo | undefined> {
-  let info: DaemonInfo
+  let info: Partial<DaemonInfo>
   try {
-    info = JSON.parse(await readFile(join(dir, 'daemon.json'), 'utf8'))
+    info = JSON.parse(await readFile(join(dir, DAEMON), 'utf8'))
   } catch {
     return undefined
   }
-  if (!Number.isInteger(info.pid) || typeof info.api !== 'string') return undefined
-  try {
-    process.kill(info.pid, 0)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return undefined
-  }
-  return info
+  if (info === null || typeof info !== 'object' || typeof info.pid !== 'number' || typeof info.api !== 'string') return undefined
+  if (!isProcessAlive(info.pid)) return undefined
+  return { pid: info.pid, api: info.api }
 }
 
 /** Reads the API token without opening the repo. */
 export async function readApiToken (dir: string): Promise<string> {
-  return (await readFile(join(dir, 'api-token'), 'utf8')).trim()
+  return (await readFile(join(dir, API_TOKEN), 'utf8')).trim()
 }
