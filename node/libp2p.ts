@@ -3,66 +3,123 @@
  * (the browser has its own, web/libp2p.ts).
  *
  * Transports: TCP and WebSockets (plus libp2p's in-memory transport for in-process tests, and
- * circuit relay so relayed peers can reach us); Noise; yamux; identify; ping; kad-dht on Kith's
- * own protocol ID with a validator that refuses any manifest record whose value does not hash to
- * its key; a circuit-relay v2 server (browser nodes reserve slots through it); a connection
- * manager with explicit limits. The swarm service is passed in through `services`.
+ * circuit relay so relayed peers can reach us), WebRTC-Direct when a listen address asks for it
+ * (browsers dial it without a certificate authority); Noise; yamux; identify; ping; kad-dht on
+ * Kith's own protocol ID with a validator that refuses any manifest record whose value does not
+ * hash to its key; a circuit-relay v2 server (browser nodes reserve slots through it); a
+ * connection manager with explicit limits. The swarm service is passed in through `services`.
  */
 import './polyfills.js'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { circuitRelayServer, circuitRelayTransport, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { identify } from '@libp2p/identify'
-import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT } from '@libp2p/kad-dht'
+import { identify, type Identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type SingleKadDHT } from '@libp2p/kad-dht'
 import { memory } from '@libp2p/memory'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { ping, type Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
+import { isPrivate } from '@libp2p/utils'
 import { webSockets } from '@libp2p/websockets'
-import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p, type Libp2pOptions } from 'libp2p'
-import type { Identify } from '@libp2p/identify'
-import type { Libp2p, PrivateKey, ServiceMap } from '@libp2p/interface'
-import { Key, type Datastore } from 'interface-datastore'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { MemoryDatastore, MountDatastore } from 'datastore-core'
+import { Key, type Datastore } from 'interface-datastore'
+import { createLibp2p, type Libp2pOptions, type ServiceFactoryMap } from 'libp2p'
+import type { Libp2p, PrivateKey, ServiceMap } from '@libp2p/interface'
 import { MANIFEST_NAMESPACE, selectManifestRecord, validateManifestRecord } from '../protocol/dht-record.js'
 import {
-  BOOTSTRAP_ATTEMPTS, BOOTSTRAP_RETRY_MS, DEFAULT_LISTEN, DIAL_TIMEOUT_MS, INBOUND_CONNECTION_THRESHOLD, KITH_DHT_PROTOCOL,
-  MAX_CONNECTIONS, MAX_INCOMING_PENDING, MAX_PARALLEL_DIALS, RELAY_MAX_RESERVATIONS, YAMUX_MAX_STREAM_WINDOW
+  BOOTSTRAP_ATTEMPTS, BOOTSTRAP_RETRY_MS, BOOTSTRAP_TAG, BOOTSTRAP_TAG_VALUE, DEFAULT_LISTEN, DIAL_TIMEOUT_MS, DHT_K,
+  INBOUND_CONNECTION_THRESHOLD, KITH_DHT_PROTOCOL, MAX_CONNECTIONS, MAX_INCOMING_PENDING, MAX_PARALLEL_DIALS, PING_MAX_STREAMS,
+  RELAY_MAX_RESERVATIONS, YAMUX_MAX_STREAM_WINDOW
 } from './constants.js'
 
+/** The services every Kith libp2p node has. `relay` is absent when `relayServer: false`. */
 export interface KithServices extends ServiceMap {
   identify: Identify
   ping: Ping
-  dht: KadDHT
+  /** kad-dht on KITH_DHT_PROTOCOL. `routingTable.size` is how many DHT peers we know. */
+  dht: SingleKadDHT
+  relay?: CircuitRelayService
 }
+
+/** What a service factory passed in `services` receives: libp2p's components plus every service. */
+export type KithComponents<S extends ServiceMap = ServiceMap> = Parameters<ServiceFactoryMap<KithServices & S>['dht']>[0]
 
 export interface KithLibp2pInit<S extends ServiceMap = ServiceMap> {
+  /** Ed25519 identity; a fresh one is generated if absent. */
   privateKey?: PrivateKey
+  /** Listen multiaddrs. Default DEFAULT_LISTEN (tcp), or one `/memory/kith-<uuid>` (memory). */
   listen?: string[]
-  /** Multiaddrs with /p2p/<id>: dialled after start, with retries. */
+  /** Multiaddrs with /p2p/<id>: dialled after start with bounded retries, tagged against pruning. */
   bootstrap?: string[]
-  /** 'memory' for in-process tests (listen on /memory/<name>). */
+  /** 'memory' for in-process tests (listen on /memory/<name>); default 'tcp' (TCP + WebSockets). */
   transports?: 'tcp' | 'memory'
+  /**
+   * WebRTC-Direct transport (@libp2p/webrtc, native node-datachannel). Default: on if a listen
+   * address is `/webrtc-direct`. When off, such listen addresses are dropped. Ignored for 'memory'.
+   */
+  webrtcDirect?: boolean
   /** Where the DHT keeps records. The peer store is always in memory: no peer address on disk. */
   datastore?: Datastore
+  /** true = DHT client only (answers no queries). Default false: server from the start. */
   dhtClientMode?: boolean
-  /** Keep loopback/private addresses in the DHT (tests, LANs). Default true. */
+  /**
+   * Keep loopback/private addresses (tests, LANs). Default true. When false, the DHT drops them
+   * from peer records and the node refuses to dial them.
+   */
   allowPrivateAddresses?: boolean
+  /** Circuit relay v2 server with reservations (for browser nodes). Default true. */
   relayServer?: boolean
   maxConnections?: number
-  services?: { [K in keyof S]: (components: any) => S[K] }
+  /** Extra services, e.g. `{ swarm: swarm(init) }`; merged over the built-in ones. */
+  services?: { [K in keyof S]: (components: KithComponents<S>) => S[K] }
 }
 
+const isWebRTCDirect = (a: string): boolean => a.split('/').includes('webrtc-direct')
+
+/** Builds and starts a libp2p node. The caller stops it (`node.stop()`). */
 export async function createKithLibp2p<S extends ServiceMap = ServiceMap> (init: KithLibp2pInit<S> = {}): Promise<Libp2p<KithServices & S>> {
   const privateKey = init.privateKey ?? await generateKeyPair('Ed25519')
   const memoryOnly = init.transports === 'memory'
+  const allowPrivate = init.allowPrivateAddresses ?? true
+  const bootstrap = parseBootstrap(init.bootstrap ?? [])
+
+  // (Not /memory/<peer id>: libp2p then omits the /p2p/ suffix from the advertised address.)
+  let listen = init.listen ?? (memoryOnly ? [`/memory/kith-${globalThis.crypto.randomUUID()}`] : [...DEFAULT_LISTEN])
+  const webrtc = !memoryOnly && (init.webrtcDirect ?? listen.some(isWebRTCDirect))
+  if (!webrtc) listen = listen.filter(a => !isWebRTCDirect(a))
+
+  const transports: NonNullable<Libp2pOptions['transports']> = memoryOnly
+    ? [memory(), circuitRelayTransport()]
+    : [tcp(), webSockets(), circuitRelayTransport()]
+  if (webrtc) {
+    // Loaded only when used: it pulls in a native module (node-datachannel).
+    const { webRTCDirect } = await import('@libp2p/webrtc')
+    transports.push(webRTCDirect())
+  }
+
+  const services = {
+    identify: identify(),
+    ping: ping({ maxInboundStreams: PING_MAX_STREAMS, maxOutboundStreams: PING_MAX_STREAMS }),
+    dht: kadDHT({
+      protocol: KITH_DHT_PROTOCOL,
+      kBucketSize: DHT_K,
+      clientMode: init.dhtClientMode ?? false,
+      peerInfoMapper: allowPrivate ? passthroughMapper : removePrivateAddressesMapper,
+      validators: { [MANIFEST_NAMESPACE]: validateManifestRecord },
+      selectors: { [MANIFEST_NAMESPACE]: selectManifestRecord },
+      // A lone node (first of a circle, or tests) answers from its own store instead of waiting.
+      allowQueryWithZeroPeers: true
+    }),
+    ...(init.relayServer === false ? {} : { relay: circuitRelayServer({ reservations: { maxReservations: RELAY_MAX_RESERVATIONS } }) }),
+    ...init.services
+  }
+
   const options: Libp2pOptions<KithServices & S> = {
     privateKey,
-    addresses: { listen: init.listen ?? (memoryOnly ? [] : DEFAULT_LISTEN) },
-    transports: memoryOnly
-      ? [memory(), circuitRelayTransport()]
-      : [tcp(), webSockets(), circuitRelayTransport()],
+    addresses: { listen },
+    transports,
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: YAMUX_MAX_STREAM_WINDOW } })],
     connectionManager: {
@@ -72,27 +129,23 @@ export async function createKithLibp2p<S extends ServiceMap = ServiceMap> (init:
       maxParallelDials: MAX_PARALLEL_DIALS,
       dialTimeout: DIAL_TIMEOUT_MS
     },
-    // Loopback and LAN peers are legitimate (friend circles on one network, tests).
-    connectionGater: { denyDialMultiaddr: async () => false },
-    services: {
-      identify: identify(),
-      ping: ping(),
-      dht: kadDHT({
-        protocol: KITH_DHT_PROTOCOL,
-        clientMode: init.dhtClientMode ?? false,
-        peerInfoMapper: (init.allowPrivateAddresses ?? true) ? passthroughMapper : removePrivateAddressesMapper,
-        validators: { [MANIFEST_NAMESPACE]: validateManifestRecord },
-        selectors: { [MANIFEST_NAMESPACE]: selectManifestRecord },
-        allowQueryWithZeroPeers: true
-      }),
-      ...(init.relayServer === false ? {} : { relay: circuitRelayServer({ reservations: { maxReservations: RELAY_MAX_RESERVATIONS } }) }),
-      ...(init.services ?? {})
-    } as unknown as Libp2pOptions<KithServices & S>['services']
+    // libp2p's Node default gater allows every address; only narrow it when asked to.
+    ...(allowPrivate || memoryOnly ? {} : { connectionGater: { denyDialMultiaddr: (ma: Multiaddr) => isPrivate(ma) } }),
+    services: services as unknown as ServiceFactoryMap<KithServices & S>
   }
   if (init.datastore !== undefined) options.datastore = withoutPeerPersistence(init.datastore)
   const node = await createLibp2p(options)
-  if (init.bootstrap !== undefined && init.bootstrap.length > 0) void dialBootstrap(node, init.bootstrap)
+  if (bootstrap.length > 0) void dialBootstrap(node, bootstrap)
   return node
+}
+
+/** Parses bootstrap multiaddrs up front so a bad config fails at start, not silently later. */
+function parseBootstrap (addrs: string[]): Multiaddr[] {
+  return addrs.map(a => {
+    const ma = multiaddr(a)
+    if (!ma.getComponents().some(c => c.name === 'p2p')) throw new TypeError(`bootstrap address ${a} has no /p2p/<peer id>`)
+    return ma
+  })
 }
 
 /**
@@ -107,18 +160,50 @@ function withoutPeerPersistence (disk: Datastore): Datastore {
   ])
 }
 
-/** Dials bootstrap peers with bounded retries; failures are logged, never fatal. */
-async function dialBootstrap (node: Libp2p, addrs: string[]): Promise<void> {
+/**
+ * Dials bootstrap peers with bounded retries (BOOTSTRAP_ATTEMPTS, linear back-off), after tagging
+ * them so the connection manager prunes them last. Once connected, identify reports their DHT
+ * protocol and kad-dht adds them to the routing table: they seed our first lookups. Failures
+ * are logged, never fatal; everything stops when the node stops.
+ */
+async function dialBootstrap (node: Libp2p, addrs: Multiaddr[]): Promise<void> {
   const log = node.logger.forComponent('kith:bootstrap')
-  await Promise.all(addrs.map(async a => {
-    for (let attempt = 1; attempt <= BOOTSTRAP_ATTEMPTS && node.status === 'started'; attempt++) {
+  const stopped = new AbortController()
+  const onStop = (): void => { stopped.abort() }
+  node.addEventListener('stop', onStop, { once: true })
+  try {
+    await Promise.all(addrs.map(async ma => {
+      const peerIdText = ma.getComponents().filter(c => c.name === 'p2p').pop()?.value
       try {
-        await node.dial(multiaddr(a), { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
-        return
+        if (peerIdText !== undefined) {
+          const peer = peerIdFromString(peerIdText)
+          if (peer.equals(node.peerId)) return
+          await node.peerStore.merge(peer, { tags: { [BOOTSTRAP_TAG]: { value: BOOTSTRAP_TAG_VALUE } } })
+        }
       } catch (err) {
-        log('bootstrap dial attempt %d failed: %s', attempt, (err as Error).message)
-        await new Promise(resolve => setTimeout(resolve, BOOTSTRAP_RETRY_MS * attempt))
+        log('cannot tag bootstrap peer %a: %s', ma, (err as Error).message)
       }
-    }
-  }))
+      for (let attempt = 1; attempt <= BOOTSTRAP_ATTEMPTS && node.status === 'started'; attempt++) {
+        try {
+          await node.dial(ma, { signal: AbortSignal.any([stopped.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]) })
+          log('connected to bootstrap peer %a', ma)
+          return
+        } catch (err) {
+          log('bootstrap dial %a attempt %d/%d failed: %s', ma, attempt, BOOTSTRAP_ATTEMPTS, (err as Error).message)
+          if (attempt < BOOTSTRAP_ATTEMPTS) await sleep(BOOTSTRAP_RETRY_MS * attempt, stopped.signal)
+        }
+      }
+    }))
+  } finally {
+    node.removeEventListener('stop', onStop)
+  }
+}
+
+async function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return
+  await new Promise<void>(resolve => {
+    const done = (): void => { clearTimeout(timer); signal.removeEventListener('abort', done); resolve() }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+  })
 }

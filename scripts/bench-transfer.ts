@@ -1,0 +1,261 @@
+/**
+ * Transfer benchmark: `npm run bench:transfer [-- --json]`. Everything runs in separate processes
+ * on 127.0.0.1, with the built CLI (dist/, `npm run build` first; the npm script does it).
+ *
+ *  1. ceiling   raw libp2p stream (TCP + Noise + yamux, the project's own assembly), one stream
+ *  2. 1→1       `kith get` of a KITH_BENCH_GIB (default 1) GiB file from one `kith daemon`
+ *  3. swarm     4 daemons each capped at KITH_BENCH_CAP_MB (default 8) MB/s upload → 1 `kith get`
+ *  4. first byte   from `get` start (node up, bootstrapped) to the first verified chunk
+ *  5. peak RSS  of seeder and downloader (VmHWM) for 1 GiB and for KITH_BENCH_BIG_GIB (default 4)
+ *
+ * Ratios are against baselines measured in the same run: 1→1 / ceiling, swarm / sum of caps.
+ * Set KITH_BENCH_BIG_GIB=0 to skip the large run.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile, mkdir, stat } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const KITH = join(ROOT, 'bin', 'kith.js')
+const GiB = 1024 ** 3
+const MiB = 1024 ** 2
+const json = process.argv.includes('--json')
+const sizeGiB = Number(process.env.KITH_BENCH_GIB ?? 1)
+const bigGiB = Number(process.env.KITH_BENCH_BIG_GIB ?? 4)
+const capMB = Number(process.env.KITH_BENCH_CAP_MB ?? 8)
+const swarmMiB = Number(process.env.KITH_BENCH_SWARM_MIB ?? 256)
+const children = new Set<ChildProcess>()
+
+function log (...args: unknown[]): void { if (!json) console.error(...args) }
+
+process.on('exit', () => { for (const c of children) c.kill('SIGKILL') })
+process.on('SIGINT', () => process.exit(130))
+
+/** Peak RSS (VmHWM) of a live process, in bytes; polled until it exits. */
+function trackRss (pid: number): { peak: () => number, stop: () => void } {
+  let peak = 0
+  const t = setInterval(() => {
+    readFile(`/proc/${pid}/status`, 'utf8').then(s => {
+      const m = /VmHWM:\s+(\d+) kB/.exec(s)
+      if (m !== null) peak = Math.max(peak, Number(m[1]) * 1024)
+    }).catch(() => {})
+  }, 100)
+  return { peak: () => peak, stop: () => { clearInterval(t) } }
+}
+
+function run (args: string[], opts: { timeoutMs?: number } = {}): Promise<{ stdout: string, stderr: string, code: number | null, ms: number, rss: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now()
+    const child = spawn(process.execPath, [KITH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    children.add(child)
+    const rss = trackRss(child.pid as number)
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', d => { stdout += d })
+    child.stderr.on('data', d => { stderr += d })
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`timed out: kith ${args.join(' ')}`)) }, opts.timeoutMs ?? 600_000)
+    child.on('exit', code => {
+      clearTimeout(timer)
+      rss.stop()
+      children.delete(child)
+      resolve({ stdout, stderr, code, ms: performance.now() - t0, rss: rss.peak() })
+    })
+  })
+}
+
+interface Daemon { child: ChildProcess, repo: string, addr: string, api: string, rss: () => number, stop: () => Promise<void> }
+
+async function startDaemon (repo: string, bootstrap: string[] = []): Promise<Daemon> {
+  const args = ['--repo', repo, 'daemon', '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--json', ...bootstrap.flatMap(b => ['--bootstrap', b])]
+  const child = spawn(process.execPath, [KITH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  children.add(child)
+  const rss = trackRss(child.pid as number)
+  const line = await new Promise<string>((resolve, reject) => {
+    let buf = ''
+    const timer = setTimeout(() => { reject(new Error('daemon did not start in 30 s')) }, 30_000)
+    child.stdout?.on('data', d => {
+      buf += d
+      const nl = buf.indexOf('\n')
+      if (nl >= 0) { clearTimeout(timer); resolve(buf.slice(0, nl)) }
+    })
+    child.on('exit', code => { clearTimeout(timer); reject(new Error(`daemon exited ${code}`)) })
+  })
+  const info = JSON.parse(line) as { addrs: string[], api: string }
+  return {
+    child,
+    repo,
+    addr: info.addrs[0] as string,
+    api: info.api,
+    rss: rss.peak,
+    stop: async () => {
+      const done = new Promise(resolve => child.once('exit', resolve))
+      child.kill('SIGTERM')
+      await Promise.race([done, new Promise(resolve => setTimeout(resolve, 10_000))])
+      child.kill('SIGKILL')
+      rss.stop()
+      children.delete(child)
+    }
+  }
+}
+
+async function randomFile (path: string, bytes: number): Promise<void> {
+  const out = createWriteStream(path)
+  const block = 4 * MiB
+  for (let written = 0; written < bytes; written += block) {
+    const n = Math.min(block, bytes - written)
+    if (!out.write(randomBytes(n))) await new Promise<void>(resolve => out.once('drain', () => { resolve() }))
+  }
+  await new Promise<void>((resolve, reject) => { out.end(() => { resolve() }); out.on('error', reject) })
+}
+
+async function ceiling (bytes: number): Promise<number> {
+  const tsx = join(ROOT, 'node_modules', '.bin', 'tsx')
+  const peer = join(ROOT, 'scripts', 'bench', 'ceiling-peer.ts')
+  const server = spawn(tsx, [peer, 'server'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, KITH_BENCH_BYTES: String(bytes) } })
+  children.add(server)
+  const addr = await new Promise<string>((resolve, reject) => {
+    let buf = ''
+    server.stdout.on('data', d => { buf += d; if (buf.includes('\n')) resolve(JSON.parse(buf).addr) })
+    server.on('exit', code => { reject(new Error(`ceiling server exited ${code}`)) })
+  })
+  const client = spawn(tsx, [peer, 'client', addr], { stdio: ['ignore', 'pipe', 'inherit'] })
+  children.add(client)
+  let out = ''
+  client.stdout.on('data', d => { out += d })
+  await new Promise(resolve => client.on('exit', resolve))
+  server.kill('SIGTERM')
+  const r = JSON.parse(out) as { bytes: number, seconds: number }
+  return r.bytes / r.seconds / 1e6
+}
+
+async function getOnce (dir: string, link: string, bootstrap: string, name: string): Promise<{ mbps: number, seconds: number, rss: number }> {
+  const out = join(dir, `out-${name}`)
+  await mkdir(out, { recursive: true })
+  const r = await run(['--repo', join(dir, `repo-${name}`), 'get', link, '-o', out, '--bootstrap', bootstrap, '--json', '--timeout', '120'])
+  if (r.code !== 0) throw new Error(`kith get failed: ${r.stderr.trim()}`)
+  const size = (JSON.parse(r.stdout) as { size: number }).size
+  await rm(out, { recursive: true, force: true })
+  return { mbps: size / (r.ms / 1000) / 1e6, seconds: r.ms / 1000, rss: r.rss }
+}
+
+async function shareVia (d: Daemon, path: string): Promise<string> {
+  const r = await run(['--repo', d.repo, 'share', path, '--json'])
+  if (r.code !== 0) throw new Error(`kith share failed: ${r.stderr.trim()}`)
+  return (JSON.parse(r.stdout) as { link: string }).link
+}
+
+async function oneToOne (dir: string, gib: number): Promise<{ mbps: number, seconds: number, seederRss: number, downloaderRss: number }> {
+  const file = join(dir, `file-${gib}g.bin`)
+  log(`  writing a ${gib} GiB random file…`)
+  await randomFile(file, gib * GiB)
+  const seeder = await startDaemon(join(dir, `seed-${gib}`))
+  try {
+    log('  sharing…')
+    const link = await shareVia(seeder, file)
+    log('  kith get…')
+    const g = await getOnce(dir, link, seeder.addr, `g${gib}`)
+    return { mbps: g.mbps, seconds: g.seconds, seederRss: seeder.rss(), downloaderRss: g.rss }
+  } finally {
+    await seeder.stop()
+    await rm(file, { force: true })
+  }
+}
+
+async function swarmOfFour (dir: string): Promise<{ mbps: number, capSum: number }> {
+  const file = join(dir, 'swarm.bin')
+  await randomFile(file, swarmMiB * MiB)
+  // Phase 1, uncapped: A publishes, B/C/D fetch (their repos record the download and re-serve it).
+  const a = await startDaemon(join(dir, 'sw-a'))
+  const link = await shareVia(a, file)
+  for (const n of ['b', 'c', 'd']) {
+    const out = join(dir, `sw-${n}-files`)
+    await mkdir(out, { recursive: true })
+    const r = await run(['--repo', join(dir, `sw-${n}`), 'get', link, '-o', out, '--bootstrap', a.addr, '--json'])
+    if (r.code !== 0) throw new Error(`seeder ${n} could not fetch: ${r.stderr.trim()}`)
+  }
+  await a.stop()
+  // Phase 2: every seeder capped; restart them (they re-serve from their repos) and time one get.
+  const repos = ['a', 'b', 'c', 'd'].map(n => join(dir, `sw-${n}`))
+  for (const repo of repos) {
+    const cfgPath = join(repo, 'config.json')
+    const cfg = JSON.parse(await readFile(cfgPath, 'utf8'))
+    cfg.uploadRate = capMB * 1e6
+    await writeFile(cfgPath, JSON.stringify(cfg, null, 2))
+  }
+  const first = await startDaemon(repos[0] as string)
+  const rest = await Promise.all(repos.slice(1).map(async r => await startDaemon(r, [first.addr])))
+  const all = [first, ...rest]
+  try {
+    await new Promise(resolve => setTimeout(resolve, 3000)) // let re-announcements land in the DHT
+    const g = await getOnce(dir, link, first.addr, 'swarm')
+    return { mbps: g.mbps, capSum: 4 * capMB }
+  } finally {
+    await Promise.all(all.map(async d => { await d.stop() }))
+    await rm(file, { force: true })
+  }
+}
+
+async function firstByte (dir: string): Promise<number> {
+  const file = join(dir, 'fb.bin')
+  await randomFile(file, 64 * MiB)
+  const seeder = await startDaemon(join(dir, 'fb-seed'))
+  try {
+    const link = await shareVia(seeder, file)
+    // An in-process node (already started and bootstrapped) measures get() → first verified chunk.
+    const tsx = join(ROOT, 'node_modules', '.bin', 'tsx')
+    const child = spawn(tsx, [join(ROOT, 'scripts', 'bench', 'first-byte.ts'), link, seeder.addr, join(dir, 'fb-repo'), join(dir, 'fb-out')], { stdio: ['ignore', 'pipe', 'inherit'] })
+    children.add(child)
+    let out = ''
+    child.stdout.on('data', d => { out += d })
+    await new Promise(resolve => child.on('exit', resolve))
+    return (JSON.parse(out) as { ms: number }).ms
+  } finally {
+    await seeder.stop()
+  }
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'kith-bench-'))
+try {
+  const ceilingBytes = Math.min(sizeGiB, 1) * GiB
+  log(`ceiling: raw libp2p stream, ${ceilingBytes / MiB} MiB…`)
+  const ceil = await ceiling(ceilingBytes)
+  log(`1→1: ${sizeGiB} GiB…`)
+  const one = await oneToOne(dir, sizeGiB)
+  log(`swarm: 4 seeders capped at ${capMB} MB/s, ${swarmMiB} MiB…`)
+  const sw = await swarmOfFour(dir)
+  log('first byte…')
+  const fb = await firstByte(dir)
+  let big: Awaited<ReturnType<typeof oneToOne>> | undefined
+  if (bigGiB > 0) {
+    const free = (await stat(dir)).size >= 0
+    if (free) { log(`RSS at ${bigGiB} GiB…`); big = await oneToOne(dir, bigGiB) }
+  }
+  const result = {
+    ceilingMBps: ceil,
+    oneToOne: { gib: sizeGiB, MBps: one.mbps, seconds: one.seconds, ratioToCeiling: one.mbps / ceil, target: 0.5 },
+    swarm: { seeders: 4, capMBps: capMB, MBps: sw.mbps, ratioToCapSum: sw.mbps / sw.capSum, target: 0.85 },
+    firstByteMs: fb,
+    rss: {
+      [`${sizeGiB}GiB`]: { seederMB: one.seederRss / 1e6, downloaderMB: one.downloaderRss / 1e6 },
+      ...(big !== undefined ? { [`${bigGiB}GiB`]: { seederMB: big.seederRss / 1e6, downloaderMB: big.downloaderRss / 1e6 } } : {})
+    },
+    bigRatio: big !== undefined ? big.downloaderRss / one.downloaderRss : undefined
+  }
+  if (json) {
+    console.log(JSON.stringify(result))
+  } else {
+    const f = (x: number): string => x.toFixed(1)
+    console.log(`raw libp2p stream ceiling          ${f(ceil)} MB/s`)
+    console.log(`kith get 1→1 (${sizeGiB} GiB)               ${f(one.mbps)} MB/s   ${(one.mbps / ceil).toFixed(2)}× ceiling   (target ≥ 0.50×) ${one.mbps / ceil >= 0.5 ? 'PASS' : 'BELOW'}`)
+    console.log(`4 seeders × ${capMB} MB/s cap → 1         ${f(sw.mbps)} MB/s   ${(sw.mbps / sw.capSum).toFixed(2)}× caps     (target ≥ 0.85×) ${sw.mbps / sw.capSum >= 0.85 ? 'PASS' : 'BELOW'}`)
+    console.log(`first verified byte                ${fb.toFixed(0)} ms      (target < 1000 ms) ${fb < 1000 ? 'PASS' : 'BELOW'}`)
+    console.log(`peak RSS ${sizeGiB} GiB: seeder ${f(one.seederRss / 1e6)} MB, downloader ${f(one.downloaderRss / 1e6)} MB (target < 250 MB)`)
+    if (big !== undefined) console.log(`peak RSS ${bigGiB} GiB: seeder ${f(big.seederRss / 1e6)} MB, downloader ${f(big.downloaderRss / 1e6)} MB (${(big.downloaderRss / one.downloaderRss).toFixed(2)}× the ${sizeGiB} GiB run; target within ±10%)`)
+  }
+} finally {
+  await rm(dir, { recursive: true, force: true })
+}
