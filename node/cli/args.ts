@@ -1,0 +1,267 @@
+/**
+ * The command line: every command, its options and positionals (and their help text), parsed
+ * with node:util parseArgs (strict, positionals allowed). Global options may come before or after
+ * the command name: the line is parsed once against every option any command knows, then each
+ * option actually given is checked against the chosen command.
+ */
+import { parseArgs } from 'node:util'
+import { checkChunkSize } from '../../protocol/chunker.js'
+import { UsageError } from './errors.js'
+
+export interface OptionSpec {
+  type: 'string' | 'boolean'
+  short?: string
+  multiple?: boolean
+  /** Placeholder in help, e.g. "<dir>". */
+  arg?: string
+  help: string
+}
+
+export interface CommandSpec {
+  name: string
+  summary: string
+  /** Positional arguments, in order. */
+  args: Array<{ name: string, required: boolean }>
+  options: Record<string, OptionSpec>
+  /** Longer description for `kith help <command>`. */
+  description: string[]
+  examples: string[]
+}
+
+export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
+  repo: { type: 'string', arg: '<dir>', help: 'repo directory (default $KITH_REPO or ~/.kith)' },
+  json: { type: 'boolean', help: 'print exactly one JSON object on stdout (errors too)' },
+  help: { type: 'boolean', short: 'h', help: 'show help' },
+  version: { type: 'boolean', help: 'print the version' }
+}
+
+const listen: OptionSpec = { type: 'string', multiple: true, arg: '<multiaddr>', help: 'listen on this address (repeatable; default from the repo config)' }
+const bootstrap: OptionSpec = { type: 'string', multiple: true, arg: '<multiaddr>', help: 'connect to this peer first, e.g. /ip4/1.2.3.4/tcp/4001/p2p/12D3… (repeatable; default from the repo config)' }
+
+export const COMMANDS: CommandSpec[] = [
+  {
+    name: 'init',
+    summary: 'create the repo and this node\'s identity (idempotent)',
+    args: [],
+    options: {},
+    description: [
+      'Creates the repo (default ~/.kith) with a new Ed25519 identity, an API token and the default',
+      'config. Running it again changes nothing. `kith daemon`, `kith share` and `kith get` create',
+      'the repo themselves if it is missing, so this step is optional.'
+    ],
+    examples: ['kith init', 'kith init --repo /srv/kith --json']
+  },
+  {
+    name: 'daemon',
+    summary: 'run a node until Ctrl-C; serves the local API',
+    args: [],
+    options: {
+      listen,
+      bootstrap,
+      api: { type: 'string', arg: '<host:port>', help: 'local API address, loopback only (default from the repo config, 127.0.0.1:5870; port 0 picks a free port)' }
+    },
+    description: [
+      'Runs this repo\'s node in the foreground until SIGINT or SIGTERM: it keeps seeding every share',
+      'in the repo, and serves the local HTTP API (docs/API.md) on a loopback address. While it runs,',
+      'the other commands work through it. Creates the repo if missing. Prints the peer ID, the listen',
+      'addresses and the API URL (with --json: one line {"peerId","addrs","api"}).'
+    ],
+    examples: [
+      'kith daemon',
+      'kith daemon --listen /ip4/0.0.0.0/tcp/4001 --bootstrap /dns4/friend.example/tcp/4001/p2p/12D3…',
+      'kith daemon --api 127.0.0.1:0 --json'
+    ]
+  },
+  {
+    name: 'share',
+    summary: 'share a file or folder; prints its link',
+    args: [{ name: 'path', required: true }],
+    options: {
+      'chunk-size': { type: 'string', arg: '<bytes>', help: 'chunk size: bytes or with a K/M suffix, a power of two from 64K to 8M (default 1M)' },
+      listen,
+      bootstrap
+    },
+    description: [
+      'Chunks, encrypts and publishes the file or folder, and prints its link (and a QR code on a',
+      'terminal). With a daemon running for the repo, the daemon takes the share over and keeps',
+      'seeding it, and the command returns. Without one, this command runs a node itself and seeds in',
+      'the foreground until Ctrl-C. Anyone with the link can download and decrypt the share.'
+    ],
+    examples: ['kith share ~/Videos/holiday.mp4', 'kith share ./album --chunk-size 4M', 'kith share report.pdf --json']
+  },
+  {
+    name: 'get',
+    summary: 'download a share by its link',
+    args: [{ name: 'link', required: true }],
+    options: {
+      output: { type: 'string', short: 'o', arg: '<dir>', help: 'download into this folder (default: the current folder)' },
+      timeout: { type: 'string', arg: '<seconds>', help: 'give up when no peer makes progress for this long (default 60)' },
+      bootstrap,
+      listen: { ...listen, help: 'listen address of the temporary node (default /ip4/127.0.0.1/tcp/0)' }
+    },
+    description: [
+      'Finds seeders, downloads from all of them at once, verifies every chunk, and writes',
+      '<dir>/<name> once every byte checked out. Run it again after an interruption to resume.',
+      'Uses the daemon when one runs for the repo (it then keeps seeding the download); otherwise',
+      'runs a temporary node. Shows a progress bar on a terminal. Quote the link in your shell.'
+    ],
+    examples: ['kith get \'kith:aea2b…\'', 'kith get \'kith:aea2b…\' -o ~/Downloads --timeout 300', 'kith get \'kith:aea2b…\' --json']
+  },
+  {
+    name: 'ls',
+    summary: 'list shares (name, size, role, peers, link)',
+    args: [],
+    options: {},
+    description: ['Lists the repo\'s shares: published ones and completed downloads. Live peer counts need a daemon.'],
+    examples: ['kith ls', 'kith ls --json']
+  },
+  {
+    name: 'unshare',
+    summary: 'stop sharing a share and forget it (files stay on disk)',
+    args: [{ name: 'link', required: true }],
+    options: {},
+    description: ['Stops serving the share and removes it from the repo. Takes the link or its manifest ID (from `kith ls --json`).'],
+    examples: ['kith unshare \'kith:aea2b…\'']
+  },
+  {
+    name: 'peers',
+    summary: 'list connected peers and how they are connected (needs a daemon)',
+    args: [],
+    options: {},
+    description: ['Lists the daemon\'s connections: peer ID, connection type (tcp, websocket, webrtc, relayed) and swarm sessions.'],
+    examples: ['kith peers', 'kith peers --json']
+  },
+  {
+    name: 'status',
+    summary: 'show the daemon\'s peer ID, addresses, connections and shares (needs a daemon)',
+    args: [],
+    options: {},
+    description: ['Shows the running daemon\'s peer ID, listen addresses, API URL and counts.'],
+    examples: ['kith status', 'kith status --json']
+  },
+  {
+    name: 'help',
+    summary: 'show help for a command',
+    args: [{ name: 'command', required: false }],
+    options: {},
+    description: ['Shows help for a command; without one, the overview.'],
+    examples: ['kith help get']
+  }
+]
+
+export function commandSpec (name: string): CommandSpec | undefined {
+  return COMMANDS.find(c => c.name === name)
+}
+
+/** Every option any command knows: one parse finds the command wherever the globals are. */
+function allOptions (): Record<string, { type: 'string' | 'boolean', short?: string, multiple?: boolean }> {
+  const all: Record<string, { type: 'string' | 'boolean', short?: string, multiple?: boolean }> = {}
+  for (const [name, o] of [...Object.entries(GLOBAL_OPTIONS), ...COMMANDS.flatMap(c => Object.entries(c.options))]) {
+    all[name] = { type: o.type, ...(o.short !== undefined ? { short: o.short } : {}), ...(o.multiple === true ? { multiple: true } : {}) }
+  }
+  return all
+}
+
+export interface Flags {
+  repo?: string
+  json?: boolean
+  help?: boolean
+  version?: boolean
+  listen?: string[]
+  bootstrap?: string[]
+  api?: string
+  'chunk-size'?: string
+  output?: string
+  timeout?: string
+}
+
+export interface CommandLine {
+  /** Undefined when no command was given (then --help/--version may still be set). */
+  command: CommandSpec | undefined
+  args: string[]
+  flags: Flags
+}
+
+/** True if `--json` appears before any `--`: lets a usage error be reported as JSON too. */
+export function wantsJson (argv: string[]): boolean {
+  const end = argv.indexOf('--')
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json')
+}
+
+export function parseCommandLine (argv: string[]): CommandLine {
+  let parsed: ReturnType<typeof parseArgs<{ options: ReturnType<typeof allOptions>, allowPositionals: true, strict: true, tokens: true, args: string[] }>>
+  try {
+    parsed = parseArgs({ args: argv, options: allOptions(), allowPositionals: true, strict: true, tokens: true })
+  } catch (err) {
+    throw new UsageError(usageMessage(err))
+  }
+  const [name, ...args] = parsed.positionals
+  const flags = parsed.values as Flags
+  if (name === undefined) return { command: undefined, args: [], flags }
+  const command = commandSpec(name)
+  if (command === undefined) throw new UsageError(`unknown command "${name}"`)
+  for (const t of parsed.tokens) {
+    if (t.kind !== 'option') continue
+    if (GLOBAL_OPTIONS[t.name] === undefined && command.options[t.name] === undefined) {
+      throw new UsageError(`\`kith ${command.name}\` has no option ${t.rawName}`, command.name)
+    }
+  }
+  if (flags.help !== true && flags.version !== true) {
+    const required = command.args.filter(a => a.required).length
+    if (args.length < required) throw new UsageError(`missing <${command.args[args.length]?.name ?? 'argument'}>`, command.name)
+    if (args.length > command.args.length) throw new UsageError(`unexpected argument "${truncate(args[command.args.length] ?? '')}"`, command.name)
+  }
+  return { command, args, flags }
+}
+
+function truncate (s: string): string {
+  // Never echo a whole link back (it holds a key).
+  return s.toLowerCase().includes('kith:') ? 'kith:…' : s.length > 40 ? s.slice(0, 40) + '…' : s
+}
+
+/** parseArgs' messages, shortened to one line without its advice about "--". */
+function usageMessage (err: unknown): string {
+  const e = err as { code?: string, message?: string }
+  const message = (e.message ?? String(err)).split('\n')[0] ?? ''
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const m = /Unknown option '([^']+)'/.exec(message)
+    return `unknown option ${m?.[1] ?? ''}`.trim()
+  }
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    const m = /Option '(?:-\w, )?(--[\w-]+)/.exec(message)
+    if (message.includes('argument missing')) return `option ${m?.[1] ?? ''} needs a value`
+    if (message.includes('does not take an argument')) return `option ${m?.[1] ?? ''} takes no value`
+    if (message.includes('ambiguous')) return `option ${m?.[1] ?? ''} needs a value (values starting with "-" must be written --option=value)`
+  }
+  return message.replace(/\. To specify.*$/, '').replace(/^./, c => c.toLowerCase())
+}
+
+// --- argument values --------------------------------------------------------------------------------
+
+/** `--chunk-size`: bytes, or with a K/M suffix (binary). */
+export function parseSize (text: string, option: string, command: string): number {
+  const m = /^(\d+)\s*([kKmM](?:i?[bB])?)?$/.exec(text.trim())
+  if (m === null) throw new UsageError(`--${option} must be a number of bytes, e.g. 1048576 or 1M`, command)
+  const unit = (m[2] ?? '').toLowerCase()
+  const n = Number(m[1]) * (unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1024 * 1024 : 1)
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`--${option} must be a positive size`, command)
+  return n
+}
+
+/** `--chunk-size`: a size the protocol accepts (a power of two, 64 KiB..8 MiB). */
+export function parseChunkSize (text: string, command: string): number {
+  const n = parseSize(text, 'chunk-size', command)
+  try {
+    checkChunkSize(n)
+  } catch (err) {
+    throw new UsageError(`--chunk-size: ${(err as Error).message}`, command)
+  }
+  return n
+}
+
+/** `--timeout`: positive seconds (fractions allowed). */
+export function parseSeconds (text: string, option: string, command: string): number {
+  const n = Number(text.trim())
+  if (text.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 7 * 24 * 3600) throw new UsageError(`--${option} must be a positive number of seconds`, command)
+  return n
+}

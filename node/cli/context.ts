@@ -1,0 +1,85 @@
+/**
+ * What every command gets (the parsed line, the repo path, the output), and the helpers they
+ * share: opening the repo, finding the daemon, validating addresses, waiting for Ctrl-C.
+ */
+import { multiaddr } from '@multiformats/multiaddr'
+import { connectDaemon, type DaemonConnection } from '../api-client.js'
+import { RepoLockedError } from '../errors.js'
+import { Repo } from '../repo.js'
+import type { CommandSpec, Flags } from './args.js'
+import { UsageError } from './errors.js'
+import type { Output } from './output.js'
+
+export interface Context {
+  command: CommandSpec
+  args: string[]
+  flags: Flags
+  /** Absolute repo path. */
+  repoDir: string
+  out: Output
+  cwd: string
+}
+
+/** Opens the repo; held by another process → RepoLockedError (the repo reports it itself). */
+export async function openRepo (dir: string, create: boolean): Promise<Repo> {
+  try {
+    return await Repo.open(dir, { create })
+  } catch (err) {
+    // Belt and braces: should a raw LevelDB lock error ever escape the repo, say what it means.
+    const e = err as Error & { code?: string }
+    if (e.name === 'OpenFailedError' || e.code === 'LEVEL_LOCKED') throw new RepoLockedError(dir, undefined, { cause: err })
+    throw err
+  }
+}
+
+/** The daemon running for this repo, if any (see connectDaemon). */
+export async function findDaemon (ctx: Context): Promise<DaemonConnection | undefined> {
+  return await connectDaemon(ctx.repoDir)
+}
+
+/** Validates multiaddr flags; undefined when the flag was not given. */
+export function multiaddrFlag (ctx: Context, name: 'listen' | 'bootstrap'): string[] | undefined {
+  const list = ctx.flags[name]
+  if (list === undefined || list.length === 0) return undefined
+  for (const a of list) {
+    try {
+      multiaddr(a)
+    } catch {
+      throw new UsageError(`--${name}: "${a}" is not a multiaddr (e.g. /ip4/127.0.0.1/tcp/4001)`, ctx.command.name)
+    }
+  }
+  return list
+}
+
+export { catchTermination, type Termination } from './signals.js'
+
+/** Awaits `p`, but gives up waiting after `ms` (shutdown must not hang). */
+export async function bounded (p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  await Promise.race([
+    p.catch(() => {}),
+    new Promise<void>(resolve => { timer = setTimeout(resolve, ms); timer.unref?.() })
+  ])
+  if (timer !== undefined) clearTimeout(timer)
+}
+
+/** Awaits `p`, or throws the signal's reason as soon as it aborts. */
+export async function untilAborted<T> (p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) throw signal.reason
+  let onAbort: (() => void) | undefined
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_resolve, reject) => {
+        onAbort = () => { reject(signal.reason) }
+        signal.addEventListener('abort', onAbort, { once: true })
+      })
+    ])
+  } finally {
+    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
+  }
+}
+
+export async function sleep (ms: number): Promise<void> {
+  await new Promise(resolve => setTimeout(resolve, ms))
+}

@@ -1,0 +1,48 @@
+/** `kith daemon`: run the node and the local API until SIGINT/SIGTERM, then exit 0. */
+import { Daemon, parseApiAddress } from '../daemon.js'
+import { UsageError } from './errors.js'
+import { bounded, catchTermination, multiaddrFlag, untilAborted, type Context } from './context.js'
+
+/** Longest a clean shutdown may take before the process exits anyway. */
+const SHUTDOWN_MS = 10_000
+
+export async function daemon (ctx: Context): Promise<number> {
+  const listen = multiaddrFlag(ctx, 'listen')
+  const bootstrap = multiaddrFlag(ctx, 'bootstrap')
+  if (ctx.flags.api !== undefined) {
+    try {
+      parseApiAddress(ctx.flags.api)
+    } catch (err) {
+      throw new UsageError(`--api: ${(err as Error).message}`, 'daemon')
+    }
+  }
+  // Catch signals from the start: a SIGTERM while starting still ends in a clean stop.
+  const term = catchTermination()
+  try {
+    const starting = Daemon.start({ repoDir: ctx.repoDir, listen, bootstrap, api: ctx.flags.api })
+    let d: Daemon
+    try {
+      d = await untilAborted(starting, term.signal)
+    } catch (err) {
+      if (!term.signal.aborted) throw err
+      // Interrupted while starting: let the start finish, then stop what it started.
+      await bounded(starting.then(async started => { await started.stop() }), SHUTDOWN_MS)
+      return 0
+    }
+    const status = d.node.status()
+    ctx.out.result({ peerId: status.peerId, addrs: status.addrs, api: d.url })
+    ctx.out.line(`kith daemon running for ${ctx.repoDir}`)
+    ctx.out.line(`peer ID   ${status.peerId}`)
+    ctx.out.line('listening on')
+    for (const a of status.addrs) ctx.out.line(`  ${a}`)
+    ctx.out.line(`API       ${d.url}`)
+    ctx.out.note('press Ctrl-C to stop')
+    const sig = await term.received
+    ctx.out.note(`${sig}: stopping…`)
+    await bounded(d.stop(), SHUTDOWN_MS)
+    ctx.out.note('stopped')
+    return 0
+  } finally {
+    term.dispose()
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * `kith get <link>`: parse the link first (a bad link fails at once, exit 3), then download
+ * through the daemon when one runs for the repo (polling its progress), else with a temporary node
+ * of our own. The progress line goes to stderr on a terminal; the result is one line on stdout.
+ */
+import { mkdir } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { parseLink } from '../../protocol/link.js'
+import { DOWNLOAD_POLL_MS, applyGetProgress, initialProgress, type DownloadRequest, type DownloadResult, type DownloadStatus } from '../api.js'
+import { RemoteError, type DaemonConnection } from '../api-client.js'
+import { DEFAULT_GET_TIMEOUT_MS, SeedOnlyLinkError } from '../get.js'
+import { KithNode } from '../node.js'
+import { mapDiskError } from '../repo.js'
+import { parseSeconds } from './args.js'
+import { bounded, catchTermination, findDaemon, multiaddrFlag, openRepo, sleep, type Context, type Termination } from './context.js'
+import { formatBytes } from './output.js'
+import { ProgressLine } from './progress.js'
+
+/** Default listen address of the temporary node: loopback, any port. */
+export const TEMP_NODE_LISTEN = ['/ip4/127.0.0.1/tcp/0']
+const SHUTDOWN_MS = 5_000
+
+export async function get (ctx: Context): Promise<number> {
+  const linkText = (ctx.args[0] as string).trim()
+  const link = parseLink(linkText)
+  if (link.kind !== 'read') throw new SeedOnlyLinkError()
+  const outDir = resolve(ctx.cwd, ctx.flags.output ?? '.')
+  const timeoutSeconds = ctx.flags.timeout !== undefined ? parseSeconds(ctx.flags.timeout, 'timeout', 'get') : DEFAULT_GET_TIMEOUT_MS / 1000
+  const listen = multiaddrFlag(ctx, 'listen')
+  const bootstrap = multiaddrFlag(ctx, 'bootstrap')
+
+  const progress = new ProgressLine(ctx.out.streams.stderr)
+  const term = catchTermination()
+  let result: DownloadResult
+  try {
+    const daemon = await findDaemon(ctx)
+    if (daemon !== undefined) {
+      if (listen !== undefined) ctx.out.note('note: --listen does not apply: the running daemon\'s node downloads this')
+      result = await viaDaemon(daemon, { link: linkText, outDir, timeoutSeconds, ...(bootstrap !== undefined ? { bootstrap } : {}) }, progress, term)
+    } else {
+      result = await withTemporaryNode(ctx, linkText, outDir, timeoutSeconds, listen, bootstrap, progress, term)
+    }
+  } finally {
+    progress.clear()
+    term.dispose()
+  }
+  ctx.out.result({ path: result.path, name: result.name, size: result.size, sha256: result.sha256 })
+  ctx.out.line(`${result.path}  ${formatBytes(result.size)}  sha256 ${result.sha256}`)
+  return 0
+}
+
+async function viaDaemon (daemon: DaemonConnection, req: DownloadRequest, progress: ProgressLine, term: Termination): Promise<DownloadResult> {
+  let status: DownloadStatus = await daemon.client.startDownload(req)
+  const id = status.id
+  try {
+    while (status.state === 'running') {
+      progress.download(status)
+      await Promise.race([sleep(DOWNLOAD_POLL_MS), term.received])
+      if (term.signal.aborted) throw term.signal.reason
+      status = await daemon.client.download(id)
+    }
+  } catch (err) {
+    if (term.signal.aborted) await bounded(daemon.client.cancelDownload(id), SHUTDOWN_MS)
+    throw err
+  }
+  progress.download(status, true)
+  if (status.state === 'failed' || status.result === undefined) {
+    throw new RemoteError(500, status.error?.name ?? 'Error', status.error?.message ?? 'the download failed')
+  }
+  return status.result
+}
+
+async function withTemporaryNode (ctx: Context, link: string, outDir: string, timeoutSeconds: number, listen: string[] | undefined, bootstrap: string[] | undefined, progress: ProgressLine, term: Termination): Promise<DownloadResult> {
+  await mkdir(outDir, { recursive: true }).catch(err => mapDiskError(err, outDir))
+  const repo = await openRepo(ctx.repoDir, true)
+  let node: KithNode | undefined
+  try {
+    node = await KithNode.start({ repo, listen: listen ?? TEMP_NODE_LISTEN, bootstrap })
+    const p = initialProgress()
+    progress.download(p, true)
+    const ticker = setInterval(() => { progress.download(p) }, 500)
+    try {
+      return await node.get(link, {
+        outDir,
+        timeoutMs: Math.round(timeoutSeconds * 1000),
+        signal: term.signal,
+        onProgress: evt => {
+          applyGetProgress(p, evt)
+          progress.download(p)
+        }
+      })
+    } finally {
+      clearInterval(ticker)
+    }
+  } finally {
+    const n = node
+    await bounded((async () => {
+      await n?.stop()
+      await repo.close()
+    })(), SHUTDOWN_MS)
+  }
+}

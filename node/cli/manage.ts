@@ -1,0 +1,105 @@
+/**
+ * `kith ls`, `kith unshare`, `kith peers`, `kith status`: through the daemon; without one, `ls`
+ * and `unshare` read and edit the repo's share registry directly, `peers` and `status` fail with
+ * NoDaemonError.
+ */
+import { CID } from 'multiformats/cid'
+import { NotAKithLinkError } from '../../protocol/errors.js'
+import { parseLink } from '../../protocol/link.js'
+import { ShareNotFoundError, type ShareInfo } from '../api.js'
+import { findDaemon, openRepo, type Context } from './context.js'
+import { NoDaemonError } from './errors.js'
+import { formatBytes, table } from './output.js'
+
+export async function ls (ctx: Context): Promise<number> {
+  let shares: ShareInfo[]
+  const daemon = await findDaemon(ctx)
+  if (daemon !== undefined) {
+    shares = (await daemon.client.shares()).shares
+  } else {
+    const repo = await openRepo(ctx.repoDir, false)
+    try {
+      shares = (await repo.listShares()).map(r => ({
+        link: r.link,
+        manifest: parseLink(r.link).manifest.toString(),
+        name: r.name,
+        size: r.size,
+        chunks: r.chunks,
+        kind: r.kind,
+        role: r.role,
+        complete: r.complete,
+        peers: 0,
+        uploaded: 0,
+        serving: false
+      }))
+    } finally {
+      await repo.close()
+    }
+  }
+  ctx.out.result({ shares })
+  if (shares.length === 0) {
+    ctx.out.line('no shares')
+    return 0
+  }
+  ctx.out.line(table(
+    ['NAME', 'SIZE', 'ROLE', 'PEERS', 'LINK'],
+    shares.map(s => [s.name + (s.kind === 'dir' ? '/' : ''), formatBytes(s.size), s.role, daemon !== undefined ? String(s.peers) : '-', s.link])
+  ))
+  if (daemon === undefined) ctx.out.note('(no daemon running: nothing is being served)')
+  return 0
+}
+
+/** Manifest ID from a link or a manifest ID; a typed link error otherwise. */
+function manifestOf (text: string): string {
+  const t = text.trim()
+  if (t.toLowerCase().includes('kith:')) return parseLink(t).manifest.toString()
+  try {
+    return CID.parse(t).toString()
+  } catch {
+    throw new NotAKithLinkError('not a kith link or manifest ID')
+  }
+}
+
+export async function unshare (ctx: Context): Promise<number> {
+  const manifest = manifestOf(ctx.args[0] as string)
+  const daemon = await findDaemon(ctx)
+  if (daemon !== undefined) {
+    await daemon.client.unshare(manifest)
+  } else {
+    const repo = await openRepo(ctx.repoDir, false)
+    try {
+      if (!(await repo.removeShare(manifest))) throw new ShareNotFoundError(`no share ${manifest} in ${ctx.repoDir}`)
+    } finally {
+      await repo.close()
+    }
+  }
+  ctx.out.result({ manifest, removed: true })
+  ctx.out.line(`unshared ${manifest} (files on disk are kept)`)
+  return 0
+}
+
+export async function peers (ctx: Context): Promise<number> {
+  const daemon = await findDaemon(ctx)
+  if (daemon === undefined) throw new NoDaemonError(ctx.repoDir)
+  const { peers } = await daemon.client.peers()
+  ctx.out.result({ peers })
+  if (peers.length === 0) ctx.out.line('no peers connected')
+  else ctx.out.line(table(['PEER ID', 'TYPE', 'SESSIONS'], peers.map(p => [p.peerId, p.kind, String(p.sessions)])))
+  return 0
+}
+
+export async function status (ctx: Context): Promise<number> {
+  const daemon = await findDaemon(ctx)
+  if (daemon === undefined) throw new NoDaemonError(ctx.repoDir)
+  const s = await daemon.client.status()
+  ctx.out.result({ ...s, repo: ctx.repoDir })
+  ctx.out.line(`peer ID      ${s.peerId}`)
+  ctx.out.line(`repo         ${ctx.repoDir}`)
+  ctx.out.line(`API          ${s.api} (pid ${s.pid}, kith ${s.version})`)
+  ctx.out.line(`addresses    ${s.addrs[0] ?? '(none)'}`)
+  for (const a of s.addrs.slice(1)) ctx.out.line(`             ${a}`)
+  ctx.out.line(`connections  ${s.connections}`)
+  ctx.out.line(`shares       ${s.shares} served, ${s.sessions} swarm session${s.sessions === 1 ? '' : 's'}`)
+  ctx.out.line(`downloads    ${s.downloads} running`)
+  return 0
+}

@@ -1,0 +1,75 @@
+/**
+ * `kith share <path>`: through the daemon when one runs (it keeps seeding; we return), else a
+ * node of our own that prints the link as soon as the share is published and seeds in the
+ * foreground until SIGINT/SIGTERM (like `croc send`).
+ */
+import { resolve } from 'node:path'
+import type { ShareInfo } from '../api.js'
+import { KithNode } from '../node.js'
+import { parseChunkSize } from './args.js'
+import { bounded, catchTermination, findDaemon, multiaddrFlag, openRepo, untilAborted, type Context } from './context.js'
+import { ProgressLine } from './progress.js'
+import { qrString } from './qr.js'
+
+const SHUTDOWN_MS = 10_000
+
+export async function share (ctx: Context): Promise<number> {
+  const path = resolve(ctx.cwd, ctx.args[0] as string)
+  const chunkSize = ctx.flags['chunk-size'] !== undefined ? parseChunkSize(ctx.flags['chunk-size'], 'share') : undefined
+  const listen = multiaddrFlag(ctx, 'listen')
+  const bootstrap = multiaddrFlag(ctx, 'bootstrap')
+
+  const term = catchTermination()
+  const daemon = await findDaemon(ctx).catch((err: unknown) => { term.dispose(); throw err })
+  if (daemon !== undefined) {
+    if (listen !== undefined || bootstrap !== undefined) ctx.out.note('note: --listen/--bootstrap do not apply: the running daemon\'s node shares this')
+    const progress = new ProgressLine(ctx.out.streams.stderr)
+    progress.message('encrypting and publishing through the daemon…')
+    let info: ShareInfo
+    try {
+      // Ctrl-C stops waiting; the daemon finishes the share regardless.
+      info = await untilAborted(daemon.client.share({ path, ...(chunkSize !== undefined ? { chunkSize } : {}) }), term.signal)
+    } finally {
+      progress.clear()
+      term.dispose()
+    }
+    await printShare(ctx, info)
+    ctx.out.note(`the daemon (${daemon.info.api}) keeps seeding it; \`kith unshare <link>\` stops it`)
+    return 0
+  }
+
+  const repo = await openRepo(ctx.repoDir, true).catch((err: unknown) => { term.dispose(); throw err })
+  let node: KithNode | undefined
+  const progress = new ProgressLine(ctx.out.streams.stderr)
+  try {
+    node = await KithNode.start({ repo, listen, bootstrap })
+    const info = await node.share(path, {
+      ...(chunkSize !== undefined ? { chunkSize } : {}),
+      signal: term.signal,
+      onProgress: evt => {
+        if (evt.type === 'kith:share:chunk') progress.encrypt(evt.detail.bytes, evt.detail.total, evt.detail.bytes === evt.detail.total)
+        else progress.message('announcing…')
+      }
+    })
+    progress.clear()
+    await printShare(ctx, info)
+    ctx.out.note(`seeding from ${node.addrs().join(' ') || '(no listen address)'}`)
+    ctx.out.note('seeding; press Ctrl-C to stop')
+    await term.received
+    return 0
+  } finally {
+    progress.clear()
+    term.dispose()
+    const n = node
+    await bounded((async () => {
+      await n?.stop()
+      await repo.close()
+    })(), SHUTDOWN_MS)
+  }
+}
+
+async function printShare (ctx: Context, info: ShareInfo): Promise<void> {
+  ctx.out.result({ link: info.link, name: info.name, size: info.size, chunks: info.chunks })
+  ctx.out.line(info.link)
+  if (!ctx.out.json && ctx.out.stdoutTTY) ctx.out.rawStdout(await qrString(info.link) + '\n')
+}

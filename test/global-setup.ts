@@ -1,0 +1,52 @@
+/**
+ * Vitest global setup: builds dist/ once (tsc -p tsconfig.build.json) so tests that run the real
+ * `bin/kith.js` run current code. Register in vitest.config.ts: `globalSetup: ['test/global-setup.ts']`.
+ * Tests may also call `ensureBuilt()` themselves: it builds only when dist/ is older than the sources.
+ */
+import { execFile } from 'node:child_process'
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
+export const BUILT_CLI = join(ROOT, 'dist', 'node', 'cli', 'main.js')
+const SOURCES = ['node', 'protocol']
+const BUILD_TIMEOUT_MS = 180_000
+
+function newestSource (dir: string): number {
+  let newest = 0
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name)
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(p))
+    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs)
+  }
+  return newest
+}
+
+/** True if dist/ is missing or older than any source file. */
+export function isStale (): boolean {
+  if (!existsSync(BUILT_CLI)) return true
+  const built = statSync(BUILT_CLI).mtimeMs
+  const newest = Math.max(...SOURCES.map(s => newestSource(join(ROOT, s))), statSync(join(ROOT, 'tsconfig.build.json')).mtimeMs)
+  return newest > built
+}
+
+/** Runs the build. Type errors elsewhere do not stop tsc from emitting; only a missing CLI fails. */
+export async function build (): Promise<void> {
+  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
+  const output = await new Promise<string>((resolve) => {
+    execFile(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, timeout: BUILD_TIMEOUT_MS }, (err, stdout, stderr) => {
+      resolve(err === null ? '' : `${stdout}${stderr}` || String(err))
+    })
+  })
+  if (!existsSync(BUILT_CLI)) throw new Error(`build failed, ${BUILT_CLI} missing:\n${output}`)
+  if (output !== '') console.warn(`tsc reported errors (dist/ was emitted anyway):\n${output.slice(0, 4000)}`)
+}
+
+export async function ensureBuilt (): Promise<void> {
+  if (isStale()) await build()
+}
+
+export default async function setup (): Promise<void> {
+  await build()
+}
