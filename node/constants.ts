@@ -55,3 +55,6 @@ export const PING_MAX_STREAMS = 4
 
 /** Kademlia bucket size and replication factor k: 20 as in the Kademlia paper and every libp2p DHT. */
 export const DHT_K = 20
+
+/** Address hints a link carries by default: two keeps a link short enough for a QR code. */
+export const LINK_HINTS = 2

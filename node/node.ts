@@ -9,6 +9,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import { Bitfield } from '../protocol/bitfield.js'
 import type { CryptoBackend } from '../protocol/crypto.js'
+import { MAX_HINT_BYTES, MAX_LINK_HINTS } from '../protocol/constants.js'
 import { deriveShareKeys } from '../protocol/keys.js'
 import { parseLink, type ShareLink } from '../protocol/link.js'
 import { ChunkCipher } from '../protocol/stream.js'
@@ -24,6 +25,7 @@ import { ShareState } from './swarm/share-state.js'
 import { PlaintextChunkSource } from './swarm/sources.js'
 import { join } from 'node:path'
 import { scope } from './abort.js'
+import { LINK_HINTS } from './constants.js'
 
 /** Re-announce (DHT record + provider record) this often; kad-dht records live 48 h. */
 export const REANNOUNCE_MS = 60 * 60 * 1000
@@ -130,9 +132,23 @@ export class KithNode {
     return this.libp2p.getMultiaddrs().map(a => a.toString())
   }
 
+  /**
+   * Address hints for links this node makes: up to MAX_LINK_HINTS of its own TCP and WebSocket
+   * addresses (with /p2p/), routable ones first. Without a shared bootstrap node these are how a
+   * friend's node finds ours; they reveal this node's addresses to whoever holds the link
+   * (docs/THREAT-MODEL.md). WebRTC-Direct addresses are left out: their certhash changes on restart.
+   */
+  linkHints (): Uint8Array[] {
+    const addrs = this.libp2p.getMultiaddrs()
+      .filter(a => { const s = a.toString(); return !s.includes('/webrtc') && !s.includes('/p2p-circuit') && a.bytes.length <= MAX_HINT_BYTES })
+    const loopback = (s: string): boolean => s.startsWith('/ip4/127.') || s.startsWith('/ip6/::1/')
+    addrs.sort((x, y) => Number(loopback(x.toString())) - Number(loopback(y.toString())))
+    return addrs.slice(0, Math.min(LINK_HINTS, MAX_LINK_HINTS)).map(a => a.bytes)
+  }
+
   /** Shares a file or folder: encode, keep, serve, announce, and record it in the repo. */
   async share (path: string, opts: ShareOptions = {}): Promise<ShareInfo> {
-    const published = await publishShare(this.#ctx, path, signerFor(this.repo.privateKey), { chunkSize: opts.chunkSize ?? this.repo.config.chunkSize, ...opts })
+    const published = await publishShare(this.#ctx, path, signerFor(this.repo.privateKey), { chunkSize: opts.chunkSize ?? this.repo.config.chunkSize, ...opts, hints: opts.hints ?? this.linkHints() })
     this.#states.set(published.manifest, published.state)
     const source = published.kind === 'file' ? published.sources[0] ?? null : dirOf(published.sources[0], published.meta.files[0]?.path)
     await this.repo.addShare({

@@ -10,7 +10,7 @@ const nodes: TestNode[] = []
 afterAll(async () => { await Promise.all(nodes.map(stopNode)) })
 
 describe('share and get over loopback', () => {
-  it('B gets A\'s file by link, verified, through the DHT', async () => {
+  it('B gets A\'s file by link, verified', async () => {
     const a = await startNode(); nodes.push(a)
     const b = await startNode({ bootstrap: [a.node.addrs()[0]!] }); nodes.push(b)
     await waitFor(() => b.node.libp2p.getConnections().length > 0, 10_000, 'bootstrap connection')
@@ -27,6 +27,19 @@ describe('share and get over loopback', () => {
     // Buffer.equals, not toEqual: vitest's deep equality on megabytes takes seconds.
     expect((await readFile(join(out, 'photo.bin'))).equals(Buffer.from(data))).toBe(true)
     expect((await readdir(out)).filter(n => n.startsWith('.kith-partial'))).toEqual([])
+  })
+
+  it('finds the seeder from the link\'s address hints alone (no bootstrap, no DHT)', async () => {
+    const a = await startNode(); nodes.push(a)
+    const b = await startNode(); nodes.push(b)
+    const src = join(a.dir, 'note.txt')
+    await writeFile(src, 'from a friend')
+    const shared = await a.node.share(src)
+    expect(b.node.libp2p.getConnections()).toHaveLength(0)
+    const out = join(b.dir, 'out')
+    await mkdir(out)
+    const got = await b.node.get(shared.link, { outDir: out, timeoutMs: 20_000 })
+    expect(await readFile(got.path, 'utf8')).toBe('from a friend')
   })
 
   it('gets a folder share with nested and empty files', async () => {
