@@ -84,6 +84,9 @@ export class KithNode {
   readonly #ctx: NodeContext
   readonly #states = new Map<string, ShareState>()
   readonly #timers = new Set<ReturnType<typeof setTimeout>>()
+  /** Shares whose last announcement failed (typically: no DHT peers yet). */
+  readonly #unannounced = new Set<ShareState>()
+  #announceSoon: ReturnType<typeof setTimeout> | undefined
   #stopped = false
 
   private constructor (repo: Repo, libp2p: Libp2p<KithServices & { swarm: Swarm }>, backend: CryptoBackend) {
@@ -121,6 +124,9 @@ export class KithNode {
       }
     }) as unknown as Libp2p<KithServices & { swarm: Swarm }>
     const node = new KithNode(repo, libp2p, backend)
+    // A node that starts before its bootstrap peers answer cannot announce yet: retry as soon
+    // as it has a peer, instead of waiting for the retry timer.
+    libp2p.addEventListener('peer:connect', () => { node.#retryAnnouncements() })
     await node.#reopenShares()
     return node
   }
@@ -217,8 +223,21 @@ export class KithNode {
       this.#ctx.log('could not announce as provider: %s', (err as Error).message)
     }
     guard.clear()
+    if (ok) this.#unannounced.delete(state)
+    else this.#unannounced.add(state)
     this.#schedule(() => { void this.announce(state).catch(() => {}) }, ok ? REANNOUNCE_MS : ANNOUNCE_RETRY_MS, state)
     return ok
+  }
+
+  #retryAnnouncements (): void {
+    if (this.#unannounced.size === 0 || this.#announceSoon !== undefined || this.#stopped) return
+    this.#announceSoon = setTimeout(() => {
+      this.#announceSoon = undefined
+      for (const state of [...this.#unannounced]) {
+        this.#unannounced.delete(state)
+        if (this.#states.get(state.rootCid.toString()) === state) void this.announce(state).catch(() => {})
+      }
+    }, 500)
   }
 
   #schedule (fn: () => void, ms: number, state: ShareState): void {
@@ -328,6 +347,7 @@ export class KithNode {
 
   async stop (): Promise<void> {
     this.#stopped = true
+    if (this.#announceSoon !== undefined) clearTimeout(this.#announceSoon)
     for (const t of this.#timers) clearTimeout(t)
     this.#timers.clear()
     await this.libp2p.stop()

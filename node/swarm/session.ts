@@ -249,8 +249,8 @@ export class Session {
         clearTimeout(p.timer)
         this.#pending.delete(msg.id)
         this.received += msg.data.length
-        // Copy out of the frame buffer so the caller may keep it.
-        p.resolve(Uint8Array.from(msg.data))
+        // No copy: the frame's bytes belong to this message alone (libp2p does not reuse them).
+        p.resolve(msg.data)
         return
       }
       case 'reject': {
@@ -271,6 +271,9 @@ export class Session {
   async #serveLoop (): Promise<void> {
     this.#serving = true
     const signal = this.#abort.signal
+    // The previous piece's write: the next piece is produced (read, sealed, verified) while it
+    // drains, so disk and crypto overlap the network. At most one produced piece waits.
+    let previous: Promise<void> = Promise.resolve()
     try {
       while (!this.#closed) {
         const q = this.#queue.shift()
@@ -292,17 +295,19 @@ export class Session {
           continue
         }
         await this.#init.upload.take(data.length, signal)
+        await previous
         if (this.#closed) return
         const [header, body] = encodePiece(q.id, q.kind, q.index, data)
         this.#write(new Uint8ArrayList(header, body))
+        previous = this.#writeChain
         this.sent += data.length
         this.share.uploaded += data.length
-        // Do not run ahead of the transport: wait for this piece to be handed over before the
-        // next is produced, so at most one produced chunk waits per session.
-        await this.#writeChain
       }
     } finally {
+      await previous.catch(() => {})
       this.#serving = false
+      // A request may have arrived while the last write drained: serve it.
+      if (!this.#closed && this.#queue.length > 0) this.#serveLoop().catch(err => { this.close(err) })
     }
   }
 }
