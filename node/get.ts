@@ -285,7 +285,7 @@ async function discoverPeers (ctx: NodeContext, state: ShareState, hints: readon
     try {
       await ctx.swarm.connect(target, state, guard.signal)
     } catch (err) {
-      ctx.log('could not join swarm via a peer: %s', (err as Error).message)
+      ctx.log('could not join swarm via a peer: %s', (err as Error).name)
     } finally {
       guard.clear()
       connecting.delete(key)
@@ -312,7 +312,7 @@ async function discoverPeers (ctx: NodeContext, state: ShareState, hints: readon
         void tryConnect(p.id, p.id.toString())
       }
     } catch (err) {
-      if (!signal.aborted) ctx.log('provider lookup failed: %s', (err as Error).message)
+      if (!signal.aborted) ctx.log('provider lookup failed: %s', (err as Error).name)
     } finally {
       lookup.clear()
     }

@@ -181,15 +181,15 @@ async function dialBootstrap (node: Libp2p, addrs: Multiaddr[]): Promise<void> {
           await node.peerStore.merge(peer, { tags: { [BOOTSTRAP_TAG]: { value: BOOTSTRAP_TAG_VALUE } } })
         }
       } catch (err) {
-        log('cannot tag bootstrap peer %a: %s', ma, (err as Error).message)
+        log('cannot tag a bootstrap peer: %s', (err as Error).name)
       }
       for (let attempt = 1; attempt <= BOOTSTRAP_ATTEMPTS && node.status === 'started'; attempt++) {
         try {
           await node.dial(ma, { signal: AbortSignal.any([stopped.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]) })
-          log('connected to bootstrap peer %a', ma)
+          log('connected to a bootstrap peer')
           return
         } catch (err) {
-          log('bootstrap dial %a attempt %d/%d failed: %s', ma, attempt, BOOTSTRAP_ATTEMPTS, (err as Error).message)
+          log('bootstrap dial attempt %d/%d failed: %s', attempt, BOOTSTRAP_ATTEMPTS, (err as Error).name)
           if (attempt < BOOTSTRAP_ATTEMPTS) await sleep(BOOTSTRAP_RETRY_MS * attempt, stopped.signal)
         }
       }

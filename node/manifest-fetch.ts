@@ -51,10 +51,11 @@ export async function fetchFromPeers (ctx: ManifestFetchContext, kind: 'root' | 
     try {
       const bytes = await s.request(kind, position, BLOCK_TIMEOUT_MS)
       if (digestEquals(ctx.backend.sha256(bytes), expected)) return bytes
-      ctx.log('peer %p sent a %s that does not match its content ID: dropping it', s.remotePeer, kind)
+      ctx.log('peer %p sent a %s that does not match its content ID: dropping it from the swarm', s.remotePeer, kind)
+      s.share.banned.add(s.remotePeer.toString())
       s.close(new IntegrityError(`peer sent a corrupt manifest ${kind}`))
     } catch (err) {
-      ctx.log('peer %p could not give %s %d: %s', s.remotePeer, kind, position, (err as Error).message)
+      ctx.log('peer %p could not give %s %d: %s', s.remotePeer, kind, position, (err as Error).name)
     }
   }
   throw new ManifestUnavailableError()

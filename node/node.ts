@@ -214,13 +214,13 @@ export class KithNode {
       if (state.root !== undefined) await putManifest(this.libp2p, state.rootCid, state.root, { signal: s })
     } catch (err) {
       ok = false
-      this.#ctx.log('could not put manifest into the DHT: %s', (err as Error).message)
+      this.#ctx.log('could not put manifest into the DHT: %s', (err as Error).name)
     }
     try {
       await provide(this.libp2p, state.keys.discoveryCid, { signal: s })
     } catch (err) {
       ok = false
-      this.#ctx.log('could not announce as provider: %s', (err as Error).message)
+      this.#ctx.log('could not announce as provider: %s', (err as Error).name)
     }
     guard.clear()
     if (ok) this.#unannounced.delete(state)
@@ -263,6 +263,9 @@ export class KithNode {
     if (state !== undefined) {
       this.#ctx.swarm.removeShare(state)
       this.#states.delete(manifest)
+      this.#unannounced.delete(state)
+      // Stop kad-dht re-announcing us under this share's discovery key.
+      await this.libp2p.services.dht.cancelReprovide(state.keys.discoveryCid).catch(() => {})
     }
     return await this.repo.removeShare(manifest)
   }
@@ -340,7 +343,7 @@ export class KithNode {
         this.#watchSource(state, link.manifest.toString())
         void this.announce(state).catch(() => {})
       } catch (err) {
-        this.#ctx.log.error('could not re-open a share from the repo: %s', (err as Error).message)
+        this.#ctx.log.error('could not re-open a share from the repo: %s', (err as Error).name)
       }
     }
   }

@@ -18,7 +18,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { SWARM_PROTOCOL } from '../../protocol/constants.js'
 import { RateLimiter } from '../rate-limit.js'
 import { initiateAdmission, respondAdmission } from './handshake.js'
-import { Session } from './session.js'
+import { PeerMisbehaviourError, Session } from './session.js'
 import type { ShareState } from './share-state.js'
 
 export const MAX_SESSIONS_PER_SHARE = 50
@@ -63,7 +63,7 @@ export class Swarm implements Startable {
   async start (): Promise<void> {
     await this.#components.registrar.handle(SWARM_PROTOCOL, (stream, connection) => {
       this.#onInbound(stream, connection).catch(err => {
-        this.#log('inbound session refused: %s', (err as Error).message)
+        this.#log('inbound session refused: %s', (err as Error).name)
         stream.abort(err as Error)
       })
     }, { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_INBOUND_STREAMS })
@@ -166,7 +166,11 @@ export class Swarm implements Startable {
       log: this.#log,
       onClose: (s, err) => {
         set?.delete(s)
-        if (err !== undefined) this.#log('session with %p closed: %s', s.remotePeer, err.message)
+        if (err instanceof PeerMisbehaviourError) {
+          // Garbage, oversized frames, floods, unsolicited or mismatched pieces: out of this swarm.
+          share.banned.add(s.remotePeer.toString())
+        }
+        if (err !== undefined) this.#log('session with %p closed: %s', s.remotePeer, err.name)
       }
     })
     set.add(session)

@@ -286,7 +286,8 @@ export class Session {
               ? await this.share.readBlock(q.index, signal)
               : this.share.root
         } catch (err) {
-          this.#init.log.error('cannot serve %s %d: %s', q.kind, q.index, (err as Error).message)
+          // The error may name a local path: log its type only.
+          this.#init.log.error('cannot serve %s %d: %s', q.kind, q.index, (err as Error).name)
           data = undefined
         }
         if (this.#closed) return

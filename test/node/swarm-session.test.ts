@@ -163,6 +163,18 @@ describe('swarm session', () => {
     if (c1.sa.closed) expect(bad.leecher.banned.has(c1.pb.toString())).toBe(true)
   })
 
+  it('a peer that sends a corrupt chunk is dropped and banned from the swarm', async () => {
+    const bad = await fixture(4 * 65536)
+    bad.seeder.readChunk = async (i: number) => { const c = Uint8Array.from(bad.chunks[i]!); c[10]! ^= 1; return c }
+    const c1 = await connect(bad.leecher, bad.seeder)
+    await until(() => c1.sa.remoteHave !== undefined)
+    const run = download(bad.leecher, () => [c1.sa].filter(s => !s.closed)).catch(() => {})
+    await until(() => c1.sa.closed, 5000)
+    expect(bad.leecher.banned.has(c1.pb.toString())).toBe(true)
+    expect(bad.leecher.have!.count()).toBe(0)
+    void run
+  })
+
   it('routes around a peer that stalls (accepts requests, never answers)', async () => {
     const f = await fixture()
     const staller = new ShareState({ keys: f.keys, rootCid: f.seeder.rootCid, backend: nobleBackend, blocks: new MemBlocks() })
@@ -232,6 +244,19 @@ describe('swarm session', () => {
     await until(() => sa.remoteHave !== undefined)
     await download(honest.leecher, () => [sa])
     expect(honest.leecher.have!.isComplete()).toBe(true)
+  })
+
+  it('never sends a re-sealed chunk that does not match the manifest; stops serving the share', async () => {
+    const f = await fixture()
+    // The shared file changed on disk: the re-sealed chunk 2 no longer matches its digest.
+    f.seeder.source = { read: async (i) => { const c = Uint8Array.from(f.chunks[i]!); if (i === 2) c[0]! ^= 1; return c } }
+    const { sa } = await connect(f.leecher, f.seeder)
+    await until(() => sa.remoteHave !== undefined)
+    expect(await sa.request('chunk', 1, 2000)).toEqual(f.chunks[1])
+    await expect(sa.request('chunk', 2, 2000)).rejects.toMatchObject({ name: 'RequestRejectedError' })
+    expect(f.seeder.serving).toBe(false)
+    // Nothing more is served from a source that changed, not even chunks that still match.
+    await expect(sa.request('chunk', 1, 2000)).rejects.toMatchObject({ name: 'RequestRejectedError' })
   })
 
   it('serves verified manifest blocks, refuses unknown ones', async () => {

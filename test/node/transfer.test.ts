@@ -5,8 +5,20 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { startNode, stopNode, waitFor, type TestNode } from './helpers/nodes.js'
 import { pseudoRandomBytes } from '../protocol/helpers/fixtures.js'
+import { parseLink } from '../../protocol/link.js'
+import { deriveShareKeys } from '../../protocol/keys.js'
 
 const nodes: TestNode[] = []
+
+async function walk (dir: string): Promise<string[]> {
+  const out: string[] = []
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name)
+    if (e.isDirectory()) out.push(...await walk(p))
+    else if (e.isFile()) out.push(p)
+  }
+  return out
+}
 afterAll(async () => { await Promise.all(nodes.map(stopNode)) })
 
 describe('share and get over loopback', () => {
@@ -40,6 +52,31 @@ describe('share and get over loopback', () => {
     await mkdir(out)
     const got = await b.node.get(shared.link, { outDir: out, timeoutMs: 20_000 })
     expect(await readFile(got.path, 'utf8')).toBe('from a friend')
+  })
+
+  it('writes no peer address to disk (SECURITY.md §9)', async () => {
+    const a = await startNode(); nodes.push(a)
+    const b = await startNode({ bootstrap: [a.node.addrs()[0]!] }); nodes.push(b)
+    const src = join(a.dir, 'x.bin')
+    await writeFile(src, pseudoRandomBytes(300_000, 5))
+    const shared = await a.node.share(src, { chunkSize: 65536 })
+    const out = join(b.dir, 'out')
+    await mkdir(out)
+    await b.node.get(shared.link, { outDir: out, timeoutMs: 20_000 })
+    await b.node.announce(b.node.libp2p.services.swarm.getShare(deriveShareKeys(parseLink(shared.link).key).discovery)!)
+    // Flush LevelDB by closing the repos, then read every byte they hold.
+    await a.node.stop(); await a.repo.close()
+    await b.node.stop(); await b.repo.close()
+    const text = Buffer.from('127.0.0.1')
+    const binary = Buffer.from([0x04, 127, 0, 0, 1]) // multiaddr /ip4/127.0.0.1
+    for (const t of [a, b]) {
+      // config.json holds this node's own API/listen settings, which the user wrote: not peers.
+      for (const file of (await walk(join(t.dir, 'repo'))).filter(f => !f.endsWith('config.json'))) {
+        const bytes = await readFile(file)
+        expect(bytes.includes(text), file).toBe(false)
+        expect(bytes.includes(binary), file).toBe(false)
+      }
+    }
   })
 
   it('gets a folder share with nested and empty files', async () => {

@@ -110,3 +110,22 @@ describe('manifest', () => {
     for (let i = 0; i < a.chunks.length; i++) expect(a.chunks[i]!.cid.equals(b.chunks[i]!.cid)).toBe(false)
   })
 })
+
+describe('manifest signature', () => {
+  it('a root re-sealed with a valid AEAD but a forged signature is refused (SignatureError)', async () => {
+    // A seed-capability holder knows the index key and could re-seal the index: the publisher's
+    // signature is what stops it from changing the chunk list.
+    const { encodeCanonical, decodeCanonicalMap } = await import('../../protocol/_cbor.js')
+    const { xchachaOpen, xchachaSeal, DOMAINS, FORMAT_VERSION, ManifestError } = await import('../../protocol/index.js')
+    const share = await encodeShare([['x.bin', pseudoRandomBytes(1000)]])
+    const root = decodeCanonicalMap(share.root.bytes, ManifestError, 'root') as { v: number, index: Uint8Array, meta: Uint8Array }
+    const aad = new Uint8Array([...new TextEncoder().encode(DOMAINS.manifestIndexAad), 0, FORMAT_VERSION])
+    const inner = decodeCanonicalMap(xchachaOpen(B, keys.index.bytes, root.index.subarray(0, 24), root.index.subarray(24), aad), ManifestError, 'index') as { body: Uint8Array, sig: Uint8Array }
+    const sig = Uint8Array.from(inner.sig)
+    sig[0]! ^= 1
+    const nonce = new Uint8Array(24).fill(9)
+    const index = new Uint8Array([...nonce, ...xchachaSeal(B, keys.index.bytes, nonce, encodeCanonical({ body: inner.body, sig }), aad)])
+    const forged = encodeCanonical({ ...root, index })
+    expect(() => openRoot(B, cidOf(B, forged), forged, keys)).toThrow(expect.objectContaining({ name: 'SignatureError' }))
+  })
+})
