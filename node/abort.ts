@@ -6,6 +6,8 @@
  * slowloris hole a deadline exists to close. These helpers hold strong references (a real timer
  * and listeners) and must be released with `clear()` when the guarded work ends.
  */
+import { setMaxListeners } from 'node:events'
+
 export class DeadlineError extends Error {
   static override name = 'TimeoutError'
   constructor (ms: number) {
@@ -23,6 +25,8 @@ export interface Scope {
 /** A signal that aborts when any parent aborts, or after `ms` milliseconds if `ms` is given. */
 export function scope (ms?: number, ...parents: Array<AbortSignal | undefined>): Scope {
   const controller = new AbortController()
+  // A long-lived scope guards many concurrent operations (dials, reads), each with a listener.
+  setMaxListeners(Infinity, controller.signal)
   const cleanups: Array<() => void> = []
   const clear = (): void => { for (const c of cleanups.splice(0)) c() }
   for (const p of parents) {

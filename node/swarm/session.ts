@@ -11,6 +11,7 @@
  * being produced at a time per session, so memory per peer is bounded by about two chunks plus
  * the stream's own buffers. A peer that sends undecodable or unsolicited messages is dropped.
  */
+import { setMaxListeners } from 'node:events'
 import type { Logger, PeerId, Stream } from '@libp2p/interface'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { Uint8ArrayList } from 'uint8arraylist'
@@ -102,6 +103,8 @@ export class Session {
     this.remotePeer = init.remotePeer
     this.share = init.share
     this.#lp = init.lp ?? lpStream(init.stream, { maxDataLength: MAX_MESSAGE_BYTES })
+    // Every pending read, write and piece production listens on this one signal.
+    setMaxListeners(Infinity, this.#abort.signal)
   }
 
   get closed (): boolean { return this.#closed }
