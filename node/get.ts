@@ -234,14 +234,29 @@ function fileAndPos (meta: ManifestMeta, index: number): [ManifestMeta['files'][
   return [loc.file, loc.position]
 }
 
-/** Root from the DHT or from the first admitted peer, whichever verifies first. */
+/**
+ * Root from the DHT or from the first admitted peer, whichever verifies first. The DHT lookup is
+ * retried on a back-off: a node that has just started may not have reached its bootstrap peers
+ * yet, and with a wrong key no peer will ever admit us, so the DHT is the only way to learn that
+ * the key is wrong rather than that nobody seeds.
+ */
 async function raceRoot (ctx: NodeContext, fetchCtx: ManifestFetchContext, cid: CID, signal: AbortSignal): Promise<Uint8Array> {
   const done = new AbortController()
   const guard = scope(undefined, signal, done.signal)
   const both = guard.signal
+  const fromDht = async (): Promise<Uint8Array> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await ctx.discovery.getRoot(cid, both)
+      } catch (err) {
+        if (both.aborted || attempt >= DISCOVERY_INTERVALS_MS.length * 4) throw err
+        await sleep(Math.max(500, DISCOVERY_INTERVALS_MS[Math.min(attempt + 1, DISCOVERY_INTERVALS_MS.length - 1)] as number), both)
+      }
+    }
+  }
   try {
     return await Promise.any([
-      ctx.discovery.getRoot(cid, both),
+      fromDht(),
       fetchFromPeers({ ...fetchCtx, signal: both }, 'root', 0, cid.multihash.digest)
     ])
   } catch (err) {

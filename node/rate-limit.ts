@@ -1,10 +1,10 @@
 /**
  * Token-bucket byte-rate limiter, as BitTorrent clients have for upload and download.
  * One limiter per node and direction; every session draws from it, so the cap holds across all
- * peers and shares. Rate 0 means unlimited. The burst is one second of rate (at least one chunk),
- * so a single maximal chunk can always pass.
+ * peers and shares. Rate 0 means unlimited. The bucket holds one second of rate; a take larger than
+ * that waits for a full bucket and then drives it negative, so the long-run average never exceeds
+ * the cap whatever the chunk size.
  */
-import { MAX_CHUNK_CIPHERTEXT } from '../protocol/constants.js'
 
 export class RateLimiter {
   #rate: number
@@ -26,7 +26,7 @@ export class RateLimiter {
     this.#tokens = Math.min(this.#tokens, this.#burst)
   }
 
-  get #burst (): number { return Math.max(this.#rate, MAX_CHUNK_CIPHERTEXT) }
+  get #burst (): number { return this.#rate }
 
   #refill (): void {
     const now = this.#now()
@@ -40,11 +40,12 @@ export class RateLimiter {
     for (let i = 0; ; i++) {
       signal?.throwIfAborted()
       this.#refill()
-      if (this.#tokens >= bytes || (this.#tokens >= this.#burst && bytes > this.#burst)) {
+      const need = Math.min(bytes, this.#burst)
+      if (this.#tokens >= need) {
         this.#tokens -= bytes
         return
       }
-      const wait = Math.min(1000, Math.ceil((bytes - this.#tokens) * 1000 / this.#rate))
+      const wait = Math.min(1000, Math.ceil((need - this.#tokens) * 1000 / this.#rate))
       await sleep(Math.max(1, wait), signal)
     }
   }

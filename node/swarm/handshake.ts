@@ -25,6 +25,19 @@ import { encode as lpEncode } from 'it-length-prefixed'
 import type { ShareState } from './share-state.js'
 
 export const HANDSHAKE_TIMEOUT_MS = 10_000
+/** The largest admission message is 66 bytes: nothing bigger is read before admission. */
+export const HANDSHAKE_MAX_FRAME = 128
+const HANDSHAKE_MAX_BUFFER = 4096
+/**
+ * After admission: frames up to MAX_MESSAGE_BYTES; received-but-unread bytes up to 24 MiB (a
+ * window of requested pieces plus slack; yamux's 16 MiB window bounds what a peer can push).
+ */
+export const SESSION_MAX_BUFFER = 24 * 1024 * 1024
+
+/** Re-frames an admitted stream for the session (bytes read ahead are handed back, not lost). */
+function sessionStream (lp: LengthPrefixedStream<Stream>): LengthPrefixedStream<Stream> {
+  return lpStream(lp.unwrap(), { maxDataLength: MAX_MESSAGE_BYTES, maxBufferSize: SESSION_MAX_BUFFER })
+}
 
 async function readMessage (lp: LengthPrefixedStream<Stream>, signal: AbortSignal): Promise<SwarmMessage> {
   const frame = await lp.read({ signal })
@@ -37,14 +50,14 @@ function peerBytes (peer: PeerId): Uint8Array {
 
 /** Runs the initiator side. Returns the stream's lpStream for the session to continue on. */
 export async function initiateAdmission (stream: Stream, share: ShareState, local: PeerId, remote: PeerId, signal?: AbortSignal): Promise<LengthPrefixedStream<Stream>> {
-  const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
+  const lp = lpStream(stream, { maxDataLength: HANDSHAKE_MAX_FRAME, maxBufferSize: HANDSHAKE_MAX_BUFFER })
   const guard = scope(HANDSHAKE_TIMEOUT_MS, signal)
   try {
     await initiate(lp, share, local, remote, guard.signal)
   } finally {
     guard.clear()
   }
-  return lp
+  return sessionStream(lp)
 }
 
 async function initiate (lp: LengthPrefixedStream<Stream>, share: ShareState, local: PeerId, remote: PeerId, deadline: AbortSignal): Promise<void> {
@@ -63,13 +76,15 @@ async function initiate (lp: LengthPrefixedStream<Stream>, share: ShareState, lo
  * admitted share and the lpStream. Throws AdmissionError after telling the peer why.
  */
 export async function respondAdmission (stream: Stream, findShare: (swarmId: Uint8Array) => ShareState | undefined, local: PeerId, remote: PeerId, signal?: AbortSignal): Promise<{ share: ShareState, lp: LengthPrefixedStream<Stream> }> {
-  const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
+  const lp = lpStream(stream, { maxDataLength: HANDSHAKE_MAX_FRAME, maxBufferSize: HANDSHAKE_MAX_BUFFER })
   const guard = scope(HANDSHAKE_TIMEOUT_MS, signal)
+  let share: ShareState
   try {
-    return { share: await respond(lp, findShare, local, remote, guard.signal), lp }
+    share = await respond(lp, findShare, local, remote, guard.signal)
   } finally {
     guard.clear()
   }
+  return { share, lp: sessionStream(lp) }
 }
 
 async function respond (lp: LengthPrefixedStream<Stream>, findShare: (swarmId: Uint8Array) => ShareState | undefined, local: PeerId, remote: PeerId, deadline: AbortSignal): Promise<ShareState> {

@@ -21,6 +21,7 @@ import { KithError } from '../../protocol/errors.js'
 import { decodeMessage, encodeMessage, encodePiece, type PieceKind, type RejectReason, type SwarmMessage } from '../../protocol/messages.js'
 import type { RateLimiter } from '../rate-limit.js'
 import type { ShareState } from './share-state.js'
+import { SESSION_MAX_BUFFER } from './handshake.js'
 
 /** Requests a peer may queue with us at once; beyond is flooding. */
 export const MAX_SERVE_QUEUE = 256
@@ -102,7 +103,7 @@ export class Session {
     this.#stream = init.stream
     this.remotePeer = init.remotePeer
     this.share = init.share
-    this.#lp = init.lp ?? lpStream(init.stream, { maxDataLength: MAX_MESSAGE_BYTES })
+    this.#lp = init.lp ?? lpStream(init.stream, { maxDataLength: MAX_MESSAGE_BYTES, maxBufferSize: SESSION_MAX_BUFFER })
     // Every pending read, write and piece production listens on this one signal.
     setMaxListeners(Infinity, this.#abort.signal)
   }
