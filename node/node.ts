@@ -275,22 +275,8 @@ export class KithNode {
   }
 
   #info (r: ShareRecord): ShareInfo {
-    const manifest = manifestOf(r.link)
-    const state = this.#states.get(manifest)
-    const sessions = state !== undefined ? this.#ctx.swarm.sessions(state) : []
-    return {
-      link: r.link,
-      manifest,
-      name: r.name,
-      size: r.size,
-      chunks: r.chunks,
-      kind: r.kind,
-      role: r.role,
-      complete: r.complete,
-      peers: sessions.length,
-      uploaded: state?.uploaded ?? 0,
-      serving: state?.serving ?? false
-    }
+    const state = this.#states.get(manifestOf(r.link))
+    return shareInfo(r, state === undefined ? undefined : { peers: this.#ctx.swarm.sessions(state).length, uploaded: state.uploaded, serving: state.serving })
   }
 
   peers (): PeerInfoSummary[] {
@@ -354,6 +340,23 @@ export class KithNode {
     for (const t of this.#timers) clearTimeout(t)
     this.#timers.clear()
     await this.libp2p.stop()
+  }
+}
+
+/** A registry record as ShareInfo, with live figures when the share is being served. */
+export function shareInfo (r: ShareRecord, live?: { peers: number, uploaded: number, serving: boolean }): ShareInfo {
+  return {
+    link: r.link,
+    manifest: manifestOf(r.link),
+    name: r.name,
+    size: r.size,
+    chunks: r.chunks,
+    kind: r.kind,
+    role: r.role,
+    complete: r.complete,
+    peers: live?.peers ?? 0,
+    uploaded: live?.uploaded ?? 0,
+    serving: live?.serving ?? false
   }
 }
 

@@ -19,21 +19,25 @@
  * fails with `RepoLockedError`; `daemon.json` tells other processes (the CLI) which daemon to ask.
  */
 import { randomBytes } from 'node:crypto'
-import { chmod, link, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises'
+import { chmod, readdir, readFile, rm, unlink } from 'node:fs/promises'
 import { homedir } from 'node:os'
-import { basename, dirname, join, resolve } from 'node:path'
-import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { join, resolve } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { LevelDatastore } from 'datastore-level'
 import { CID } from 'multiformats/cid'
-import { checkChunkSize } from '../protocol/chunker.js'
+
 import { digestFromCid } from '../protocol/cid.js'
-import { DEFAULT_CHUNK_SIZE } from '../protocol/constants.js'
+
 import { parseLink } from '../protocol/link.js'
 import { KithBlockstore } from './blockstore.js'
-import { DEFAULT_API, DEFAULT_LISTEN } from './constants.js'
 import { DiskFullError, RepoFormatError, RepoLockedError, RepoNotInitialisedError } from './errors.js'
+import { exists, keepPrivate, makeDir, syncDir, writeAtomic, writeExclusive } from './fs-safe.js'
+
+export { mapDiskError, writeAtomic, writeExclusive } from './fs-safe.js'
+export * from './repo-format.js'
+import { checkShareRecord, decodeIdentity, defaultConfig, encodeIdentity, parseConfig, type DaemonInfo, type RepoConfig, type ShareRecord, type ShareRecordPatch } from './repo-format.js'
 
 export { DiskFullError, RepoFormatError, RepoLockedError, RepoNotInitialisedError } from './errors.js'
 
@@ -48,270 +52,6 @@ const DAEMON = 'daemon.json'
 const REPO_ENTRIES = new Set([IDENTITY, CONFIG, API_TOKEN, SHARES, BLOCKS, DATASTORE, DAEMON])
 
 // --- types ---------------------------------------------------------------------------------------
-
-export interface RepoConfig {
-  version: 1
-  /** libp2p listen multiaddrs. */
-  listen: string[]
-  /** Bootstrap peers (multiaddrs with /p2p/<id>). */
-  bootstrap: string[]
-  /** host:port of the local HTTP API and web UI. */
-  api: string
-  /** Chunk size for new shares. */
-  chunkSize: number
-  /** Bytes/s, 0 = unlimited. */
-  uploadRate: number
-  /** Bytes/s, 0 = unlimited. */
-  downloadRate: number
-}
-
-export interface ShareRecord {
-  version: 1
-  /** The `kith:` link: it holds the share's key, hence the record's 0600 mode. */
-  link: string
-  name: string
-  size: number
-  chunks: number
-  kind: 'file' | 'dir'
-  /** Absolute path of the shared file/folder (publisher) or of the finished download; null if none (blind seed). */
-  source: string | null
-  role: 'publisher' | 'downloader' | 'seed'
-  /** ISO 8601 time the share was added. */
-  added: string
-  complete: boolean
-  /** base64 have-map while incomplete, else null. */
-  have: string | null
-}
-
-/** Fields `updateShare` may change (a record's link, and so its name on disk, is fixed). */
-export type ShareRecordPatch = Partial<Omit<ShareRecord, 'version' | 'link'>>
-
-/** daemon.json: where the running daemon listens. Never holds the API token. */
-export interface DaemonInfo { pid: number, api: string }
-
-/**
- * identity.json, version 1: the private key in libp2p's protobuf encoding, base64.
- *
- * Seam for passphrase protection: a sealed identity will carry `sealed` (the same protobuf
- * encrypted under a key stretched from a passphrase, with its KDF parameters) instead of
- * `privateKey`. Not implemented yet: `decodeIdentity` recognises the variant and refuses it with
- * a `RepoFormatError` saying so, as it refuses any other format it does not know.
- */
-export type IdentityFile = PlainIdentityFile | SealedIdentityFile
-
-export interface PlainIdentityFile {
-  version: 1
-  type: 'Ed25519'
-  privateKey: string
-}
-
-export interface SealedIdentityFile {
-  version: 1
-  type: 'Ed25519'
-  /** Reserved: e.g. `{ kdf: 'scrypt', salt, N, r, p, nonce, ciphertext }`. */
-  sealed: Record<string, unknown>
-}
-
-export function defaultConfig (): RepoConfig {
-  return { version: 1, listen: [...DEFAULT_LISTEN], bootstrap: [], api: DEFAULT_API, chunkSize: DEFAULT_CHUNK_SIZE, uploadRate: 0, downloadRate: 0 }
-}
-
-// --- file helpers ------------------------------------------------------------------------------
-
-/** Rethrows ENOSPC/EDQUOT as `DiskFullError` naming `where`; anything else unchanged. */
-export function mapDiskError (err: unknown, where: string): never {
-  DiskFullError.rethrow(err, where)
-}
-
-function tmpName (path: string): string {
-  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`)
-}
-
-async function syncDir (dir: string): Promise<void> {
-  // Makes a rename durable. Best effort: not every platform can open a folder (Windows).
-  try {
-    const fh = await open(dir, 'r')
-    try { await fh.sync() } finally { await fh.close() }
-  } catch {}
-}
-
-/** Writes `data` to a new temporary file next to `path`, fsynced. Private modes are exact (not umask-reduced). */
-async function writeTemp (path: string, data: string | Uint8Array, mode: number): Promise<string> {
-  const tmp = tmpName(path)
-  const fh = await open(tmp, 'wx', mode)
-  try {
-    if ((mode & 0o077) === 0) await fh.chmod(mode)
-    await fh.writeFile(data)
-    await fh.sync()
-  } catch (err) {
-    await fh.close().catch(() => {})
-    await rm(tmp, { force: true }).catch(() => {})
-    throw err
-  }
-  await fh.close()
-  return tmp
-}
-
-/** Writes a file atomically: temporary file, fsync, rename over `path`, fsync of the folder. */
-export async function writeAtomic (path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  let tmp: string | undefined
-  try {
-    tmp = await writeTemp(path, data, mode)
-    await rename(tmp, path)
-    tmp = undefined
-  } catch (err) {
-    if (tmp !== undefined) await rm(tmp, { force: true }).catch(() => {})
-    DiskFullError.rethrow(err, dirname(path))
-  }
-  await syncDir(dirname(path))
-}
-
-/**
- * Creates `path` with `data` only if it does not exist yet (atomically, via link(2)). Returns
- * false if it already existed, so two processes initialising one repo agree on one key.
- */
-export async function writeExclusive (path: string, data: string | Uint8Array, mode = 0o600): Promise<boolean> {
-  let tmp: string | undefined
-  try {
-    tmp = await writeTemp(path, data, mode)
-    try {
-      await link(tmp, path)
-      return true
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      if (code === 'EEXIST') return false
-      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err
-      // No hard links on this filesystem: exclusive create instead (not atomic, still exclusive).
-      let fh
-      try {
-        fh = await open(path, 'wx', mode)
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false
-        throw e
-      }
-      try {
-        await fh.writeFile(data)
-        await fh.sync()
-      } finally {
-        await fh.close()
-      }
-      return true
-    }
-  } catch (err) {
-    return DiskFullError.rethrow(err, dirname(path))
-  } finally {
-    if (tmp !== undefined) await unlink(tmp).catch(() => {})
-    await syncDir(dirname(path))
-  }
-}
-
-async function exists (path: string): Promise<boolean> {
-  try {
-    await stat(path)
-    return true
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
-    throw err
-  }
-}
-
-async function makeDir (path: string, mode: number): Promise<void> {
-  try {
-    await mkdir(path, { recursive: true, mode })
-  } catch (err) {
-    DiskFullError.rethrow(err, path)
-  }
-}
-
-/** Removes group/other access from a private file if someone loosened it (best effort). */
-async function keepPrivate (path: string): Promise<void> {
-  try {
-    const st = await stat(path)
-    if ((st.mode & 0o077) !== 0) await chmod(path, 0o600)
-  } catch {}
-}
-
-// --- formats -----------------------------------------------------------------------------------
-
-export function encodeIdentity (key: PrivateKey): string {
-  if (key.type !== 'Ed25519') throw new TypeError('the node identity must be an Ed25519 key')
-  const file: PlainIdentityFile = { version: 1, type: 'Ed25519', privateKey: Buffer.from(privateKeyToProtobuf(key)).toString('base64') }
-  return JSON.stringify(file, null, 2) + '\n'
-}
-
-/** Parses identity.json. Throws `RepoFormatError` for anything but a plain version-1 Ed25519 identity. */
-export function decodeIdentity (text: string, where = IDENTITY): PrivateKey {
-  let file: Partial<PlainIdentityFile & SealedIdentityFile>
-  try {
-    file = JSON.parse(text)
-  } catch (err) {
-    throw new RepoFormatError(`${where} is not valid JSON`, { cause: err })
-  }
-  if (file === null || typeof file !== 'object') throw new RepoFormatError(`${where}: unknown identity format`)
-  if (file.version !== 1) throw new RepoFormatError(`${where}: unknown identity version ${String(file.version)}; upgrade Kith`)
-  if (file.type !== 'Ed25519') throw new RepoFormatError(`${where}: unsupported key type (Kith uses Ed25519)`)
-  if ('sealed' in file) throw new RepoFormatError(`${where} is sealed with a passphrase, which this version of Kith cannot open`)
-  if (typeof file.privateKey !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(file.privateKey)) {
-    throw new RepoFormatError(`${where}: unknown identity format (no privateKey)`)
-  }
-  let key: PrivateKey
-  try {
-    key = privateKeyFromProtobuf(Buffer.from(file.privateKey, 'base64'))
-  } catch (err) {
-    // The cause names the decoding step only; the key bytes are not echoed.
-    throw new RepoFormatError(`${where}: the private key does not decode`, { cause: err })
-  }
-  if (key.type !== 'Ed25519') throw new RepoFormatError(`${where}: unsupported key type (Kith uses Ed25519)`)
-  return key
-}
-
-function isStringArray (x: unknown): x is string[] {
-  return Array.isArray(x) && x.every(s => typeof s === 'string')
-}
-
-function isRate (x: unknown): x is number {
-  return typeof x === 'number' && Number.isFinite(x) && x >= 0
-}
-
-/** Parses config.json over the defaults (missing fields take their default). Throws `RepoFormatError`. */
-export function parseConfig (text: string, where = CONFIG): RepoConfig {
-  let raw: Record<string, unknown>
-  try {
-    raw = JSON.parse(text)
-  } catch (err) {
-    throw new RepoFormatError(`${where} is not valid JSON`, { cause: err })
-  }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new RepoFormatError(`${where} must hold a JSON object`)
-  const config = { ...defaultConfig(), ...raw } as RepoConfig & Record<string, unknown>
-  const bad = (field: string, what: string): never => { throw new RepoFormatError(`${where}: "${field}" must be ${what}`) }
-  if (config.version !== 1) bad('version', '1 (this Kith knows no other config version)')
-  if (!isStringArray(config.listen)) bad('listen', 'a list of multiaddr strings')
-  if (!isStringArray(config.bootstrap)) bad('bootstrap', 'a list of multiaddr strings')
-  if (typeof config.api !== 'string' || config.api.length === 0) bad('api', 'a host:port string')
-  try { checkChunkSize(config.chunkSize) } catch { bad('chunkSize', 'a valid chunk size in bytes') }
-  if (!isRate(config.uploadRate)) bad('uploadRate', 'a number of bytes per second ≥ 0 (0 = unlimited)')
-  if (!isRate(config.downloadRate)) bad('downloadRate', 'a number of bytes per second ≥ 0 (0 = unlimited)')
-  return config
-}
-
-/** Checks a share record's shape. Throws `RepoFormatError` naming the bad field (never the link). */
-export function checkShareRecord (rec: unknown, where = 'share record'): ShareRecord {
-  const r = rec as Record<string, unknown>
-  const bad = (field: string): never => { throw new RepoFormatError(`${where}: bad or missing "${field}"`) }
-  if (r === null || typeof r !== 'object') throw new RepoFormatError(`${where}: not an object`)
-  if (r.version !== 1) bad('version')
-  if (typeof r.link !== 'string') bad('link')
-  if (typeof r.name !== 'string') bad('name')
-  if (!Number.isSafeInteger(r.size) || (r.size as number) < 0) bad('size')
-  if (!Number.isSafeInteger(r.chunks) || (r.chunks as number) < 0) bad('chunks')
-  if (r.kind !== 'file' && r.kind !== 'dir') bad('kind')
-  if (r.source !== null && typeof r.source !== 'string') bad('source')
-  if (r.role !== 'publisher' && r.role !== 'downloader' && r.role !== 'seed') bad('role')
-  if (typeof r.added !== 'string' || Number.isNaN(Date.parse(r.added))) bad('added')
-  if (typeof r.complete !== 'boolean') bad('complete')
-  if (r.have !== null && typeof r.have !== 'string') bad('have')
-  return r as unknown as ShareRecord
-}
 
 /** The canonical string of a Kith manifest CID, or undefined if `id` is not one. */
 function manifestKey (id: string): string | undefined {

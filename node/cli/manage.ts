@@ -7,6 +7,7 @@ import { CID } from 'multiformats/cid'
 import { NotAKithLinkError } from '../../protocol/errors.js'
 import { parseLink } from '../../protocol/link.js'
 import { ShareNotFoundError, type ShareInfo } from '../api.js'
+import { shareInfo } from '../node.js'
 import { findDaemon, openRepo, type Context } from './context.js'
 import { NoDaemonError } from './errors.js'
 import { formatBytes, table } from './output.js'
@@ -19,19 +20,7 @@ export async function ls (ctx: Context): Promise<number> {
   } else {
     const repo = await openRepo(ctx.repoDir, false)
     try {
-      shares = (await repo.listShares()).map(r => ({
-        link: r.link,
-        manifest: parseLink(r.link).manifest.toString(),
-        name: r.name,
-        size: r.size,
-        chunks: r.chunks,
-        kind: r.kind,
-        role: r.role,
-        complete: r.complete,
-        peers: 0,
-        uploaded: 0,
-        serving: false
-      }))
+      shares = (await repo.listShares()).map(r => shareInfo(r))
     } finally {
       await repo.close()
     }

@@ -1,0 +1,161 @@
+/**
+ * The repo's file formats: config, share records and the identity file; parsing that refuses
+ * anything malformed with a RepoFormatError naming the field (never its value).
+ */
+import { privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+
+import { checkChunkSize } from '../protocol/chunker.js'
+
+import { DEFAULT_CHUNK_SIZE } from '../protocol/constants.js'
+
+import { DEFAULT_API, DEFAULT_LISTEN } from './constants.js'
+import { RepoFormatError } from './errors.js'
+
+export interface RepoConfig {
+  version: 1
+  /** libp2p listen multiaddrs. */
+  listen: string[]
+  /** Bootstrap peers (multiaddrs with /p2p/<id>). */
+  bootstrap: string[]
+  /** host:port of the local HTTP API and web UI. */
+  api: string
+  /** Chunk size for new shares. */
+  chunkSize: number
+  /** Bytes/s, 0 = unlimited. */
+  uploadRate: number
+  /** Bytes/s, 0 = unlimited. */
+  downloadRate: number
+}
+
+export interface ShareRecord {
+  version: 1
+  /** The `kith:` link: it holds the share's key, hence the record's 0600 mode. */
+  link: string
+  name: string
+  size: number
+  chunks: number
+  kind: 'file' | 'dir'
+  /** Absolute path of the shared file/folder (publisher) or of the finished download; null if none (blind seed). */
+  source: string | null
+  role: 'publisher' | 'downloader' | 'seed'
+  /** ISO 8601 time the share was added. */
+  added: string
+  complete: boolean
+  /** base64 have-map while incomplete, else null. */
+  have: string | null
+}
+
+/** Fields `updateShare` may change (a record's link, and so its name on disk, is fixed). */
+export type ShareRecordPatch = Partial<Omit<ShareRecord, 'version' | 'link'>>
+
+/** daemon.json: where the running daemon listens. Never holds the API token. */
+export interface DaemonInfo { pid: number, api: string }
+
+/**
+ * identity.json, version 1: the private key in libp2p's protobuf encoding, base64.
+ *
+ * Seam for passphrase protection: a sealed identity will carry `sealed` (the same protobuf
+ * encrypted under a key stretched from a passphrase, with its KDF parameters) instead of
+ * `privateKey`. Not implemented yet: `decodeIdentity` recognises the variant and refuses it with
+ * a `RepoFormatError` saying so, as it refuses any other format it does not know.
+ */
+export type IdentityFile = PlainIdentityFile | SealedIdentityFile
+
+export interface PlainIdentityFile {
+  version: 1
+  type: 'Ed25519'
+  privateKey: string
+}
+
+export interface SealedIdentityFile {
+  version: 1
+  type: 'Ed25519'
+  /** Reserved: e.g. `{ kdf: 'scrypt', salt, N, r, p, nonce, ciphertext }`. */
+  sealed: Record<string, unknown>
+}
+
+export function defaultConfig (): RepoConfig {
+  return { version: 1, listen: [...DEFAULT_LISTEN], bootstrap: [], api: DEFAULT_API, chunkSize: DEFAULT_CHUNK_SIZE, uploadRate: 0, downloadRate: 0 }
+}
+
+export function encodeIdentity (key: PrivateKey): string {
+  if (key.type !== 'Ed25519') throw new TypeError('the node identity must be an Ed25519 key')
+  const file: PlainIdentityFile = { version: 1, type: 'Ed25519', privateKey: Buffer.from(privateKeyToProtobuf(key)).toString('base64') }
+  return JSON.stringify(file, null, 2) + '\n'
+}
+
+/** Parses identity.json. Throws `RepoFormatError` for anything but a plain version-1 Ed25519 identity. */
+export function decodeIdentity (text: string, where = 'identity.json'): PrivateKey {
+  let file: Partial<PlainIdentityFile & SealedIdentityFile>
+  try {
+    file = JSON.parse(text)
+  } catch (err) {
+    throw new RepoFormatError(`${where} is not valid JSON`, { cause: err })
+  }
+  if (file === null || typeof file !== 'object') throw new RepoFormatError(`${where}: unknown identity format`)
+  if (file.version !== 1) throw new RepoFormatError(`${where}: unknown identity version ${String(file.version)}; upgrade Kith`)
+  if (file.type !== 'Ed25519') throw new RepoFormatError(`${where}: unsupported key type (Kith uses Ed25519)`)
+  if ('sealed' in file) throw new RepoFormatError(`${where} is sealed with a passphrase, which this version of Kith cannot open`)
+  if (typeof file.privateKey !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(file.privateKey)) {
+    throw new RepoFormatError(`${where}: unknown identity format (no privateKey)`)
+  }
+  let key: PrivateKey
+  try {
+    key = privateKeyFromProtobuf(Buffer.from(file.privateKey, 'base64'))
+  } catch (err) {
+    // The cause names the decoding step only; the key bytes are not echoed.
+    throw new RepoFormatError(`${where}: the private key does not decode`, { cause: err })
+  }
+  if (key.type !== 'Ed25519') throw new RepoFormatError(`${where}: unsupported key type (Kith uses Ed25519)`)
+  return key
+}
+
+function isStringArray (x: unknown): x is string[] {
+  return Array.isArray(x) && x.every(s => typeof s === 'string')
+}
+
+function isRate (x: unknown): x is number {
+  return typeof x === 'number' && Number.isFinite(x) && x >= 0
+}
+
+/** Parses config.json over the defaults (missing fields take their default). Throws `RepoFormatError`. */
+export function parseConfig (text: string, where = 'config.json'): RepoConfig {
+  let raw: Record<string, unknown>
+  try {
+    raw = JSON.parse(text)
+  } catch (err) {
+    throw new RepoFormatError(`${where} is not valid JSON`, { cause: err })
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new RepoFormatError(`${where} must hold a JSON object`)
+  const config = { ...defaultConfig(), ...raw } as RepoConfig & Record<string, unknown>
+  const bad = (field: string, what: string): never => { throw new RepoFormatError(`${where}: "${field}" must be ${what}`) }
+  if (config.version !== 1) bad('version', '1 (this Kith knows no other config version)')
+  if (!isStringArray(config.listen)) bad('listen', 'a list of multiaddr strings')
+  if (!isStringArray(config.bootstrap)) bad('bootstrap', 'a list of multiaddr strings')
+  if (typeof config.api !== 'string' || config.api.length === 0) bad('api', 'a host:port string')
+  try { checkChunkSize(config.chunkSize) } catch { bad('chunkSize', 'a valid chunk size in bytes') }
+  if (!isRate(config.uploadRate)) bad('uploadRate', 'a number of bytes per second ≥ 0 (0 = unlimited)')
+  if (!isRate(config.downloadRate)) bad('downloadRate', 'a number of bytes per second ≥ 0 (0 = unlimited)')
+  return config
+}
+
+/** Checks a share record's shape. Throws `RepoFormatError` naming the bad field (never the link). */
+export function checkShareRecord (rec: unknown, where = 'share record'): ShareRecord {
+  const r = rec as Record<string, unknown>
+  const bad = (field: string): never => { throw new RepoFormatError(`${where}: bad or missing "${field}"`) }
+  if (r === null || typeof r !== 'object') throw new RepoFormatError(`${where}: not an object`)
+  if (r.version !== 1) bad('version')
+  if (typeof r.link !== 'string') bad('link')
+  if (typeof r.name !== 'string') bad('name')
+  if (!Number.isSafeInteger(r.size) || (r.size as number) < 0) bad('size')
+  if (!Number.isSafeInteger(r.chunks) || (r.chunks as number) < 0) bad('chunks')
+  if (r.kind !== 'file' && r.kind !== 'dir') bad('kind')
+  if (r.source !== null && typeof r.source !== 'string') bad('source')
+  if (r.role !== 'publisher' && r.role !== 'downloader' && r.role !== 'seed') bad('role')
+  if (typeof r.added !== 'string' || Number.isNaN(Date.parse(r.added))) bad('added')
+  if (typeof r.complete !== 'boolean') bad('complete')
+  if (r.have !== null && typeof r.have !== 'string') bad('have')
+  return r as unknown as ShareRecord
+}
+
