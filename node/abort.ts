@@ -6,7 +6,7 @@
  * slowloris hole a deadline exists to close. These helpers hold strong references (a real timer
  * and listeners) and must be released with `clear()` when the guarded work ends.
  */
-import { setMaxListeners } from 'node:events'
+import { setMaxListeners } from 'main-event'
 
 export class DeadlineError extends Error {
   static override name = 'TimeoutError'

@@ -21,8 +21,8 @@ import {
   type DownloadStatus, type DownloadsResponse, type PeersResponse, type SharesResponse, type StatusResponse, type UnshareResponse
 } from './api.js'
 import { kithVersion } from './cli/version.js'
-import { DEFAULT_GET_TIMEOUT_MS, SeedOnlyLinkError, type GetOptions, type GetResult } from './get.js'
-import { type PeerInfoSummary, type ShareInfo } from './node.js'
+import { DEFAULT_GET_TIMEOUT_MS, SeedOnlyLinkError, type GetResult } from './get.js'
+import type { NodeGetOptions, PeerInfoSummary, ShareInfo } from './node.js'
 import type { ShareOptions } from './publish.js'
 import { type DaemonInfo } from './repo.js'
 
@@ -86,7 +86,7 @@ export interface ApiBackend {
   listShares: () => Promise<ShareInfo[]>
   share: (path: string, opts?: ShareOptions) => Promise<ShareInfo>
   unshare: (linkOrManifest: string) => Promise<boolean>
-  get: (link: string, opts: GetOptions) => Promise<GetResult>
+  get: (link: string, opts: NodeGetOptions) => Promise<GetResult>
   /** Dials a peer by multiaddr. */
   dial: (addr: string, signal?: AbortSignal) => Promise<void>
 }

@@ -51,7 +51,7 @@ export class DiskFullError extends KithError {
   static matches (err: unknown): boolean {
     for (let e = err, depth = 0; e != null && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
       if (e instanceof DiskFullError) return true
-      const code = (e as NodeJS.ErrnoException).code
+      const code = (e as { code?: unknown }).code
       if (code === 'ENOSPC' || code === 'EDQUOT') return true
       // blockstore-fs rethrows fs errors as PutFailedError(String(err)): only the text is left.
       const message = (e as Error).message

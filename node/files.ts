@@ -8,6 +8,7 @@ import { basename, join, resolve } from 'node:path'
 import { MAX_FILES, MAX_PATH_DEPTH } from '../protocol/constants.js'
 import { checkFileList, checkName, splitPath } from '../protocol/paths.js'
 import { SourceError } from './errors.js'
+import type { PlaintextReader } from './swarm/sources.js'
 
 export { SourceError } from './errors.js'
 
@@ -132,6 +133,19 @@ export async function listShareSources (path: string): Promise<ShareSources> {
  * Plaintext of chunk `position` of a file of `fileSize` bytes (positioned read). Shorter than
  * expected only if the file shrank since it was shared: the caller detects that.
  */
+/**
+ * A plaintext reader over files on disk, for PlaintextChunkSource: `pathOf(fileIndex)` gives where
+ * file i is now. A short read (the file shrank) yields undefined; the seal-and-check catches edits.
+ */
+export function diskReader (pathOf: (fileIndex: number) => string | undefined, chunkSize: number): PlaintextReader {
+  return async (fileIndex, position, length) => {
+    const path = pathOf(fileIndex)
+    if (path === undefined) return undefined
+    const buf = await readChunkFromSource(path, position, chunkSize, position * chunkSize + length)
+    return buf.length === length ? buf : undefined
+  }
+}
+
 export async function readChunkFromSource (abs: string, position: number, chunkSize: number, fileSize: number): Promise<Uint8Array> {
   if (!Number.isSafeInteger(position) || position < 0) throw new RangeError('chunk position must be a non-negative integer')
   if (!Number.isSafeInteger(chunkSize) || chunkSize <= 0) throw new RangeError('chunk size must be a positive integer')

@@ -17,7 +17,6 @@ import { deriveShareKeys } from '../protocol/keys.js'
 import type { ShareLink } from '../protocol/link.js'
 import { chunkPlaintextLength, locateChunk, type ManifestMeta } from '../protocol/manifest.js'
 import { ChunkCipher } from '../protocol/stream.js'
-import { DownloadWriter } from './download-file.js'
 import { completeManifest, fetchFromPeers, type ManifestFetchContext } from './manifest-fetch.js'
 import { sleep } from './rate-limit.js'
 import { scope } from './abort.js'
@@ -80,8 +79,32 @@ export type GetProgressEvents =
   | CustomProgressEvent<{ bytes: number, total: number, chunks: number, totalChunks: number, peers: number }, 'kith:get:chunk'>
   | CustomProgressEvent<{ path: string }, 'kith:get:file'>
 
+/**
+ * Where a download's verified plaintext goes: on Node a partial file renamed into place
+ * (node/download-file.ts), in the browser an OPFS file. Chunk positions are per file.
+ */
+export interface DownloadTarget {
+  /** Chunks a previous run claims to have written (re-verified before they are trusted). */
+  claimedChunks: () => number[]
+  /** Plaintext of a chunk written earlier (partial or finished file), or undefined if not all there. */
+  readChunk: (fileIndex: number, position: number, length: number) => Promise<Uint8Array | undefined>
+  writeChunk: (fileIndex: number, position: number, plaintext: Uint8Array) => Promise<void>
+  markHave: (index: number) => void
+  unmarkHave: (index: number) => void
+  /** Persists the have-map so a restarted download resumes. */
+  flush: () => Promise<void>
+  /** Checks file `fileIndex` against its SHA-256 and only then gives it its final name. */
+  finishFile: (fileIndex: number, sha256: Uint8Array) => Promise<string>
+  /** All files finished: returns where the share now is. */
+  commit: () => Promise<{ path: string }>
+  /** Removes what only the download needed (partial state). */
+  cleanup: () => Promise<void>
+  close: () => Promise<void>
+}
+
 export interface GetOptions {
-  outDir: string
+  /** Opens (or resumes) the target for this manifest. */
+  openTarget: (meta: ManifestMeta, manifestId: string, chunkSize: number) => Promise<DownloadTarget>
   /** Fails when no peer makes progress for this long (also: no seeder found). */
   timeoutMs?: number
   signal?: AbortSignal
@@ -154,10 +177,10 @@ export async function getShare (ctx: NodeContext, link: ShareLink, opts: GetOpti
     progress()
 
     const cipher = new ChunkCipher(ctx.backend, keys.encryption, keys.noncePrefix)
-    const writer = await DownloadWriter.open(opts.outDir, meta, link.manifest.toString(), index.chunkSize)
+    const writer = await opts.openTarget(meta, link.manifest.toString(), index.chunkSize)
     const have = await reverify(ctx, writer, meta, index.chunkSize, cipher, manifest.digests, opts)
     state.setManifest(rootBytes, index, manifest.digests, manifest.treeBlockDigests, have)
-    state.source = new PlaintextChunkSource(meta, index.chunkSize, cipher, i => writer.partialPath(i))
+    state.source = new PlaintextChunkSource(meta, index.chunkSize, cipher, writer.readChunk.bind(writer))
     // A downloader seeds what it has: announce now, so later downloaders can draw from us too.
     void ctx.discovery.provide(keys.discoveryCid, signal).catch(() => {})
 
@@ -210,7 +233,6 @@ export async function getShare (ctx: NodeContext, link: ShareLink, opts: GetOpti
     }
     const committed = await writer.commit()
     await writer.cleanup()
-    state.source = new PlaintextChunkSource(meta, index.chunkSize, cipher, i => committed.files[i])
     const path = committed.path
     opts.onProgress?.(new CustomProgressEvent('kith:get:file', { path }))
     ctx.log('download of %s complete: %d chunks received this run', link.manifest, received)
@@ -269,7 +291,7 @@ async function raceRoot (ctx: NodeContext, fetchCtx: ManifestFetchContext, cid: 
 }
 
 /** Checks chunks a previous run wrote: re-seal the plaintext on disk and compare digests. */
-async function reverify (ctx: NodeContext, writer: DownloadWriter, meta: ManifestMeta, chunkSize: number, cipher: ChunkCipher, digests: Uint8Array, opts: GetOptions): Promise<Bitfield> {
+async function reverify (ctx: NodeContext, writer: DownloadTarget, meta: ManifestMeta, chunkSize: number, cipher: ChunkCipher, digests: Uint8Array, opts: GetOptions): Promise<Bitfield> {
   const have = new Bitfield(digests.length / 32)
   const claimed = writer.claimedChunks()
   let checked = 0

@@ -15,6 +15,8 @@ import { parseLink, type ShareLink } from '../protocol/link.js'
 import { ChunkCipher } from '../protocol/stream.js'
 import { bestBackend } from './crypto-native.js'
 import { findProviders, getManifest, provide, putManifest } from './dht.js'
+import { DownloadWriter } from './download-file.js'
+import { diskReader } from './files.js'
 import { getShare, type Discovery, type GetOptions, type GetResult, type NodeContext } from './get.js'
 import { createKithLibp2p, type KithServices } from './libp2p.js'
 import { completeManifest } from './manifest-fetch.js'
@@ -26,6 +28,9 @@ import { PlaintextChunkSource } from './swarm/sources.js'
 import { join } from 'node:path'
 import { scope } from './abort.js'
 import { LINK_HINTS } from './constants.js'
+
+/** `getShare` options on Node: the share is written under `outDir`. */
+export type NodeGetOptions = Omit<GetOptions, 'openTarget'> & { outDir: string }
 
 /** Re-announce (DHT record + provider record) this often; kad-dht records live 48 h. */
 export const REANNOUNCE_MS = 60 * 60 * 1000
@@ -176,11 +181,15 @@ export class KithNode {
   }
 
   /** Downloads a share by link into `outDir`, then keeps seeding it while the node runs. */
-  async get (linkText: string | ShareLink, opts: GetOptions): Promise<GetResult> {
+  async get (linkText: string | ShareLink, opts: NodeGetOptions): Promise<GetResult> {
     const link = typeof linkText === 'string' ? parseLink(linkText) : linkText
     const manifest = link.manifest.toString()
     const linkString = typeof linkText === 'string' ? linkText.trim() : undefined
-    const result = await getShare(this.#ctx, link, opts)
+    const { outDir, ...rest } = opts
+    const result = await getShare(this.#ctx, link, {
+      ...rest,
+      openTarget: async (meta, manifestId, chunkSize) => await DownloadWriter.open(outDir, meta, manifestId, chunkSize)
+    })
     this.#states.set(manifest, result.state)
     const existing = await this.repo.getShare(manifest)
     if (existing === undefined && linkString !== undefined) {
@@ -323,7 +332,7 @@ export class KithNode {
         state.setManifest(rootBytes, fetched.root.index, fetched.digests, fetched.treeBlockDigests, have)
         const base = r.source
         const paths = meta.files.map(f => meta.kind === 'file' ? base : join(base, ...f.path.split('/')))
-        state.source = new PlaintextChunkSource(meta, fetched.root.index.chunkSize, new ChunkCipher(this.backend, keys.encryption, keys.noncePrefix), i => paths[i])
+        state.source = new PlaintextChunkSource(meta, fetched.root.index.chunkSize, new ChunkCipher(this.backend, keys.encryption, keys.noncePrefix), diskReader(i => paths[i], fetched.root.index.chunkSize))
         this.#ctx.swarm.addShare(state)
         this.#states.set(link.manifest.toString(), state)
         this.#watchSource(state, link.manifest.toString())

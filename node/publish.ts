@@ -12,7 +12,7 @@ import { deriveShareKeys, generateRootKey, type ShareKeys } from '../protocol/ke
 import { formatLink } from '../protocol/link.js'
 import { ShareEncoder, type EncodedShare, type ManifestMeta, type ManifestSigner } from '../protocol/manifest.js'
 import { ChunkCipher } from '../protocol/stream.js'
-import { listShareSources, readFileChunks } from './files.js'
+import { diskReader, listShareSources, readFileChunks } from './files.js'
 import type { NodeContext } from './get.js'
 import { ShareState } from './swarm/share-state.js'
 import { PlaintextChunkSource } from './swarm/sources.js'
@@ -90,7 +90,7 @@ async function serveEncoded (ctx: NodeContext, keys: ShareKeys, encoded: Encoded
   for (let i = 0; i < have.size; i++) have.set(i)
   state.setManifest(encoded.root.bytes, encoded.index, encoded.digests, [...encoded.treeBlockDigests], have)
   const cipher = new ChunkCipher(ctx.backend, keys.encryption, keys.noncePrefix)
-  state.source = new PlaintextChunkSource(encoded.meta, encoded.index.chunkSize, cipher, i => absPaths[i])
+  state.source = new PlaintextChunkSource(encoded.meta, encoded.index.chunkSize, cipher, diskReader(i => absPaths[i], encoded.index.chunkSize))
   ctx.swarm.addShare(state)
   return state
 }

@@ -11,7 +11,7 @@
  * being produced at a time per session, so memory per peer is bounded by about two chunks plus
  * the stream's own buffers. A peer that sends undecodable or unsolicited messages is dropped.
  */
-import { setMaxListeners } from 'node:events'
+import { setMaxListeners } from 'main-event'
 import type { Logger, PeerId, Stream } from '@libp2p/interface'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { Uint8ArrayList } from 'uint8arraylist'

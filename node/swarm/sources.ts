@@ -11,25 +11,25 @@
 import { cidFromDigest } from '../../protocol/cid.js'
 import { chunkPlaintextLength, locateChunk, type ManifestMeta } from '../../protocol/manifest.js'
 import type { ChunkCipher } from '../../protocol/stream.js'
-import { readChunkFromSource } from '../files.js'
 import type { BlockStore, ChunkSource, ShareState } from './share-state.js'
 
-/** Re-seals chunks from plaintext files. `pathOf(fileIndex)` gives where file i is now. */
+/** Reads `length` plaintext bytes of chunk `position` of file `fileIndex`, or undefined. */
+export type PlaintextReader = (fileIndex: number, position: number, length: number) => Promise<Uint8Array | undefined>
+
+/** Re-seals chunks from plaintext files, read through `readPlain` (platform-specific). */
 export class PlaintextChunkSource implements ChunkSource {
   constructor (
     private readonly meta: ManifestMeta,
     private readonly chunkSize: number,
     private readonly cipher: ChunkCipher,
-    private readonly pathOf: (fileIndex: number) => string | undefined
+    private readonly readPlain: PlaintextReader
   ) {}
 
   async read (index: number): Promise<Uint8Array | undefined> {
     const loc = locateChunk(this.meta, index)
-    const path = this.pathOf(loc.fileIndex)
-    if (path === undefined) return undefined
     const length = chunkPlaintextLength(loc.file, loc.position, this.chunkSize)
-    const plaintext = await readChunkFromSource(path, loc.position, this.chunkSize, loc.file.size)
-    if (plaintext.length !== length) return undefined
+    const plaintext = await this.readPlain(loc.fileIndex, loc.position, length)
+    if (plaintext === undefined || plaintext.length !== length) return undefined
     return this.cipher.seal(index, loc.last, plaintext)
   }
 }
