@@ -52,7 +52,8 @@ export class SecretKey {
   get [Symbol.toStringTag] (): string { return 'SecretKey' }
 }
 
-function derive (ikm: Uint8Array, label: string, length = KEY_BYTES): Uint8Array {
+/** HKDF-SHA256(ikm, salt = HKDF_SALT, info = label): every Kith sub-key is derived this way. */
+export function derive (ikm: Uint8Array, label: string, length = KEY_BYTES): Uint8Array {
   return hkdf(sha256, ikm, encoder.encode(HKDF_SALT), encoder.encode(label), length)
 }
 
