@@ -81,10 +81,10 @@ describe('circle log', () => {
     const { a, b, c, la, entries } = await circleOfThree()
     const post = await postEntry(backend, la, a.signer, { link: 'kith:abc', name: 'n', size: 1 }, T + 3)
     const forged = Uint8Array.from(post.bytes)
-    forged[forged.length - 5] ^= 1 // inside the signature
+    forged[forged.length - 5]! ^= 1 // inside the signature
     expect(() => decodeEntry(forged)).toThrow(CircleEntryError)
     const flipped = Uint8Array.from(post.bytes)
-    flipped[40] ^= 1 // inside the signed body
+    flipped[40]! ^= 1 // inside the signed body
     expect(() => decodeEntry(flipped)).toThrow(CircleEntryError)
     // The same entry again is a no-op.
     expect(la.apply(decodeEntry(post.bytes))).toBe(true)
