@@ -28,6 +28,8 @@ import { PlaintextChunkSource } from './swarm/sources.js'
 import { join } from 'node:path'
 import { scope } from './abort.js'
 import { LINK_HINTS } from './constants.js'
+import { Circles, type CircleSummary, type FeedEntry, type MemberInfo } from './circle/circles.js'
+import { CircleNetwork } from './circle/service.js'
 
 /** `getShare` options on Node: the share is written under `outDir`. */
 export type NodeGetOptions = Omit<GetOptions, 'openTarget'> & { outDir: string }
@@ -86,6 +88,9 @@ export class KithNode {
   readonly repo: Repo
   readonly libp2p: Libp2p<KithServices & { swarm: Swarm }>
   readonly backend: CryptoBackend
+  /** The circles this node belongs to, and their sync on the network. */
+  readonly circles: Circles
+  readonly circleNet: CircleNetwork
   readonly #ctx: NodeContext
   readonly #states = new Map<string, ShareState>()
   readonly #timers = new Set<ReturnType<typeof setTimeout>>()
@@ -94,10 +99,12 @@ export class KithNode {
   #announceSoon: ReturnType<typeof setTimeout> | undefined
   #stopped = false
 
-  private constructor (repo: Repo, libp2p: Libp2p<KithServices & { swarm: Swarm }>, backend: CryptoBackend) {
+  private constructor (repo: Repo, libp2p: Libp2p<KithServices & { swarm: Swarm }>, backend: CryptoBackend, circles: Circles) {
     this.repo = repo
     this.libp2p = libp2p
     this.backend = backend
+    this.circles = circles
+    this.circleNet = new CircleNetwork(libp2p, circles, libp2p.logger.forComponent('kith:circle'))
     const log = libp2p.logger.forComponent('kith:node')
     const discovery: Discovery = {
       getRoot: async (cid, signal) => await getManifest(libp2p, cid, { signal }),
@@ -128,11 +135,14 @@ export class KithNode {
         swarm: swarmService({ uploadRate: init.uploadRate ?? repo.config.uploadRate, downloadRate: init.downloadRate ?? repo.config.downloadRate })
       }
     }) as unknown as Libp2p<KithServices & { swarm: Swarm }>
-    const node = new KithNode(repo, libp2p, backend)
+    const circles = await Circles.open(repo.dir, signerFor(repo.privateKey), backend)
+    const node = new KithNode(repo, libp2p, backend, circles)
     // A node that starts before its bootstrap peers answer cannot announce yet: retry as soon
     // as it has a peer, instead of waiting for the retry timer.
     libp2p.addEventListener('peer:connect', () => { node.#retryAnnouncements() })
     await node.#reopenShares()
+    await node.circleNet.start()
+    circles.addEventListener('change', (evt) => { node.#autoFetch(evt.detail.circle) })
     return node
   }
 
@@ -348,7 +358,73 @@ export class KithNode {
     if (this.#announceSoon !== undefined) clearTimeout(this.#announceSoon)
     for (const t of this.#timers) clearTimeout(t)
     this.#timers.clear()
+    await this.circleNet.stop()
     await this.libp2p.stop()
+  }
+
+  // --- circles ------------------------------------------------------------------------------------
+
+  async circleCreate (name: string, memberName: string): Promise<CircleSummary> {
+    return await this.circles.create(name, memberName)
+  }
+
+  async circleInvite (name: string, ttlMs: number): Promise<{ code: string, expires: string }> {
+    return await this.circles.invite(name, ttlMs, this.linkHints())
+  }
+
+  async circleJoin (code: string, memberName: string, signal?: AbortSignal): Promise<CircleSummary> {
+    const c = await this.circleNet.join(code, memberName, signal)
+    return this.circles.list().find(x => x.id === c.id) as CircleSummary
+  }
+
+  circleList (): CircleSummary[] { return this.circles.list() }
+
+  circleMembers (name: string): MemberInfo[] {
+    return this.circles.members(name, p => this.circleNet.isOnline(p))
+  }
+
+  circleFeed (name: string): FeedEntry[] { return this.circles.feed(name) }
+
+  async circleRemove (name: string, peerId: string): Promise<{ epoch: number }> {
+    return await this.circles.remove(name, peerId)
+  }
+
+  /** Shares `path` and posts its link into circle `circle`. */
+  async shareToCircle (path: string, circle: string, opts: ShareOptions = {}): Promise<ShareInfo & { post: FeedEntry }> {
+    this.circles.find(circle) // fail before the work if there is no such circle
+    const info = await this.share(path, opts)
+    const post = await this.circles.post(circle, { link: info.link, name: info.name, size: info.size })
+    return { ...info, post }
+  }
+
+  async circleAutoFetch (name: string, dir: string | null): Promise<void> {
+    await this.circles.setAutoFetch(name, dir)
+    if (dir !== null) this.#autoFetch(this.circles.find(name).id)
+  }
+
+  readonly #fetching = new Set<string>()
+
+  /** Auto-fetch: downloads posts of `circleId` not held yet into its auto-fetch folder. */
+  #autoFetch (circleId: string): void {
+    const c = this.circles.byId(circleId)
+    const dir = c?.local.autoFetch
+    if (c === undefined || dir === null || dir === undefined || this.#stopped) return
+    void (async () => {
+      const held = new Set((await this.repo.listShares()).map(r => manifestOf(r.link)))
+      for (const post of this.circles.feed(circleId)) {
+        let manifest: string
+        try { manifest = parseLink(post.link).manifest.toString() } catch { continue }
+        if (held.has(manifest) || this.#fetching.has(manifest)) continue
+        this.#fetching.add(manifest)
+        try {
+          await this.get(post.link, { outDir: dir })
+        } catch (err) {
+          this.#ctx.log.error('auto-fetch of a circle post failed: %s', (err as Error).name)
+        } finally {
+          this.#fetching.delete(manifest)
+        }
+      }
+    })()
   }
 }
 

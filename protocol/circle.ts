@@ -592,9 +592,13 @@ export function parseInvite (input: string): Invite {
   return { circle, inviter, secret, expires, hints }
 }
 
-/** A joiner's (or inviter's) proof of the invite secret, bound to both peers and both nonces. */
-export function inviteProof (secret: Uint8Array, role: 'joiner' | 'inviter', joiner: Uint8Array, inviter: Uint8Array, nonceJ: Uint8Array, nonceI: Uint8Array): Uint8Array {
-  return hmac(sha256, inviteAccessKey(secret), concatBytes(enc.encode(`kith/v1/circle/invite/${role}`), new Uint8Array([0]), joiner, inviter, nonceJ, nonceI))
+/**
+ * A joiner's (or inviter's) proof of an invite, bound to both peers and both nonces: HMAC under
+ * the invite's access key (`inviteAccessKey(secret)`; the inviter stores only that key).
+ */
+export function inviteProof (access: Uint8Array, role: 'joiner' | 'inviter', joiner: Uint8Array, inviter: Uint8Array, nonceJ: Uint8Array, nonceI: Uint8Array): Uint8Array {
+  if (access.length !== KEY_BYTES) throw new RangeError('invite access key must be 32 bytes')
+  return hmac(sha256, access, concatBytes(enc.encode(`kith/v1/circle/invite/${role}`), new Uint8Array([0]), joiner, inviter, nonceJ, nonceI))
 }
 
 

@@ -158,7 +158,7 @@ describe('invite codes', () => {
       expect((err as Error).message).not.toContain(code.slice(12, 40))
     }
   })
-  it('invite proofs bind both peers and both nonces', () => {
+  it('invite proofs bind both peers, both nonces and the role', () => {
     const s = randomBytes(32)
     const j = randomBytes(34)
     const i = randomBytes(34)

@@ -1,0 +1,332 @@
+/**
+ * The circles a node belongs to: their logs on disk and in memory (protocol/circle.ts holds the
+ * rules), the member's own X25519 key per circle, and the invites it has handed out.
+ *
+ * On disk, under `<repo>/circles/<circle id hex>/` (folder 0700, files 0600):
+ *   log         the entries, each as u32 (big-endian) length ‖ signed entry bytes, in the order
+ *               applied (a causal order). Appended and fsynced; a torn last record (killed
+ *               process) is cut off on load. Every entry is re-verified on load.
+ *   local.json  this member's secrets and bookkeeping: X25519 secret key, outstanding invites
+ *               (id, access key, expiry; the invite secret itself is never stored), auto-fetch.
+ * Holds no peer address (SECURITY.md §9).
+ */
+import { randomBytes } from 'node:crypto'
+import { open, readFile, readdir, truncate } from 'node:fs/promises'
+import { join } from 'node:path'
+import { peerIdFromPublicKey } from '@libp2p/peer-id'
+import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { TypedEventEmitter } from 'main-event'
+import {
+  CircleEntryError, CircleLog, addMemberEntry, createCircle, decodeEntry, formatInvite, hexOf, inviteAccessKey, inviteId,
+  postEntry, removeMemberEntry, type BoxKeyPair, type CircleSigner, type Entry, type PostPayload
+} from '../../protocol/circle.js'
+import type { CryptoBackend } from '../../protocol/crypto.js'
+import { KithError } from '../../protocol/errors.js'
+import { x25519 } from '@noble/curves/ed25519.js'
+import { makeDir, writeAtomic } from '../fs-safe.js'
+
+export const DEFAULT_INVITE_TTL_MS = 24 * 60 * 60 * 1000
+export const MAX_INVITE_TTL_MS = 30 * 24 * 60 * 60 * 1000
+const MAX_OPEN_INVITES = 64
+
+export class CircleNotFoundError extends KithError {
+  static override name = 'CircleNotFoundError'
+  constructor (what: string) { super(`no circle named "${what.slice(0, 64)}" (see \`kith circle ls\`)`) }
+}
+
+export class CircleExistsError extends KithError {
+  static override name = 'CircleExistsError'
+  constructor (name: string) { super(`a circle named "${name.slice(0, 64)}" exists already`) }
+}
+
+export class NotCircleAdminError extends KithError {
+  static override name = 'NotCircleAdminError'
+  constructor (what: string) { super(`only the circle's admin can ${what}`) }
+}
+
+export class MemberNotFoundError extends KithError {
+  static override name = 'MemberNotFoundError'
+  constructor () { super('no such member in this circle') }
+}
+
+interface LocalFile {
+  version: 1
+  /** X25519 secret key, base64. */
+  box: string
+  invites: Array<{ id: string, access: string, expires: number }>
+  autoFetch: string | null
+}
+
+export interface CircleSummary {
+  id: string
+  name: string
+  epoch: number
+  members: number
+  posts: number
+  admin: boolean
+  autoFetch: string | null
+}
+
+export interface MemberInfo { peerId: string, name: string, admin: boolean, since: number, online: boolean, me: boolean }
+
+export interface FeedEntry { id: string, name: string, size: number, link: string, author: string, authorName: string, time: string, epoch: number }
+
+export function peerIdOfKey (key: Uint8Array): string {
+  return peerIdFromPublicKey(publicKeyFromRaw(key)).toString()
+}
+
+/** One circle as this node holds it. */
+export class Circle {
+  constructor (readonly id: string, readonly log: CircleLog, readonly mine: BoxKeyPair, public local: LocalFile) {}
+  get name (): string { return this.log.name }
+}
+
+export interface CirclesEvents {
+  /** New entries were appended to circle `detail` (by us or by a sync). */
+  change: CustomEvent<{ circle: string, entries: Entry[] }>
+}
+
+export class Circles extends TypedEventEmitter<CirclesEvents> {
+  readonly #dir: string
+  readonly #signer: CircleSigner
+  readonly #backend: CryptoBackend
+  readonly #circles = new Map<string, Circle>()
+  /** Serialises writes per circle (log append + local.json). */
+  readonly #locks = new Map<string, Promise<unknown>>()
+
+  private constructor (dir: string, signer: CircleSigner, backend: CryptoBackend) {
+    super()
+    this.#dir = dir
+    this.#signer = signer
+    this.#backend = backend
+  }
+
+  get me (): Uint8Array { return this.#signer.publicKey }
+  get backend (): CryptoBackend { return this.#backend }
+
+  /** Loads every circle under `<repoDir>/circles`, re-verifying each log. */
+  static async open (repoDir: string, signer: CircleSigner, backend: CryptoBackend): Promise<Circles> {
+    const c = new Circles(join(repoDir, 'circles'), signer, backend)
+    await makeDir(c.#dir, 0o700)
+    for (const name of await readdir(c.#dir)) {
+      if (!/^[0-9a-f]{64}$/.test(name)) continue
+      await c.#load(name)
+    }
+    return c
+  }
+
+  async #load (id: string): Promise<void> {
+    const dir = join(this.#dir, id)
+    let local: LocalFile
+    try {
+      local = JSON.parse(await readFile(join(dir, 'local.json'), 'utf8')) as LocalFile
+    } catch {
+      return // an unfinished create or join: nothing usable
+    }
+    const secret = Buffer.from(local.box, 'base64')
+    const mine: BoxKeyPair = { secretKey: new Uint8Array(secret), publicKey: x25519.getPublicKey(secret) }
+    const log = new CircleLog(Buffer.from(id, 'hex'), this.#backend, mine, this.me)
+    const bytes = await readFile(join(dir, 'log')).catch(() => Buffer.alloc(0))
+    let at = 0
+    const entries: Entry[] = []
+    while (at + 4 <= bytes.length) {
+      const len = bytes.readUInt32BE(at)
+      if (at + 4 + len > bytes.length) break
+      entries.push(decodeEntry(new Uint8Array(bytes.subarray(at + 4, at + 4 + len))))
+      at += 4 + len
+    }
+    if (at !== bytes.length) await truncate(join(dir, 'log'), at) // torn tail from a killed process
+    const r = log.applyAll(entries)
+    if (r.rejected.length > 0 || r.pending.length > 0) throw new CircleEntryError(`circle ${id.slice(0, 8)}: its log on disk does not verify`)
+    if (log.admin === undefined) return
+    this.#circles.set(id, new Circle(id, log, mine, local))
+  }
+
+  list (): CircleSummary[] {
+    return [...this.#circles.values()].map(c => this.#summary(c))
+  }
+
+  #summary (c: Circle): CircleSummary {
+    return {
+      id: c.id,
+      name: c.name,
+      epoch: c.log.epoch,
+      members: c.log.members().length,
+      posts: c.log.feed().length,
+      admin: c.log.admin !== undefined && Buffer.from(c.log.admin).equals(Buffer.from(this.me)),
+      autoFetch: c.local.autoFetch
+    }
+  }
+
+  /** Circles by exact name, or by id (or a unique id prefix of 8+ hex digits). */
+  find (nameOrId: string): Circle {
+    const byName = [...this.#circles.values()].filter(c => c.name === nameOrId)
+    if (byName.length === 1) return byName[0] as Circle
+    if (/^[0-9a-f]{8,64}$/.test(nameOrId)) {
+      const byId = [...this.#circles.values()].filter(c => c.id.startsWith(nameOrId))
+      if (byId.length === 1) return byId[0] as Circle
+    }
+    throw new CircleNotFoundError(nameOrId)
+  }
+
+  byId (id: Uint8Array | string): Circle | undefined {
+    return this.#circles.get(typeof id === 'string' ? id : hexOf(id))
+  }
+
+  all (): Circle[] { return [...this.#circles.values()] }
+
+  async create (name: string, myName: string): Promise<CircleSummary> {
+    if ([...this.#circles.values()].some(c => c.name === name)) throw new CircleExistsError(name)
+    const secret = new Uint8Array(randomBytes(32))
+    const mine: BoxKeyPair = { secretKey: secret, publicKey: x25519.getPublicKey(secret) }
+    const genesis = await createCircle(this.#backend, this.#signer, mine, name, myName, Date.now())
+    return this.#summary(await this.adopt(genesis.circle, mine, [genesis]))
+  }
+
+  /** Starts holding a circle from a verified log (create, or join). */
+  async adopt (circle: Uint8Array, mine: BoxKeyPair, entries: Entry[]): Promise<Circle> {
+    const id = hexOf(circle)
+    const log = new CircleLog(circle, this.#backend, mine, this.me)
+    const r = log.applyAll(entries)
+    if (r.rejected.length > 0 || log.admin === undefined) throw new CircleEntryError('the circle log does not verify')
+    const dir = join(this.#dir, id)
+    await makeDir(dir, 0o700)
+    const local: LocalFile = { version: 1, box: Buffer.from(mine.secretKey).toString('base64'), invites: [], autoFetch: null }
+    await writeAtomic(join(dir, 'log'), Buffer.concat(log.entries().map(frame)), 0o600)
+    await writeAtomic(join(dir, 'local.json'), JSON.stringify(local, null, 2) + '\n', 0o600)
+    const c = new Circle(id, log, mine, local)
+    this.#circles.set(id, c)
+    return c
+  }
+
+  /** A one-time invite code (admin only). `hints` are this node's addresses, as bytes. */
+  async invite (nameOrId: string, ttlMs: number, hints: Uint8Array[]): Promise<{ code: string, expires: string }> {
+    const c = this.find(nameOrId)
+    if (!this.#isAdmin(c)) throw new NotCircleAdminError('invite members')
+    const ttl = Math.max(1000, Math.min(ttlMs, MAX_INVITE_TTL_MS))
+    const secret = new Uint8Array(randomBytes(32))
+    const expires = Date.now() + ttl
+    await this.#locked(c.id, async () => {
+      const now = Date.now()
+      c.local.invites = c.local.invites.filter(i => i.expires > now).slice(-(MAX_OPEN_INVITES - 1))
+      c.local.invites.push({ id: hexOf(inviteId(secret)), access: Buffer.from(inviteAccessKey(secret)).toString('base64'), expires })
+      await this.#saveLocal(c)
+    })
+    const code = formatInvite({ circle: c.log.circle, inviter: this.me, secret, expires: Math.ceil(expires / 1000), hints })
+    secret.fill(0)
+    return { code, expires: new Date(expires).toISOString() }
+  }
+
+  /** The open (unused, unexpired) invite with this id, across circles. */
+  findInvite (id: Uint8Array): { circle: Circle, access: Uint8Array } | undefined {
+    const key = hexOf(id)
+    const now = Date.now()
+    for (const c of this.#circles.values()) {
+      const inv = c.local.invites.find(i => i.id === key)
+      if (inv === undefined) continue
+      if (inv.expires <= now || c.log.inviteUsed(id)) return undefined
+      return { circle: c, access: new Uint8Array(Buffer.from(inv.access, 'base64')) }
+    }
+    return undefined
+  }
+
+  /** Admits a member who proved invite `id`: writes the add entry; the invite is then spent. */
+  async admit (c: Circle, id: Uint8Array, member: { key: Uint8Array, name: string, x: Uint8Array }): Promise<Entry> {
+    return await this.#locked(c.id, async () => {
+      if (this.findInvite(id) === undefined) throw new CircleEntryError('invite unknown, used or expired')
+      const entry = await addMemberEntry(this.#backend, c.log, this.#signer, member, id, Date.now())
+      await this.#append(c, [entry])
+      c.local.invites = c.local.invites.filter(i => i.id !== hexOf(id))
+      await this.#saveLocal(c)
+      return entry
+    })
+  }
+
+  async post (nameOrId: string, payload: PostPayload): Promise<FeedEntry> {
+    const c = this.find(nameOrId)
+    const entry = await this.#locked(c.id, async () => {
+      const e = await postEntry(this.#backend, c.log, this.#signer, payload, Date.now())
+      await this.#append(c, [e])
+      return e
+    })
+    return this.feed(c.id).find(f => f.id === hexOf(entry.id)) as FeedEntry
+  }
+
+  async remove (nameOrId: string, peerId: string): Promise<{ epoch: number }> {
+    const c = this.find(nameOrId)
+    if (!this.#isAdmin(c)) throw new NotCircleAdminError('remove members')
+    const member = c.log.members().find(m => peerIdOfKey(m.key) === peerId)
+    if (member === undefined) throw new MemberNotFoundError()
+    await this.#locked(c.id, async () => {
+      await this.#append(c, [await removeMemberEntry(this.#backend, c.log, this.#signer, member.key, Date.now())])
+    })
+    return { epoch: c.log.epoch }
+  }
+
+  async setAutoFetch (nameOrId: string, dir: string | null): Promise<void> {
+    const c = this.find(nameOrId)
+    await this.#locked(c.id, async () => { c.local.autoFetch = dir; await this.#saveLocal(c) })
+  }
+
+  members (nameOrId: string, online: (peerId: string) => boolean = () => false): MemberInfo[] {
+    const c = this.find(nameOrId)
+    const me = peerIdOfKey(this.me)
+    return c.log.members().map(m => {
+      const peerId = peerIdOfKey(m.key)
+      return { peerId, name: m.name, admin: m.admin, since: m.since, online: peerId === me || online(peerId), me: peerId === me }
+    })
+  }
+
+  feed (nameOrId: string): FeedEntry[] {
+    const c = this.find(nameOrId)
+    const names = new Map<string, string>()
+    for (const e of c.log.entries()) {
+      if (e.body.kind === 'genesis') names.set(hexOf(e.author), e.body.memberName)
+      if (e.body.kind === 'add') names.set(hexOf(e.body.member), e.body.memberName)
+    }
+    return c.log.feed().map(f => ({ id: f.id, name: f.name, size: f.size, link: f.link, author: peerIdOfKey(f.author), authorName: names.get(hexOf(f.author)) ?? '', time: new Date(f.time).toISOString(), epoch: f.epoch }))
+  }
+
+  /** Applies entries received from a member; stores what was new. */
+  async receive (c: Circle, entries: Entry[]): Promise<{ applied: number, rejected: number, pending: Entry[] }> {
+    return await this.#locked(c.id, async () => {
+      const r = c.log.applyAll(entries)
+      if (r.applied.length > 0) await this.#append(c, r.applied, false)
+      return { applied: r.applied.length, rejected: r.rejected.length, pending: r.pending }
+    })
+  }
+
+  #isAdmin (c: Circle): boolean {
+    return c.log.admin !== undefined && Buffer.from(c.log.admin).equals(Buffer.from(this.me))
+  }
+
+  /** Writes entries to the log file; `apply` first adds them to the in-memory log. */
+  async #append (c: Circle, entries: Entry[], apply = true): Promise<void> {
+    if (apply) for (const e of entries) c.log.apply(e)
+    const fh = await open(join(this.#dir, c.id, 'log'), 'a', 0o600)
+    try {
+      await fh.write(Buffer.concat(entries.map(frame)))
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    this.dispatchEvent(new CustomEvent('change', { detail: { circle: c.id, entries } }))
+  }
+
+  async #saveLocal (c: Circle): Promise<void> {
+    await writeAtomic(join(this.#dir, c.id, 'local.json'), JSON.stringify(c.local, null, 2) + '\n', 0o600)
+  }
+
+  async #locked<T> (id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#locks.get(id) ?? Promise.resolve()
+    const run = prev.then(fn, fn)
+    this.#locks.set(id, run.catch(() => {}))
+    return await run
+  }
+}
+
+function frame (e: Entry): Buffer {
+  const head = Buffer.alloc(4)
+  head.writeUInt32BE(e.bytes.length)
+  return Buffer.concat([head, e.bytes])
+}
