@@ -14,6 +14,8 @@ import {
   type ShareInfo, type ShareRequest, type SharesResponse, type StatusResponse, type UnshareResponse
 } from './api.js'
 import { readApiToken, readDaemonInfo, type DaemonInfo } from './repo.js'
+import type { CircleAutoFetchRequest, CircleCreateRequest, CircleInviteRequest, CircleJoinRequest, CircleRemoveRequest } from './api.js'
+import type { CircleSummary, FeedEntry, MemberInfo } from './circle/circles.js'
 
 /** Default per-request timeout; POST /shares has none. */
 export const API_TIMEOUT_MS = 30_000
@@ -84,6 +86,40 @@ export class ApiClient {
   /** Cancels a running download (or forgets a finished one). */
   async cancelDownload (id: string): Promise<DownloadStatus> {
     return await this.request<DownloadStatus>('DELETE', ROUTES.download(id))
+  }
+
+  // --- circles ---
+
+  async circles (): Promise<{ circles: CircleSummary[] }> {
+    return await this.request('GET', ROUTES.circles)
+  }
+
+  async circleCreate (req: CircleCreateRequest): Promise<CircleSummary> {
+    return await this.request('POST', ROUTES.circles, req)
+  }
+
+  async circleJoin (req: CircleJoinRequest): Promise<CircleSummary> {
+    return await this.request('POST', ROUTES.circleJoin, req, 60_000)
+  }
+
+  async circleInvite (name: string, req: CircleInviteRequest): Promise<{ code: string, expires: string }> {
+    return await this.request('POST', ROUTES.circle(name, 'invite'), req)
+  }
+
+  async circleMembers (name: string): Promise<{ members: MemberInfo[] }> {
+    return await this.request('GET', ROUTES.circle(name, 'members'))
+  }
+
+  async circleFeed (name: string): Promise<{ feed: FeedEntry[] }> {
+    return await this.request('GET', ROUTES.circle(name, 'feed'))
+  }
+
+  async circleRemove (name: string, req: CircleRemoveRequest): Promise<{ epoch: number }> {
+    return await this.request('POST', ROUTES.circle(name, 'remove'), req)
+  }
+
+  async circleAutoFetch (name: string, req: CircleAutoFetchRequest): Promise<{ autoFetch: string | null }> {
+    return await this.request('PUT', ROUTES.circle(name, 'auto-fetch'), req)
   }
 
   /** One request; `timeoutMs` 0 = none. Throws RemoteError for an error answer. */

@@ -37,7 +37,10 @@ export const ROUTES = {
   unshare: `${API_PREFIX}/shares/unshare`,
   share: (manifest: string) => `${API_PREFIX}/shares/${encodeURIComponent(manifest)}`,
   downloads: `${API_PREFIX}/downloads`,
-  download: (id: string) => `${API_PREFIX}/downloads/${encodeURIComponent(id)}`
+  download: (id: string) => `${API_PREFIX}/downloads/${encodeURIComponent(id)}`,
+  circles: `${API_PREFIX}/circles`,
+  circleJoin: `${API_PREFIX}/circles/join`,
+  circle: (name: string, what: 'invite' | 'members' | 'feed' | 'remove' | 'auto-fetch') => `${API_PREFIX}/circles/${encodeURIComponent(name)}/${what}`
 } as const
 
 // --- bodies ---------------------------------------------------------------------------------------
@@ -82,7 +85,17 @@ export interface ShareRequest {
   path: string
   /** Plaintext chunk size in bytes (default: the repo's config). */
   chunkSize?: number
+  /** Also post the link into this circle (by name). */
+  circle?: string
 }
+
+// --- circles (node/circle/*) ------------------------------------------------------------------------
+
+export interface CircleCreateRequest { name: string, memberName?: string }
+export interface CircleJoinRequest { code: string, memberName?: string }
+export interface CircleInviteRequest { ttlSeconds?: number }
+export interface CircleRemoveRequest { peerId: string }
+export interface CircleAutoFetchRequest { dir: string | null }
 
 /** POST /shares/unshare */
 export interface UnshareRequest {
@@ -212,14 +225,20 @@ export class DownloadNotFoundError extends HttpError {
 /** Errors whose cause is the request itself: 400 rather than 500. */
 const CLIENT_ERRORS = new Set([
   'NotAKithLinkError', 'LinkChecksumError', 'TruncatedLinkError', 'MalformedLinkError', 'UnsupportedVersionError',
-  'SeedOnlyLinkError', 'SourceError', 'OutputPathError', 'LimitError', 'UnsafePathError'
+  'SeedOnlyLinkError', 'SourceError', 'OutputPathError', 'LimitError', 'UnsafePathError',
+  'InviteCodeError', 'InviteRefusedError', 'CircleExistsError'
 ])
+/** Errors that name something the daemon does not have: 404. */
+const NOT_FOUND_ERRORS = new Set(['CircleNotFoundError', 'MemberNotFoundError'])
 
 /** HTTP status for an error thrown while handling a request. */
 export function statusForError (err: unknown): number {
   if (err instanceof HttpError) return err.status
   const name = (err as Error | undefined)?.name ?? ''
   if (CLIENT_ERRORS.has(name)) return 400
+  if (NOT_FOUND_ERRORS.has(name)) return 404
+  if (name === 'NotCircleAdminError') return 403
+  if (name === 'InviterUnreachableError') return 504
   if (name === 'DiskFullError') return 507
   return 500
 }
@@ -271,11 +290,43 @@ function positive (o: Record<string, unknown>, key: string, integer: boolean): n
 
 export function parseShareRequest (body: unknown): ShareRequest {
   const o = object(body)
-  onlyKeys(o, ['path', 'chunkSize'])
+  onlyKeys(o, ['path', 'chunkSize', 'circle'])
   const req: ShareRequest = { path: absolutePath(o, 'path') }
   const chunkSize = positive(o, 'chunkSize', true)
   if (chunkSize !== undefined) req.chunkSize = chunkSize
+  if (o.circle !== undefined) req.circle = text(o, 'circle', 256)
   return req
+}
+
+export function parseCircleCreate (body: unknown): CircleCreateRequest {
+  const o = object(body)
+  onlyKeys(o, ['name', 'memberName'])
+  return { name: text(o, 'name', 64), ...(o.memberName !== undefined ? { memberName: text(o, 'memberName', 64) } : {}) }
+}
+
+export function parseCircleJoin (body: unknown): CircleJoinRequest {
+  const o = object(body)
+  onlyKeys(o, ['code', 'memberName'])
+  return { code: text(o, 'code', 1024), ...(o.memberName !== undefined ? { memberName: text(o, 'memberName', 64) } : {}) }
+}
+
+export function parseCircleInvite (body: unknown): CircleInviteRequest {
+  const o = body === undefined ? {} : object(body)
+  onlyKeys(o, ['ttlSeconds'])
+  const ttlSeconds = positive(o, 'ttlSeconds', false)
+  return ttlSeconds !== undefined ? { ttlSeconds } : {}
+}
+
+export function parseCircleRemove (body: unknown): CircleRemoveRequest {
+  const o = object(body)
+  onlyKeys(o, ['peerId'])
+  return { peerId: text(o, 'peerId', 128) }
+}
+
+export function parseCircleAutoFetch (body: unknown): CircleAutoFetchRequest {
+  const o = object(body)
+  onlyKeys(o, ['dir'])
+  return { dir: o.dir === null ? null : absolutePath(o, 'dir') }
 }
 
 export function parseUnshareRequest (body: unknown): UnshareRequest {

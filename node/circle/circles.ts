@@ -13,6 +13,7 @@
 import { randomBytes } from 'node:crypto'
 import { open, readFile, readdir, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
+import { userInfo } from 'node:os'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { TypedEventEmitter } from 'main-event'
@@ -70,6 +71,13 @@ export interface CircleSummary {
 export interface MemberInfo { peerId: string, name: string, admin: boolean, since: number, online: boolean, me: boolean }
 
 export interface FeedEntry { id: string, name: string, size: number, link: string, author: string, authorName: string, time: string, epoch: number }
+
+/** The member name used when none is given: the login name, trimmed to the limit. */
+export function defaultMemberName (): string {
+  let name = ''
+  try { name = userInfo().username } catch {}
+  return name.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 32) || 'member'
+}
 
 export function peerIdOfKey (key: Uint8Array): string {
   return peerIdFromPublicKey(publicKeyFromRaw(key)).toString()

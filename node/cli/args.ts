@@ -78,6 +78,7 @@ export const COMMANDS: CommandSpec[] = [
     args: [{ name: 'path', required: true }],
     options: {
       'chunk-size': { type: 'string', arg: '<bytes>', help: 'chunk size: bytes or with a K/M suffix, a power of two from 64K to 8M (default 1M)' },
+      circle: { type: 'string', arg: '<name>', help: 'also post the link into this circle\'s feed (encrypted under the circle key)' },
       listen,
       bootstrap
     },
@@ -87,7 +88,7 @@ export const COMMANDS: CommandSpec[] = [
       'seeding it, and the command returns. Without one, this command runs a node itself and seeds in',
       'the foreground until Ctrl-C. Anyone with the link can download and decrypt the share.'
     ],
-    examples: ['kith share ~/Videos/holiday.mp4', 'kith share ./album --chunk-size 4M', 'kith share report.pdf --json']
+    examples: ['kith share ~/Videos/holiday.mp4', 'kith share ./album --chunk-size 4M', 'kith share report.pdf --json', 'kith share ./photos --circle friends']
   },
   {
     name: 'get',
@@ -140,6 +141,39 @@ export const COMMANDS: CommandSpec[] = [
     examples: ['kith status', 'kith status --json']
   },
   {
+    name: 'circle',
+    summary: 'friend circles: create, invite, join, ls, members, feed, remove, auto-fetch',
+    args: [{ name: 'subcommand', required: true }, { name: 'name|code', required: false }, { name: 'peerId|dir', required: false }],
+    options: {
+      ttl: { type: 'string', arg: '<duration>', help: 'invite: how long the code stays valid, e.g. 30m, 24h, 7d (default 24h, at most 30d)' },
+      name: { type: 'string', arg: '<name>', help: 'create/join: the name other members see for you (default: your login name)' },
+      bootstrap,
+      listen: { ...listen, help: 'join without a daemon: listen address of the temporary node' }
+    },
+    description: [
+      'A circle is a small group sharing among itself: members see each other\'s shares in the circle',
+      'feed. Subcommands:',
+      '  create <name>             a new circle (you are its admin)',
+      '  invite <name> [--ttl 24h] a one-time invite code to send to one person out-of-band (admin)',
+      '  join <code>               join with an invite code (its maker must be online)',
+      '  ls                        the circles you are in',
+      '  members <name>            peer IDs, names, online or not',
+      '  feed <name>               shares posted in the circle (name, size, author, time, link)',
+      '  remove <name> <peerId>    remove a member and rotate the circle key (admin)',
+      '  auto-fetch <name> <dir|off>  download new posts into <dir> in the background (daemon)',
+      'Post with `kith share <path> --circle <name>`; fetch a post with `kith get <link>`. Through the',
+      'daemon when one runs (it keeps members in sync); without one, changes are kept in the repo and',
+      'reach the other members when your daemon next runs.'
+    ],
+    examples: [
+      'kith circle create friends',
+      'kith circle invite friends --ttl 2h',
+      'kith circle join kith-invite:aeb4…',
+      'kith circle feed friends --json',
+      'kith circle remove friends 12D3KooW…'
+    ]
+  },
+  {
     name: 'help',
     summary: 'show help for a command',
     args: [{ name: 'command', required: false }],
@@ -173,6 +207,9 @@ export interface Flags {
   'chunk-size'?: string
   output?: string
   timeout?: string
+  circle?: string
+  ttl?: string
+  name?: string
 }
 
 export interface CommandLine {
@@ -263,5 +300,14 @@ export function parseChunkSize (text: string, command: string): number {
 export function parseSeconds (text: string, option: string, command: string): number {
   const n = Number(text.trim())
   if (text.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 7 * 24 * 3600) throw new UsageError(`--${option} must be a positive number of seconds`, command)
+  return n
+}
+
+/** `--ttl`: a duration like 90s, 30m, 24h or 7d (a bare number is seconds). */
+export function parseDuration (text: string, option: string, command: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(s|m|h|d)?$/.exec(text.trim())
+  if (m === null) throw new UsageError(`--${option} must be a duration such as 30m, 24h or 7d`, command)
+  const n = Number(m[1]) * ({ s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd']) * 1000
+  if (!Number.isFinite(n) || n < 1000) throw new UsageError(`--${option} must be at least one second`, command)
   return n
 }

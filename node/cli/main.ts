@@ -26,7 +26,8 @@ const HANDLERS: Record<string, () => Promise<Handler>> = {
   ls: async () => (await import('./manage.js')).ls,
   unshare: async () => (await import('./manage.js')).unshare,
   peers: async () => (await import('./manage.js')).peers,
-  status: async () => (await import('./manage.js')).status
+  status: async () => (await import('./manage.js')).status,
+  circle: async () => (await import('./circle.js')).circle
 }
 
 export interface RunOptions {

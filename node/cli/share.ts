@@ -6,6 +6,7 @@
 import { resolve } from 'node:path'
 import type { ShareInfo } from '../api.js'
 import { KithNode } from '../node.js'
+import type { ShareOptions } from '../publish.js'
 import { parseChunkSize } from './args.js'
 import { bounded, catchTermination, findDaemon, multiaddrFlag, openRepo, untilAborted, type Context } from './context.js'
 import { ProgressLine } from './progress.js'
@@ -18,6 +19,7 @@ export async function share (ctx: Context): Promise<number> {
   const chunkSize = ctx.flags['chunk-size'] !== undefined ? parseChunkSize(ctx.flags['chunk-size'], 'share') : undefined
   const listen = multiaddrFlag(ctx, 'listen')
   const bootstrap = multiaddrFlag(ctx, 'bootstrap')
+  const circle = ctx.flags.circle
 
   const term = catchTermination()
   const daemon = await findDaemon(ctx).catch((err: unknown) => { term.dispose(); throw err })
@@ -28,7 +30,7 @@ export async function share (ctx: Context): Promise<number> {
     let info: ShareInfo
     try {
       // Ctrl-C stops waiting; the daemon finishes the share regardless.
-      info = await untilAborted(daemon.client.share({ path, ...(chunkSize !== undefined ? { chunkSize } : {}) }), term.signal)
+      info = await untilAborted(daemon.client.share({ path, ...(chunkSize !== undefined ? { chunkSize } : {}), ...(circle !== undefined ? { circle } : {}) }), term.signal)
     } finally {
       progress.clear()
       term.dispose()
@@ -43,14 +45,15 @@ export async function share (ctx: Context): Promise<number> {
   const progress = new ProgressLine(ctx.out.streams.stderr)
   try {
     node = await KithNode.start({ repo, listen, bootstrap })
-    const info = await node.share(path, {
+    const opts = {
       ...(chunkSize !== undefined ? { chunkSize } : {}),
       signal: term.signal,
-      onProgress: evt => {
+      onProgress: (evt: Parameters<NonNullable<ShareOptions['onProgress']>>[0]) => {
         if (evt.type === 'kith:share:chunk') progress.encrypt(evt.detail.bytes, evt.detail.total, evt.detail.bytes === evt.detail.total)
         else progress.message('announcing…')
       }
-    })
+    }
+    const info = circle !== undefined ? await node.shareToCircle(path, circle, opts) : await node.share(path, opts)
     progress.clear()
     await printShare(ctx, info)
     ctx.out.note(`seeding from ${node.addrs().join(' ') || '(no listen address)'}`)
@@ -71,5 +74,6 @@ export async function share (ctx: Context): Promise<number> {
 async function printShare (ctx: Context, info: ShareInfo): Promise<void> {
   ctx.out.result({ link: info.link, name: info.name, size: info.size, chunks: info.chunks })
   ctx.out.line(info.link)
+  if (ctx.flags.circle !== undefined) ctx.out.note(`posted to circle "${ctx.flags.circle}"`)
   if (!ctx.out.json && ctx.out.stdoutTTY) ctx.out.rawStdout(await qrString(info.link) + '\n')
 }
