@@ -73,3 +73,55 @@ describe('circles over loopback', () => {
     for (const f of await files(c.dir)) expect((await readFile(f)).includes(Buffer.from(link2.slice(5, 40)))).toBe(false)
   })
 })
+
+describe('circle sync against a lying member', () => {
+  it('a forged entry pushed over the wire is refused and changes nothing; auto-fetch downloads new posts', async () => {
+    const { lpStream } = await import('@libp2p/utils')
+    const { computeProof } = await import('../../protocol/admission.js')
+    const { CIRCLE_PROTOCOL, decodeCircleMessage, encodeCircleMessage, postEntry } = await import('../../protocol/circle.js')
+    const { signerFor } = await import('../../node/publish.js')
+    const a = await startNode(); nodes.push(a)
+    const b = await startNode({ bootstrap: [a.node.addrs()[0] as string] }); nodes.push(b)
+    await a.node.circleCreate('club', 'alice')
+    await b.node.circleJoin((await a.node.circleInvite('club', 60_000)).code, 'bob')
+    const ca = a.node.circles.find('club')
+    const before = ca.log.size
+
+    // B (a real member, so admission succeeds) pushes an entry whose signature is broken.
+    const cb = b.node.circles.find('club')
+    const good = await postEntry(b.node.backend, cb.log, signerFor(b.repo.privateKey), { link: 'kith:x', name: 'x', size: 1 }, Date.now())
+    const forged = Uint8Array.from(good.bytes)
+    forged[forged.length - 3]! ^= 0xff
+    const stream = await b.node.libp2p.dialProtocol(a.node.peerId, CIRCLE_PROTOCOL)
+    const lp = lpStream(stream)
+    const send = async (m: Parameters<typeof encodeCircleMessage>[0]): Promise<void> => { await lp.write(encodeCircleMessage(m)) }
+    const recv = async (): Promise<ReturnType<typeof decodeCircleMessage>> => decodeCircleMessage((await lp.read()).subarray())
+    const nonce = new Uint8Array(32).fill(7)
+    await send({ t: 'hello', circle: ca.log.circle, epoch: 0, nonce })
+    const welcome = await recv()
+    if (welcome.t !== 'welcome') throw new Error(`expected welcome, got ${welcome.t}`)
+    const t = { swarm: ca.log.circle, initiator: b.node.peerId.toMultihash().bytes, responder: a.node.peerId.toMultihash().bytes, initiatorNonce: nonce, responderNonce: welcome.nonce }
+    await send({ t: 'proof', proof: computeProof(cb.log.epochKeys(0).access, 'initiator', t) })
+    expect((await recv()).t).toBe('done') // admitted
+    expect((await recv()).t).toBe('heads') // A pushes first: we want nothing
+    await send({ t: 'done' })
+    await send({ t: 'heads', ids: [good.id] }) // then A pulls from us
+    const want = await recv()
+    expect(want.t).toBe('want')
+    await send({ t: 'entries', entries: [forged] })
+    await expect(recv()).rejects.toThrow() // A resets the stream
+    expect(ca.log.size).toBe(before)
+    expect(ca.log.has(good.id)).toBe(false)
+
+    // Auto-fetch: A downloads B's next post on its own.
+    const dir = join(a.dir, 'auto')
+    await mkdir(dir)
+    await a.node.circleAutoFetch('club', dir)
+    const src = join(b.dir, 'auto.bin')
+    const data = pseudoRandomBytes(200_000)
+    await writeFile(src, data)
+    await b.node.shareToCircle(src, 'club')
+    await waitFor(async () => (await readdir(dir)).includes('auto.bin'), 20_000, 'auto-fetch')
+    expect((await readFile(join(dir, 'auto.bin'))).equals(Buffer.from(data))).toBe(true)
+  })
+})
