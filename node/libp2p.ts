@@ -28,6 +28,7 @@ import { Key, type Datastore } from 'interface-datastore'
 import { createLibp2p, type Libp2pOptions, type ServiceFactoryMap } from 'libp2p'
 import type { Libp2p, PrivateKey, ServiceMap } from '@libp2p/interface'
 import { MANIFEST_NAMESPACE, selectManifestRecord, validateManifestRecord } from '../protocol/dht-record.js'
+import { enforceConnectionCap } from './connection-cap.js'
 import {
   BOOTSTRAP_ATTEMPTS, BOOTSTRAP_RETRY_MS, BOOTSTRAP_TAG, BOOTSTRAP_TAG_VALUE, DEFAULT_LISTEN, DIAL_TIMEOUT_MS, DHT_K,
   INBOUND_CONNECTION_THRESHOLD, KITH_DHT_PROTOCOL, MAX_CONNECTIONS, MAX_INCOMING_PENDING, MAX_PARALLEL_DIALS, PING_MAX_STREAMS,
@@ -135,6 +136,7 @@ export async function createKithLibp2p<S extends ServiceMap = ServiceMap> (init:
   }
   if (init.datastore !== undefined) options.datastore = withoutPeerPersistence(init.datastore)
   const node = await createLibp2p(options)
+  enforceConnectionCap(node, init.maxConnections ?? MAX_CONNECTIONS)
   if (bootstrap.length > 0) void dialBootstrap(node, bootstrap)
   return node
 }

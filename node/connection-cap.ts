@@ -1,0 +1,49 @@
+/**
+ * A hard connection cap (SECURITY.md §8). libp2p's connection manager refuses inbound
+ * connections once `maxConnections` are open, but connections that are still being upgraded are
+ * not counted, so a burst of simultaneous dials gets through; and its pruner runs only when a
+ * connection opens and never closes one with a stream in use (identify and ping are, right after
+ * connecting). Measured on loopback: 8 simultaneous dialers against a cap of 3 left 8 connections
+ * open for good.
+ *
+ * This closes the excess shortly after each connection opens, and again on a timer until the
+ * count is under the cap: newest inbound connections first, then newest outbound; connections to
+ * peers we have Kith swarm or circle streams with come last. libp2p's own pruner still picks
+ * first when it can.
+ */
+import type { Connection, Libp2p } from '@libp2p/interface'
+
+const SETTLE_MS = 1_000
+const CHECK_MS = 5_000
+
+function busy (c: Connection): boolean {
+  return c.streams.some(s => s.protocol?.startsWith('/kith/swarm/') === true || s.protocol?.startsWith('/kith/circle/') === true)
+}
+
+/** Newest first; inbound before outbound; idle before busy. The first `excess` get closed. */
+export function pickExcess (connections: Connection[], max: number): Connection[] {
+  const excess = connections.length - max
+  if (excess <= 0) return []
+  const rank = (c: Connection): number => (busy(c) ? 2 : 0) + (c.direction === 'outbound' ? 1 : 0)
+  return [...connections]
+    .sort((a, b) => rank(a) - rank(b) || b.timeline.open - a.timeline.open)
+    .slice(0, excess)
+}
+
+export function enforceConnectionCap (node: Libp2p, max: number): void {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const check = (): void => {
+    timer = undefined
+    if (node.status !== 'started') return
+    const excess = pickExcess(node.getConnections(), max)
+    for (const c of excess) c.abort(new Error('connection limit reached'))
+    if (node.getConnections().length > max) schedule(CHECK_MS)
+  }
+  const schedule = (ms: number): void => {
+    if (timer === undefined) timer = setTimeout(check, ms)
+  }
+  node.addEventListener('connection:open', () => {
+    if (node.getConnections().length > max) schedule(SETTLE_MS)
+  })
+  node.addEventListener('stop', () => { if (timer !== undefined) clearTimeout(timer) })
+}
