@@ -24,6 +24,8 @@ import { KithError } from '../../protocol/errors.js'
 export const SYNC_INTERVAL_MS = 30_000
 const DIAL_TIMEOUT_MS = 10_000
 const MAX_DIALS_PER_ROUND = 8
+/** Circle streams per connection and direction: one sync per circle at a time, a few circles. */
+const CIRCLE_MAX_STREAMS = 16
 
 export class InviterUnreachableError extends KithError {
   static override name = 'InviterUnreachableError'
@@ -55,7 +57,7 @@ export class CircleNetwork {
       } catch (err) {
         this.#log('circle stream from a peer ended: %s', (err as Error).name)
       }
-    }, { runOnLimitedConnection: true })
+    }, { runOnLimitedConnection: true, maxInboundStreams: CIRCLE_MAX_STREAMS, maxOutboundStreams: CIRCLE_MAX_STREAMS })
     this.#circles.addEventListener('change', (evt) => {
       const c = this.#circles.byId(evt.detail.circle)
       if (c !== undefined) this.syncConnected(c)
