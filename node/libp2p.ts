@@ -28,6 +28,8 @@ import { Key, type Datastore } from 'interface-datastore'
 import { createLibp2p, type Libp2pOptions, type ServiceFactoryMap } from 'libp2p'
 import type { Libp2p, PrivateKey, ServiceMap } from '@libp2p/interface'
 import { MANIFEST_NAMESPACE, selectManifestRecord, validateManifestRecord } from '../protocol/dht-record.js'
+import { autoNAT } from '@libp2p/autonat'
+import { dcutr } from '@libp2p/dcutr'
 import { enforceConnectionCap } from './connection-cap.js'
 import {
   BOOTSTRAP_ATTEMPTS, BOOTSTRAP_RETRY_MS, BOOTSTRAP_TAG, BOOTSTRAP_TAG_VALUE, DEFAULT_LISTEN, DIAL_TIMEOUT_MS, DHT_K,
@@ -114,6 +116,10 @@ export async function createKithLibp2p<S extends ServiceMap = ServiceMap> (init:
       allowQueryWithZeroPeers: true
     }),
     ...(init.relayServer === false ? {} : { relay: circuitRelayServer({ reservations: { maxReservations: RELAY_MAX_RESERVATIONS } }) }),
+    // Behind a NAT: AutoNAT asks peers to dial us back to learn whether our addresses are
+    // reachable; DCUtR upgrades a relayed connection to a direct one by hole punching. Neither
+    // has anything to do on the in-memory test transport.
+    ...(memoryOnly ? {} : { autoNAT: autoNAT(), dcutr: dcutr() }),
     ...init.services
   }
 

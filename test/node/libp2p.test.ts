@@ -38,6 +38,9 @@ describe('createKithLibp2p', () => {
     expect(KITH_DHT_PROTOCOL).toBe('/kith/kad/1.0.0')
     expect(a.getProtocols()).not.toContain('/ipfs/kad/1.0.0')
     expect(a.getProtocols().filter(p => p.includes('/kad/'))).toEqual([KITH_DHT_PROTOCOL])
+    // NAT helpers: AutoNAT (reachability) and DCUtR (relayed → direct upgrade).
+    expect(a.getProtocols()).toContain('/libp2p/dcutr')
+    expect(a.getProtocols().some(p => p.includes('/autonat/'))).toBe(true)
 
     // What the remote learned through identify: the same list.
     await waitFor(async () => (await b.peerStore.get(a.peerId)).protocols.includes(KITH_DHT_PROTOCOL), 5_000, 'identify')
