@@ -136,6 +136,7 @@ export class KithNode {
       }
     }) as unknown as Libp2p<KithServices & { swarm: Swarm }>
     const circles = await Circles.open(repo.dir, signerFor(repo.privateKey), backend)
+    for (const b of circles.broken) libp2p.logger.forComponent('kith:circle').error('circle %s could not be loaded and is left out: %s', b.id.slice(0, 8), b.error)
     const node = new KithNode(repo, libp2p, backend, circles)
     // A node that starts before its bootstrap peers answer cannot announce yet: retry as soon
     // as it has a peer, instead of waiting for the retry timer.

@@ -118,10 +118,19 @@ export class Circles extends TypedEventEmitter<CirclesEvents> {
     await makeDir(c.#dir, 0o700)
     for (const name of await readdir(c.#dir)) {
       if (!/^[0-9a-f]{64}$/.test(name)) continue
-      await c.#load(name)
+      try {
+        await c.#load(name)
+      } catch (err) {
+        // One damaged circle must not keep the node from starting: it is left out (and its files
+        // left alone for the user to inspect); the others load.
+        c.broken.push({ id: name, error: (err as Error).message })
+      }
     }
     return c
   }
+
+  /** Circles whose files did not load (id and why), for `status`-style reporting. */
+  readonly broken: Array<{ id: string, error: string }> = []
 
   async #load (id: string): Promise<void> {
     const dir = join(this.#dir, id)

@@ -125,3 +125,38 @@ describe('circle sync against a lying member', () => {
     expect((await readFile(join(dir, 'auto.bin'))).equals(Buffer.from(data))).toBe(true)
   })
 })
+
+describe('circles on disk', () => {
+  it('a torn last record is cut off; a circle whose log does not verify is left out and the others load', async () => {
+    const { generateKeyPair } = await import('@libp2p/crypto/keys')
+    const { mkdtemp, appendFile, rm } = await import('node:fs/promises')
+    const { tmpdir } = await import('node:os')
+    const { Circles } = await import('../../node/circle/circles.js')
+    const { signerFor } = await import('../../node/publish.js')
+    const { nobleBackend } = await import('../../protocol/crypto.js')
+    const dir = await mkdtemp(join(tmpdir(), 'kith-circles-'))
+    try {
+      const signer = signerFor(await generateKeyPair('Ed25519'))
+      const c1 = await Circles.open(dir, signer, nobleBackend)
+      const good = await c1.create('good', 'me')
+      const bad = await c1.create('bad', 'me')
+      await c1.post('good', { link: 'kith:a', name: 'a', size: 1 })
+      // good: a torn record at the end (a killed process); bad: a flipped byte inside its genesis.
+      await appendFile(join(dir, 'circles', good.id, 'log'), Buffer.from([0, 0, 1, 0, 9, 9]))
+      const badLog = join(dir, 'circles', bad.id, 'log')
+      const bytes = await readFile(badLog)
+      bytes[bytes.length - 10]! ^= 1
+      await writeFile(badLog, bytes)
+      const c2 = await Circles.open(dir, signer, nobleBackend)
+      expect(c2.list().map(c => c.name)).toEqual(['good'])
+      expect(c2.feed('good').map(f => f.name)).toEqual(['a'])
+      expect(c2.broken.map(b => b.id)).toEqual([bad.id])
+      // The torn tail is gone: appending again keeps the file well-formed.
+      await c2.post('good', { link: 'kith:b', name: 'b', size: 1 })
+      const c3 = await Circles.open(dir, signer, nobleBackend)
+      expect(c3.feed('good').map(f => f.name)).toEqual(['a', 'b'])
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
