@@ -82,7 +82,7 @@ function hostPort (host: string, port: number): string {
 
 /** What the API serves. KithNode implements it. */
 export interface ApiBackend {
-  status: () => { peerId: string, addrs: string[], connections: number, shares: number, sessions: number }
+  status: () => { peerId: string, addrs: string[], connections: number, shares: number, sessions: number, sealed: boolean }
   peers: () => PeerInfoSummary[]
   listShares: () => Promise<ShareInfo[]>
   share: (path: string, opts?: ShareOptions) => Promise<ShareInfo>
@@ -346,6 +346,7 @@ export class ApiServer {
       connections: s.connections,
       shares: s.shares,
       sessions: s.sessions,
+      sealed: s.sealed,
       downloads: [...this.#downloads.values()].filter(j => j.status.state === 'running').length
     }
   }

@@ -65,6 +65,8 @@ export interface StatusResponse {
   shares: number
   /** Swarm sessions (share × peer). */
   sessions: number
+  /** The repo's keys are sealed with a passphrase. */
+  sealed: boolean
   /** Downloads in progress. */
   downloads: number
 }

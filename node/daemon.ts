@@ -29,6 +29,8 @@ export interface DaemonOptions {
   api?: string
   staticRoot?: string
   transports?: 'tcp' | 'memory'
+  /** Asked only if the repo is sealed (KITH_PASSPHRASE or a terminal prompt, from the CLI). */
+  passphrase?: () => Promise<string | undefined>
 }
 
 export class Daemon {
@@ -48,7 +50,7 @@ export class Daemon {
     const flagAddress = opts.api !== undefined ? parseApiAddress(opts.api) : undefined
     const running = await readDaemonInfo(opts.repoDir)
     if (running !== undefined && running.pid !== process.pid) throw new DaemonRunningError(opts.repoDir, running)
-    const repo = await Repo.open(opts.repoDir, { create: true })
+    const repo = await Repo.open(opts.repoDir, { create: true, ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}) })
     let node: KithNode | undefined
     let server: ApiServer | undefined
     try {

@@ -135,7 +135,7 @@ export class KithNode {
         swarm: swarmService({ uploadRate: init.uploadRate ?? repo.config.uploadRate, downloadRate: init.downloadRate ?? repo.config.downloadRate })
       }
     }) as unknown as Libp2p<KithServices & { swarm: Swarm }>
-    const circles = await Circles.open(repo.dir, signerFor(repo.privateKey), backend)
+    const circles = await Circles.open(repo.dir, signerFor(repo.privateKey), backend, repo.secrets)
     for (const b of circles.broken) libp2p.logger.forComponent('kith:circle').error('circle %s could not be loaded and is left out: %s', b.id.slice(0, 8), b.error)
     const node = new KithNode(repo, libp2p, backend, circles)
     // A node that starts before its bootstrap peers answer cannot announce yet: retry as soon
@@ -308,8 +308,9 @@ export class KithNode {
     }))
   }
 
-  status (): { peerId: string, addrs: string[], connections: number, shares: number, sessions: number } {
+  status (): { peerId: string, addrs: string[], connections: number, shares: number, sessions: number, sealed: boolean } {
     return {
+      sealed: this.repo.sealed,
       peerId: this.peerId.toString(),
       addrs: this.addrs(),
       connections: this.libp2p.getConnections().length,

@@ -11,6 +11,7 @@ import { DEFAULT_CHUNK_SIZE } from '../protocol/constants.js'
 
 import { DEFAULT_API, DEFAULT_LISTEN } from './constants.js'
 import { RepoFormatError } from './errors.js'
+import type { KdfParams, SealedSecret, Vault } from './keystore.js'
 
 export interface RepoConfig {
   version: 1
@@ -53,12 +54,9 @@ export type ShareRecordPatch = Partial<Omit<ShareRecord, 'version' | 'link'>>
 export interface DaemonInfo { pid: number, api: string }
 
 /**
- * identity.json, version 1: the private key in libp2p's protobuf encoding, base64.
- *
- * Seam for passphrase protection: a sealed identity will carry `sealed` (the same protobuf
- * encrypted under a key stretched from a passphrase, with its KDF parameters) instead of
- * `privateKey`. Not implemented yet: `decodeIdentity` recognises the variant and refuses it with
- * a `RepoFormatError` saying so, as it refuses any other format it does not know.
+ * identity.json, version 1: the private key in libp2p's protobuf encoding, base64; or, in a repo
+ * sealed with a passphrase (node/keystore.ts), `vault` (the KDF parameters and salt every secret
+ * of the repo is sealed under) and `sealed` (the protobuf, sealed under label "identity").
  */
 export type IdentityFile = PlainIdentityFile | SealedIdentityFile
 
@@ -71,8 +69,8 @@ export interface PlainIdentityFile {
 export interface SealedIdentityFile {
   version: 1
   type: 'Ed25519'
-  /** Reserved: e.g. `{ kdf: 'scrypt', salt, N, r, p, nonce, ciphertext }`. */
-  sealed: Record<string, unknown>
+  vault: KdfParams
+  sealed: SealedSecret
 }
 
 export function defaultConfig (): RepoConfig {
@@ -85,7 +83,45 @@ export function encodeIdentity (key: PrivateKey): string {
   return JSON.stringify(file, null, 2) + '\n'
 }
 
-/** Parses identity.json. Throws `RepoFormatError` for anything but a plain version-1 Ed25519 identity. */
+export function encodeSealedIdentity (key: PrivateKey, vault: Vault): string {
+  if (key.type !== 'Ed25519') throw new TypeError('the node identity must be an Ed25519 key')
+  if (vault.params === undefined) throw new TypeError('a sealed identity needs a sealed vault')
+  const file: SealedIdentityFile = { version: 1, type: 'Ed25519', vault: vault.params, sealed: vault.seal('identity', privateKeyToProtobuf(key)) }
+  return JSON.stringify(file, null, 2) + '\n'
+}
+
+/** identity.json read: a plain key, or the sealed form to open with the passphrase. */
+export type IdentityRead = { kind: 'plain', key: PrivateKey } | { kind: 'sealed', vault: unknown, sealed: unknown }
+
+/** Parses identity.json, plain or sealed. Throws `RepoFormatError` for anything else. */
+export function readIdentity (text: string, where = 'identity.json'): IdentityRead {
+  let file: Partial<SealedIdentityFile>
+  try {
+    file = JSON.parse(text)
+  } catch (err) {
+    throw new RepoFormatError(`${where} is not valid JSON`, { cause: err })
+  }
+  if (file !== null && typeof file === 'object' && 'sealed' in file) {
+    if (file.version !== 1) throw new RepoFormatError(`${where}: unknown identity version ${String(file.version)}; upgrade Kith`)
+    if (file.type !== 'Ed25519') throw new RepoFormatError(`${where}: unsupported key type (Kith uses Ed25519)`)
+    return { kind: 'sealed', vault: file.vault, sealed: file.sealed }
+  }
+  return { kind: 'plain', key: decodeIdentity(text, where) }
+}
+
+/** The private key from its protobuf bytes (a sealed identity, opened). */
+export function identityFromBytes (bytes: Uint8Array, where = 'identity.json'): PrivateKey {
+  let key: PrivateKey
+  try {
+    key = privateKeyFromProtobuf(bytes)
+  } catch (err) {
+    throw new RepoFormatError(`${where}: the private key does not decode`, { cause: err })
+  }
+  if (key.type !== 'Ed25519') throw new RepoFormatError(`${where}: unsupported key type (Kith uses Ed25519)`)
+  return key
+}
+
+/** Parses a plain identity.json. Throws `RepoFormatError` for anything but a plain version-1 Ed25519 identity. */
 export function decodeIdentity (text: string, where = 'identity.json'): PrivateKey {
   let file: Partial<PlainIdentityFile & SealedIdentityFile>
   try {
@@ -96,7 +132,7 @@ export function decodeIdentity (text: string, where = 'identity.json'): PrivateK
   if (file === null || typeof file !== 'object') throw new RepoFormatError(`${where}: unknown identity format`)
   if (file.version !== 1) throw new RepoFormatError(`${where}: unknown identity version ${String(file.version)}; upgrade Kith`)
   if (file.type !== 'Ed25519') throw new RepoFormatError(`${where}: unsupported key type (Kith uses Ed25519)`)
-  if ('sealed' in file) throw new RepoFormatError(`${where} is sealed with a passphrase, which this version of Kith cannot open`)
+  if ('sealed' in file) throw new RepoFormatError(`${where} is sealed with a passphrase: open the repo with it`)
   if (typeof file.privateKey !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(file.privateKey)) {
     throw new RepoFormatError(`${where}: unknown identity format (no privateKey)`)
   }

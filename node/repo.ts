@@ -1,7 +1,8 @@
 /**
  * The on-disk repo (default `$KITH_REPO`, else `~/.kith`):
  *
- *   identity.json   0600  the node's Ed25519 key (libp2p protobuf, base64); marks the repo as initialised
+ *   identity.json   0600  the node's Ed25519 key (libp2p protobuf, base64), or with a passphrase the
+ *                         key sealed and the vault's KDF parameters (keystore.ts); marks the repo as initialised
  *   api-token       0600  bearer token for the daemon's local HTTP API (32 random bytes, hex)
  *   config.json           listen/bootstrap addresses, API address, chunk size, rate caps
  *   shares/         0700  one JSON record per share, named by manifest CID (0600: it holds the link)
@@ -34,12 +35,22 @@ import { parseLink } from '../protocol/link.js'
 import { KithBlockstore } from './blockstore.js'
 import { DiskFullError, RepoFormatError, RepoLockedError, RepoNotInitialisedError } from './errors.js'
 import { exists, keepPrivate, makeDir, syncDir, writeAtomic, writeExclusive } from './fs-safe.js'
+import { PassphraseRequiredError, Vault } from './keystore.js'
 
 export { mapDiskError, writeAtomic, writeExclusive } from './fs-safe.js'
 export * from './repo-format.js'
-import { checkShareRecord, decodeIdentity, defaultConfig, encodeIdentity, parseConfig, type DaemonInfo, type RepoConfig, type ShareRecord, type ShareRecordPatch } from './repo-format.js'
+import { checkShareRecord, defaultConfig, encodeIdentity, encodeSealedIdentity, identityFromBytes, parseConfig, readIdentity, type DaemonInfo, type RepoConfig, type ShareRecord, type ShareRecordPatch } from './repo-format.js'
 
 export { DiskFullError, RepoFormatError, RepoLockedError, RepoNotInitialisedError } from './errors.js'
+
+export interface RepoOpenOptions {
+  /** Initialise the repo if it has no identity yet. */
+  create?: boolean
+  /** Asked only if the repo is sealed; undefined → PassphraseRequiredError. */
+  passphrase?: () => Promise<string | undefined>
+  /** With `create`: asked only when a new repo is made; a string seals it. */
+  createPassphrase?: () => Promise<string | undefined>
+}
 
 const IDENTITY = 'identity.json'
 const CONFIG = 'config.json'
@@ -91,10 +102,13 @@ export class Repo {
   config: RepoConfig
   /** Bearer token of the local API. Never log it. */
   readonly apiToken: string
+  /** Seals the repo's other secrets (circle keys) like the identity: plain without a passphrase. */
+  secrets: Vault
   readonly #shareLocks = new Map<string, Promise<unknown>>()
   #closed = false
 
-  private constructor (dir: string, key: PrivateKey, config: RepoConfig, token: string, blocks: KithBlockstore, datastore: LevelDatastore) {
+  private constructor (dir: string, key: PrivateKey, config: RepoConfig, token: string, blocks: KithBlockstore, datastore: LevelDatastore, secrets: Vault) {
+    this.secrets = secrets
     this.dir = dir
     this.privateKey = key
     this.peerId = peerIdFromPrivateKey(key)
@@ -120,7 +134,7 @@ export class Repo {
    * (idempotent: an existing repo is opened as is). Throws `RepoNotInitialisedError`,
    * `RepoFormatError`, `RepoLockedError` or `DiskFullError`.
    */
-  static async open (dir: string, opts: { create?: boolean } = {}): Promise<Repo> {
+  static async open (dir: string, opts: RepoOpenOptions = {}): Promise<Repo> {
     const root = resolve(dir)
     const idPath = join(root, IDENTITY)
     let identityText: string
@@ -130,10 +144,11 @@ export class Repo {
       const code = (err as NodeJS.ErrnoException).code
       if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new RepoFormatError(`cannot read ${idPath}`, { cause: err })
       if (opts.create !== true) throw new RepoNotInitialisedError(root)
-      await Repo.#init(root)
+      const created = typeof opts.createPassphrase === 'function' ? await opts.createPassphrase() : undefined
+      await Repo.#init(root, created !== undefined ? await Vault.create(created) : undefined)
       identityText = await readFile(idPath, 'utf8')
     }
-    const key = decodeIdentity(identityText, idPath)
+    const { key, vault } = await Repo.#openIdentity(identityText, idPath, opts)
     await keepPrivate(idPath)
 
     let config = defaultConfig()
@@ -158,10 +173,36 @@ export class Repo {
       await blocks.close().catch(() => {})
       throw await Repo.#datastoreError(root, datastore, err)
     }
-    return new Repo(root, key, config, token, blocks, datastore)
+    return new Repo(root, key, config, token, blocks, datastore, vault)
   }
 
-  static async #init (dir: string): Promise<void> {
+  /** The identity key, opening it with the passphrase if the repo is sealed. */
+  static async #openIdentity (text: string, where: string, opts: RepoOpenOptions): Promise<{ key: PrivateKey, vault: Vault }> {
+    const id = readIdentity(text, where)
+    if (id.kind === 'plain') return { key: id.key, vault: Vault.plain() }
+    const passphrase = opts.passphrase === undefined ? undefined : await opts.passphrase()
+    if (passphrase === undefined) throw new PassphraseRequiredError()
+    const vault = await Vault.unlock(passphrase, id.vault)
+    return { key: identityFromBytes(vault.open('identity', id.sealed), where), vault }
+  }
+
+  /** True if this repo's keys are sealed with a passphrase. */
+  get sealed (): boolean { return this.secrets.sealed }
+
+  /**
+   * Seals the identity of a plain repo with a passphrase (the caller re-seals other secrets, e.g.
+   * circles, with `from`/`to`). Returns the old (plain) vault and the new one.
+   */
+  async seal (passphrase: string): Promise<{ from: Vault, to: Vault }> {
+    if (this.secrets.sealed) throw new RepoFormatError('this repo is sealed already')
+    const from = this.secrets
+    const to = await Vault.create(passphrase)
+    await writeAtomic(join(this.dir, IDENTITY), encodeSealedIdentity(this.privateKey, to), 0o600)
+    this.secrets = to
+    return { from, to }
+  }
+
+  static async #init (dir: string, vault?: Vault): Promise<void> {
     await makeDir(dir, 0o700)
     // Refuse to scatter repo files over a folder that is something else (KITH_REPO=~ by mistake).
     const foreign = (await readdir(dir)).filter(n => !REPO_ENTRIES.has(n) && !n.startsWith('.'))
@@ -172,7 +213,7 @@ export class Repo {
     await writeExclusive(join(dir, CONFIG), JSON.stringify(defaultConfig(), null, 2) + '\n', 0o644)
     // Last: identity.json is what marks the repo as initialised.
     const key = await generateKeyPair('Ed25519')
-    await writeExclusive(join(dir, IDENTITY), encodeIdentity(key), 0o600)
+    await writeExclusive(join(dir, IDENTITY), vault !== undefined ? encodeSealedIdentity(key, vault) : encodeIdentity(key), 0o600)
   }
 
   static async #loadToken (dir: string): Promise<string> {

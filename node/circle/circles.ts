@@ -25,6 +25,7 @@ import type { CryptoBackend } from '../../protocol/crypto.js'
 import { KithError } from '../../protocol/errors.js'
 import { x25519 } from '@noble/curves/ed25519.js'
 import { makeDir, writeAtomic } from '../fs-safe.js'
+import { Vault, type SealedSecret } from '../keystore.js'
 
 export const DEFAULT_INVITE_TTL_MS = 24 * 60 * 60 * 1000
 export const MAX_INVITE_TTL_MS = 30 * 24 * 60 * 60 * 1000
@@ -52,10 +53,34 @@ export class MemberNotFoundError extends KithError {
 
 interface LocalFile {
   version: 1
-  /** X25519 secret key, base64. */
-  box: string
-  invites: Array<{ id: string, access: string, expires: number }>
+  /** X25519 secret key, sealed by the repo's vault (label `circle/<id>/box`). */
+  box: SealedSecret
+  /** Outstanding invites: id, access key (sealed, label `circle/<id>/invite/<invite id>`), expiry. */
+  invites: Array<{ id: string, access: SealedSecret, expires: number }>
   autoFetch: string | null
+}
+
+const boxLabel = (id: string): string => `circle/${id}/box`
+const inviteLabel = (id: string, inv: string): string => `circle/${id}/invite/${inv}`
+
+/**
+ * Re-seals every circle's secrets from vault `from` to vault `to` (when a repo gains a
+ * passphrase). Each local.json is rewritten atomically.
+ */
+export async function resealCircles (repoDir: string, from: Vault, to: Vault): Promise<number> {
+  const dir = join(repoDir, 'circles')
+  let n = 0
+  for (const id of await readdir(dir).catch(() => [] as string[])) {
+    if (!/^[0-9a-f]{64}$/.test(id)) continue
+    const path = join(dir, id, 'local.json')
+    let local: LocalFile
+    try { local = JSON.parse(await readFile(path, 'utf8')) as LocalFile } catch { continue }
+    local.box = to.seal(boxLabel(id), from.open(boxLabel(id), local.box))
+    local.invites = local.invites.map(i => ({ ...i, access: to.seal(inviteLabel(id, i.id), from.open(inviteLabel(id, i.id), i.access)) }))
+    await writeAtomic(path, JSON.stringify(local, null, 2) + '\n', 0o600)
+    n++
+  }
+  return n
 }
 
 export interface CircleSummary {
@@ -98,12 +123,14 @@ export class Circles extends TypedEventEmitter<CirclesEvents> {
   readonly #dir: string
   readonly #signer: CircleSigner
   readonly #backend: CryptoBackend
+  readonly #vault: Vault
   readonly #circles = new Map<string, Circle>()
   /** Serialises writes per circle (log append + local.json). */
   readonly #locks = new Map<string, Promise<unknown>>()
 
-  private constructor (dir: string, signer: CircleSigner, backend: CryptoBackend) {
+  private constructor (dir: string, signer: CircleSigner, backend: CryptoBackend, vault: Vault) {
     super()
+    this.#vault = vault
     this.#dir = dir
     this.#signer = signer
     this.#backend = backend
@@ -113,8 +140,8 @@ export class Circles extends TypedEventEmitter<CirclesEvents> {
   get backend (): CryptoBackend { return this.#backend }
 
   /** Loads every circle under `<repoDir>/circles`, re-verifying each log. */
-  static async open (repoDir: string, signer: CircleSigner, backend: CryptoBackend): Promise<Circles> {
-    const c = new Circles(join(repoDir, 'circles'), signer, backend)
+  static async open (repoDir: string, signer: CircleSigner, backend: CryptoBackend, vault: Vault = Vault.plain()): Promise<Circles> {
+    const c = new Circles(join(repoDir, 'circles'), signer, backend, vault)
     await makeDir(c.#dir, 0o700)
     for (const name of await readdir(c.#dir)) {
       if (!/^[0-9a-f]{64}$/.test(name)) continue
@@ -140,8 +167,8 @@ export class Circles extends TypedEventEmitter<CirclesEvents> {
     } catch {
       return // an unfinished create or join: nothing usable
     }
-    const secret = Buffer.from(local.box, 'base64')
-    const mine: BoxKeyPair = { secretKey: new Uint8Array(secret), publicKey: x25519.getPublicKey(secret) }
+    const secret = this.#vault.open(boxLabel(id), local.box)
+    const mine: BoxKeyPair = { secretKey: secret, publicKey: x25519.getPublicKey(secret) }
     const log = new CircleLog(Buffer.from(id, 'hex'), this.#backend, mine, this.me)
     const bytes = await readFile(join(dir, 'log')).catch(() => Buffer.alloc(0))
     let at = 0
@@ -208,7 +235,7 @@ export class Circles extends TypedEventEmitter<CirclesEvents> {
     if (r.rejected.length > 0 || log.admin === undefined) throw new CircleEntryError('the circle log does not verify')
     const dir = join(this.#dir, id)
     await makeDir(dir, 0o700)
-    const local: LocalFile = { version: 1, box: Buffer.from(mine.secretKey).toString('base64'), invites: [], autoFetch: null }
+    const local: LocalFile = { version: 1, box: this.#vault.seal(boxLabel(id), mine.secretKey), invites: [], autoFetch: null }
     await writeAtomic(join(dir, 'log'), Buffer.concat(log.entries().map(frame)), 0o600)
     await writeAtomic(join(dir, 'local.json'), JSON.stringify(local, null, 2) + '\n', 0o600)
     const c = new Circle(id, log, mine, local)
@@ -226,7 +253,8 @@ export class Circles extends TypedEventEmitter<CirclesEvents> {
     await this.#locked(c.id, async () => {
       const now = Date.now()
       c.local.invites = c.local.invites.filter(i => i.expires > now).slice(-(MAX_OPEN_INVITES - 1))
-      c.local.invites.push({ id: hexOf(inviteId(secret)), access: Buffer.from(inviteAccessKey(secret)).toString('base64'), expires })
+      const inv = hexOf(inviteId(secret))
+      c.local.invites.push({ id: inv, access: this.#vault.seal(inviteLabel(c.id, inv), inviteAccessKey(secret)), expires })
       await this.#saveLocal(c)
     })
     const code = formatInvite({ circle: c.log.circle, inviter: this.me, secret, expires: Math.ceil(expires / 1000), hints })
@@ -242,7 +270,7 @@ export class Circles extends TypedEventEmitter<CirclesEvents> {
       const inv = c.local.invites.find(i => i.id === key)
       if (inv === undefined) continue
       if (inv.expires <= now || c.log.inviteUsed(id)) return undefined
-      return { circle: c, access: new Uint8Array(Buffer.from(inv.access, 'base64')) }
+      return { circle: c, access: this.#vault.open(inviteLabel(c.id, inv.id), inv.access) }
     }
     return undefined
   }

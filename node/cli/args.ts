@@ -43,13 +43,15 @@ export const COMMANDS: CommandSpec[] = [
     name: 'init',
     summary: 'create the repo and this node\'s identity (idempotent)',
     args: [],
-    options: {},
+    options: {
+      passphrase: { type: 'boolean', help: 'seal the repo\'s keys with a passphrase (asked twice on a terminal, or $KITH_PASSPHRASE); also seals an existing repo' }
+    },
     description: [
       'Creates the repo (default ~/.kith) with a new Ed25519 identity, an API token and the default',
       'config. Running it again changes nothing. `kith daemon`, `kith share` and `kith get` create',
       'the repo themselves if it is missing, so this step is optional.'
     ],
-    examples: ['kith init', 'kith init --repo /srv/kith --json']
+    examples: ['kith init', 'kith init --passphrase', 'KITH_PASSPHRASE=… kith init --passphrase --repo /srv/kith --json']
   },
   {
     name: 'daemon',
@@ -208,6 +210,7 @@ export interface Flags {
   output?: string
   timeout?: string
   circle?: string
+  passphrase?: boolean
   ttl?: string
   name?: string
 }

@@ -47,7 +47,7 @@ export async function circle (ctx: Context): Promise<number> {
   const repo = await openRepo(ctx.repoDir, sub === 'create' || sub === 'join')
   try {
     if (sub === 'join') return joined(ctx, await joinWithTemporaryNode(ctx, repo, a, memberName))
-    const circles = await Circles.open(repo.dir, signerFor(repo.privateKey), bestBackend())
+    const circles = await Circles.open(repo.dir, signerFor(repo.privateKey), bestBackend(), repo.secrets)
     switch (sub) {
       case 'create': return done(ctx, await circles.create(a, memberName))
       case 'invite': return await printInvite(ctx, await circles.invite(a, ttlMs, []), true)

@@ -8,6 +8,7 @@ import { RepoLockedError } from '../errors.js'
 import { Repo } from '../repo.js'
 import type { CommandSpec, Flags } from './args.js'
 import { UsageError } from './errors.js'
+import { passphraseSource } from './passphrase.js'
 import type { Output } from './output.js'
 
 export interface Context {
@@ -20,10 +21,13 @@ export interface Context {
   cwd: string
 }
 
-/** Opens the repo; held by another process → RepoLockedError (the repo reports it itself). */
-export async function openRepo (dir: string, create: boolean): Promise<Repo> {
+/**
+ * Opens the repo; held by another process → RepoLockedError (the repo reports it itself). A sealed
+ * repo's passphrase comes from KITH_PASSPHRASE or a prompt on the terminal.
+ */
+export async function openRepo (dir: string, create: boolean, env: NodeJS.ProcessEnv = process.env): Promise<Repo> {
   try {
-    return await Repo.open(dir, { create })
+    return await Repo.open(dir, { create, passphrase: passphraseSource(env) })
   } catch (err) {
     // Belt and braces: should a raw LevelDB lock error ever escape the repo, say what it means.
     const e = err as Error & { code?: string }

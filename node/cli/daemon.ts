@@ -2,6 +2,7 @@
 import { Daemon, parseApiAddress } from '../daemon.js'
 import { UsageError } from './errors.js'
 import { bounded, catchTermination, multiaddrFlag, untilAborted, type Context } from './context.js'
+import { passphraseSource } from './passphrase.js'
 
 /** Longest a clean shutdown may take before the process exits anyway. */
 const SHUTDOWN_MS = 10_000
@@ -19,7 +20,7 @@ export async function daemon (ctx: Context): Promise<number> {
   // Catch signals from the start: a SIGTERM while starting still ends in a clean stop.
   const term = catchTermination()
   try {
-    const starting = Daemon.start({ repoDir: ctx.repoDir, listen, bootstrap, api: ctx.flags.api })
+    const starting = Daemon.start({ repoDir: ctx.repoDir, listen, bootstrap, api: ctx.flags.api, passphrase: passphraseSource(process.env) })
     let d: Daemon
     try {
       d = await untilAborted(starting, term.signal)

@@ -1,22 +1,56 @@
-/** `kith init`: create the repo and identity; idempotent. */
+/**
+ * `kith init [--passphrase]`: create the repo and identity; idempotent. With --passphrase the
+ * repo's keys (identity, circle keys) are sealed under it (node/keystore.ts): a new repo is made
+ * sealed, an existing plain one is sealed in place, a sealed one is only checked.
+ */
+import { resealCircles } from '../circle/circles.js'
+import { PassphraseRequiredError } from '../keystore.js'
 import { Repo } from '../repo.js'
 import { findDaemon, openRepo, type Context } from './context.js'
+import { newPassphrase } from './passphrase.js'
+import { KithError } from '../../protocol/errors.js'
+
+export class SealWhileRunningError extends KithError {
+  static override name = 'SealWhileRunningError'
+  constructor () { super('stop the daemon first: the repo cannot be sealed while a daemon holds it') }
+}
 
 export async function init (ctx: Context): Promise<number> {
   let peerId: string
   let created = false
+  let sealed: boolean
   const daemon = await findDaemon(ctx)
   if (daemon !== undefined) {
+    if (ctx.flags.passphrase === true) throw new SealWhileRunningError()
     // The daemon holds the repo open: it exists, and the daemon knows its peer ID.
     peerId = daemon.status.peerId
+    sealed = daemon.status.sealed === true
   } else {
     created = !(await Repo.exists(ctx.repoDir))
-    const repo = await openRepo(ctx.repoDir, true)
+    let repo: Repo
+    if (ctx.flags.passphrase === true) {
+      const passphrase = await newPassphrase(process.env)
+      if (passphrase === undefined) throw new PassphraseRequiredError()
+      repo = await Repo.open(ctx.repoDir, { create: true, createPassphrase: async () => passphrase, passphrase: async () => passphrase })
+      try {
+        if (!repo.sealed) {
+          const { from, to } = await repo.seal(passphrase)
+          await resealCircles(repo.dir, from, to)
+        }
+      } catch (err) {
+        await repo.close()
+        throw err
+      }
+    } else {
+      repo = await openRepo(ctx.repoDir, true)
+    }
     peerId = repo.peerId.toString()
+    sealed = repo.sealed
     await repo.close()
   }
-  ctx.out.result({ repo: ctx.repoDir, peerId, created })
+  ctx.out.result({ repo: ctx.repoDir, peerId, created, sealed })
   ctx.out.line(created ? `created a kith repo at ${ctx.repoDir}` : `a kith repo already exists at ${ctx.repoDir}`)
   ctx.out.line(`peer ID: ${peerId}`)
+  if (sealed) ctx.out.line('its keys are sealed with your passphrase (set KITH_PASSPHRASE for the daemon, or type it when asked)')
   return 0
 }

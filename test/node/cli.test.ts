@@ -194,7 +194,7 @@ describe('kith: basics', () => {
     expect(a.peerId).toMatch(/^12D3Koo/)
     const second = await kith(['--json', '--repo', repo, 'init'])
     expect(second.code).toBe(0)
-    expect(expectOneJsonObject(second.stdout)).toEqual({ repo, peerId: a.peerId, created: false })
+    expect(expectOneJsonObject(second.stdout)).toEqual({ repo, peerId: a.peerId, created: false, sealed: false })
     const human = await kith(['init', '--repo', repo])
     expect(human.stdout).toContain(a.peerId)
   })
@@ -288,7 +288,7 @@ describe('kith daemon and its API', () => {
     expect(p.code).toBe(0)
     expect(expectOneJsonObject(p.stdout)).toEqual({ peers: [] })
     const i = await kith(['init', '--repo', repo, '--json'])
-    expect(expectOneJsonObject(i.stdout)).toEqual({ repo, peerId: info.peerId, created: false })
+    expect(expectOneJsonObject(i.stdout)).toEqual({ repo, peerId: info.peerId, created: false, sealed: false })
   })
 
   it('API: no token or a wrong token → 401; a foreign Host → 403; the right token → 200', async () => {
