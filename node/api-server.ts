@@ -427,7 +427,8 @@ export class ApiServer {
       'Content-Type': STATIC_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
       'Content-Length': String(st.size),
       'X-Content-Type-Options': 'nosniff',
-      'Cache-Control': 'no-cache'
+      'Cache-Control': 'no-cache',
+      ...WEB_SECURITY_HEADERS
     })
     if (req.method === 'HEAD') { res.end(); return }
     await new Promise<void>((resolve) => {
@@ -438,6 +439,18 @@ export class ApiServer {
     })
   }
 }
+
+/**
+ * The web UI's headers (SECURITY.md §11): scripts and styles from this origin only (no inline
+ * script, no eval), connections only to this origin and to peers over WebSockets/WebRTC, no
+ * framing, no referrer (the fragment never leaves the page anyway).
+ */
+export const WEB_SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'Content-Security-Policy': "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self' ws: wss:; worker-src 'self' blob:; manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'Referrer-Policy': 'no-referrer',
+  'X-Frame-Options': 'DENY',
+  'Cross-Origin-Opener-Policy': 'same-origin'
+})
 
 function decodePart (part: string): string {
   try {

@@ -7,6 +7,7 @@
  * While downloading (and after, in a daemon), the node serves the chunks it holds.
  */
 import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { CustomProgressEvent } from 'progress-events'
 import { Bitfield } from '../protocol/bitfield.js'
@@ -328,12 +329,27 @@ async function discoverPeers (ctx: NodeContext, state: ShareState, hints: readon
       connecting.delete(key)
     }
   }
+  // Hints for the same peer are dialled together (by peer ID, after learning every address), so
+  // the transport that fits picks its own: a browser dials the /ws one, a node the TCP one.
+  const byPeer = new Map<string, Multiaddr[]>()
   for (const h of hints) {
     try {
       const ma = multiaddr(h)
-      void tryConnect(ma, ma.toString())
+      const id = ma.getComponents().filter(c => c.name === 'p2p').at(-1)?.value
+      if (id === undefined) { void tryConnect(ma, ma.toString()); continue }
+      byPeer.set(id, [...(byPeer.get(id) ?? []), ma])
     } catch {
       ctx.log('ignoring an unreadable address hint in the link')
+    }
+  }
+  for (const [id, addrs] of byPeer) {
+    try {
+      const peer = peerIdFromString(id)
+      if (peer.equals(ctx.localPeer)) continue
+      await ctx.rememberAddresses(peer, addrs).catch(() => {})
+      void tryConnect(peer, id)
+    } catch {
+      ctx.log('ignoring an address hint with an unreadable peer ID')
     }
   }
   for (let round = 0; round < 10_000 && !signal.aborted; round++) {

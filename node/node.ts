@@ -165,7 +165,11 @@ export class KithNode {
       .filter(a => { const s = a.toString(); return !s.includes('/webrtc') && !s.includes('/p2p-circuit') && a.bytes.length <= MAX_HINT_BYTES })
     const loopback = (s: string): boolean => s.startsWith('/ip4/127.') || s.startsWith('/ip6/::1/')
     addrs.sort((x, y) => Number(loopback(x.toString())) - Number(loopback(y.toString())))
-    return addrs.slice(0, Math.min(LINK_HINTS, MAX_LINK_HINTS)).map(a => a.bytes)
+    // One WebSocket address among them when there is one: browsers can dial nothing else.
+    const ws = addrs.find(a => a.toString().includes('/ws'))
+    const first = addrs.find(a => a !== ws)
+    const picked = [first, ws, ...addrs.filter(a => a !== ws && a !== first)].filter(a => a !== undefined)
+    return picked.slice(0, Math.min(LINK_HINTS, MAX_LINK_HINTS)).map(a => a.bytes)
   }
 
   /** Shares a file or folder: encode, keep, serve, announce, and record it in the repo. */

@@ -43,10 +43,43 @@ export async function build (): Promise<void> {
   if (output !== '') console.warn(`tsc reported errors (dist/ was emitted anyway):\n${output.slice(0, 4000)}`)
 }
 
+/** Builds the web app into dist/web (Vite). */
+export async function buildWeb (): Promise<void> {
+  const vite = join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js')
+  await new Promise<void>((resolve, reject) => {
+    execFile(process.execPath, [vite, 'build', '--config', join(ROOT, 'web', 'vite.config.ts'), '--logLevel', 'warn'], { cwd: ROOT, timeout: BUILD_TIMEOUT_MS }, (err, stdout, stderr) => {
+      if (err !== null) reject(new Error(`web build failed:\n${stdout}${stderr}`))
+      else resolve()
+    })
+  })
+}
+
+export const CHROMIUM = '/usr/bin/chromium'
+
+/**
+ * Debian's Chromium for the browser tests (never a downloaded browser): installed with apt-get
+ * when missing and we are root, as on a fresh CI machine.
+ */
+export async function ensureChromium (): Promise<void> {
+  if (existsSync(CHROMIUM)) return
+  if (process.getuid?.() !== 0) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium) to run the browser tests`)
+  const run = async (args: string[]): Promise<void> => {
+    await new Promise<void>((resolve, reject) => {
+      execFile('apt-get', args, { timeout: 600_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }, (err, stdout, stderr) => {
+        if (err !== null) reject(new Error(`apt-get ${args.join(' ')} failed:\n${stderr.slice(-4000)}`))
+        else resolve()
+      })
+    })
+  }
+  console.warn('installing Debian chromium for the browser tests (apt-get)…')
+  await run(['update'])
+  await run(['install', '-y', '--no-install-recommends', 'chromium'])
+}
+
 export async function ensureBuilt (): Promise<void> {
   if (isStale()) await build()
 }
 
 export default async function setup (): Promise<void> {
-  await build()
+  await Promise.all([build(), buildWeb(), ensureChromium()])
 }

@@ -20,7 +20,8 @@ export async function daemon (ctx: Context): Promise<number> {
   // Catch signals from the start: a SIGTERM while starting still ends in a clean stop.
   const term = catchTermination()
   try {
-    const starting = Daemon.start({ repoDir: ctx.repoDir, listen, bootstrap, api: ctx.flags.api, passphrase: passphraseSource(process.env) })
+    const staticRoot = await webRoot()
+    const starting = Daemon.start({ repoDir: ctx.repoDir, listen, bootstrap, api: ctx.flags.api, passphrase: passphraseSource(process.env), ...(staticRoot !== undefined ? { staticRoot } : {}) })
     let d: Daemon
     try {
       d = await untilAborted(starting, term.signal)
@@ -31,12 +32,15 @@ export async function daemon (ctx: Context): Promise<number> {
       return 0
     }
     const status = d.node.status()
-    ctx.out.result({ peerId: status.peerId, addrs: status.addrs, api: d.url })
+    const ui = staticRoot !== undefined ? `${d.url}/` : undefined
+    ctx.out.result({ peerId: status.peerId, addrs: status.addrs, api: d.url, ...(ui !== undefined ? { ui } : {}) })
     ctx.out.line(`kith daemon running for ${ctx.repoDir}`)
     ctx.out.line(`peer ID   ${status.peerId}`)
     ctx.out.line('listening on')
     for (const a of status.addrs) ctx.out.line(`  ${a}`)
     ctx.out.line(`API       ${d.url}`)
+    if (ui !== undefined) ctx.out.line(`web UI    ${ui}`)
+    else ctx.out.line('web UI    not built (npm run build)')
     ctx.out.note('press Ctrl-C to stop')
     const sig = await term.received
     ctx.out.note(`${sig}: stopping…`)
@@ -46,4 +50,13 @@ export async function daemon (ctx: Context): Promise<number> {
   } finally {
     term.dispose()
   }
+}
+
+/** The built web app (dist/web next to dist/node), if it was built. */
+async function webRoot (): Promise<string | undefined> {
+  const { fileURLToPath } = await import('node:url')
+  const { stat } = await import('node:fs/promises')
+  const dir = fileURLToPath(new URL('../../web/', import.meta.url))
+  const ok = await stat(`${dir}index.html`).then(s => s.isFile(), () => false)
+  return ok ? dir : undefined
 }

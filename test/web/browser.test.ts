@@ -1,0 +1,123 @@
+/**
+ * The browser node in real Chromium (Debian's, driven by playwright-core), against a real
+ * `kith daemon` on loopback that serves the web app: open a link, see the share, click
+ * "Download", get the file with the same SHA-256; a malformed and a wrong-key link show a clear
+ * message; no request leaving the page carries the key or the fragment. Screenshots go to
+ * test-output/screenshots/ for a person to look at.
+ */
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { chromium, type Browser, type BrowserContext } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { generateRootKey } from '../../protocol/keys.js'
+import { formatLink, parseLink } from '../../protocol/link.js'
+import { CHROMIUM, ROOT } from '../global-setup.js'
+import { API, buildOnce, killAll, removeTree, Sandbox, sha256File, tempDir, writeRandomFile, type Proc } from '../node/fixtures/procs.js'
+
+const SIZE = 32 * 1024 * 1024
+const SHOTS = join(ROOT, 'test-output', 'screenshots')
+
+let box: Sandbox
+let daemon: Proc
+let ui: string
+let link: string
+let srcSha: string
+let browser: Browser
+
+beforeAll(async () => {
+  await buildOnce()
+  await mkdir(SHOTS, { recursive: true })
+  box = new Sandbox(await tempDir('kith-web-'))
+  const src = join(box.dir, 'video.bin')
+  srcSha = await writeRandomFile(src, SIZE)
+  const repo = box.path('repo')
+  daemon = box.start(['daemon', '--repo', repo, '--listen', '/ip4/127.0.0.1/tcp/0', '--listen', '/ip4/127.0.0.1/tcp/0/ws', ...API, '--json'])
+  const info = await daemon.firstJsonLine<{ ui?: string, addrs: string[] }>(60_000)
+  expect(info.ui).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/)
+  ui = info.ui as string
+  link = (await box.share(repo, src, [], 120_000)).link
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+  })
+}, 300_000)
+
+afterAll(async () => {
+  await browser?.close().catch(() => {})
+  await daemon?.stop('SIGTERM', 10_000).catch(() => {})
+  await killAll()
+  await removeTree(box?.dir)
+}, 60_000)
+
+async function newContext (): Promise<{ ctx: BrowserContext, requests: string[] }> {
+  const ctx = await browser.newContext({ acceptDownloads: true })
+  const requests: string[] = []
+  ctx.on('request', r => { requests.push(r.url()) })
+  // WebSocket connections (libp2p to the daemon) are recorded per page.
+  ctx.on('page', page => { page.on('websocket', ws => { requests.push(ws.url()) }) })
+  return { ctx, requests }
+}
+
+describe('browser node', () => {
+  it('serves the app with a strict Content-Security-Policy', async () => {
+    const res = await fetch(ui)
+    expect(res.status).toBe(200)
+    const csp = res.headers.get('content-security-policy') ?? ''
+    expect(csp).toContain("default-src 'none'")
+    expect(csp).toContain("script-src 'self'")
+    expect(csp).not.toContain('unsafe-inline')
+    expect(csp).not.toMatch(/'unsafe-eval'/)
+    expect(await res.text()).not.toMatch(/<script>(?!<\/script>)/)
+  })
+
+  it('downloads a 32 MiB file from the daemon by link: same SHA-256; no request carries the key', async () => {
+    const { ctx, requests } = await newContext()
+    const page = await ctx.newPage()
+    const errors: string[] = []
+    page.on('pageerror', e => { errors.push(e.message) })
+    page.on('console', m => { if (m.type() === 'error') errors.push(m.text()) })
+    await page.goto(ui)
+    await page.locator('#screen-open').waitFor({ state: 'visible' })
+    await page.screenshot({ path: join(SHOTS, 'open.png') })
+    await page.goto(`${ui}#${link}`)
+    const button = page.getByRole('button', { name: 'Download' })
+    await button.waitFor({ state: 'visible', timeout: 60_000 })
+    expect(await page.locator('#share-name').textContent()).toBe('video.bin')
+    expect(await page.locator('#share-size').textContent()).toContain('32.0 MiB')
+    await page.screenshot({ path: join(SHOTS, 'share.png') })
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 240_000 }), button.click()])
+    expect(download.suggestedFilename()).toBe('video.bin')
+    const saved = join(box.dir, 'from-browser.bin')
+    await download.saveAs(saved)
+    expect(await sha256File(saved)).toBe(srcSha)
+    await page.locator('#done').waitFor({ state: 'visible' })
+    await page.screenshot({ path: join(SHOTS, 'done.png') })
+    // The key is in the fragment only: no request (HTTP or WebSocket) carries the link or any '#'.
+    const payload = link.slice('kith:'.length)
+    expect(requests.length).toBeGreaterThan(0)
+    for (const url of requests) {
+      expect(url).not.toContain(payload.slice(0, 40))
+      expect(url).not.toContain('#')
+    }
+    expect(errors.filter(e => /Content Security Policy|CSP/i.test(e))).toEqual([])
+    await ctx.close()
+  }, 300_000)
+
+  it('a malformed link and a wrong-key link show a clear message; nothing crashes', async () => {
+    const { ctx } = await newContext()
+    const page = await ctx.newPage()
+    await page.goto(`${ui}#kith:aeaq-not-a-link`)
+    await page.locator('#error-message').waitFor({ state: 'visible' })
+    expect(await page.locator('#error-message').textContent()).toMatch(/link/i)
+    await page.screenshot({ path: join(SHOTS, 'malformed-link.png') })
+    const wrong = formatLink({ ...parseLink(link), key: generateRootKey() })
+    await page.goto(`${ui}#${wrong}`)
+    await page.locator('#error-message').waitFor({ state: 'visible', timeout: 60_000 })
+    await page.waitForFunction(() => /wrong key/i.test(document.getElementById('error-message')?.textContent ?? ''), undefined, { timeout: 60_000 })
+    await page.screenshot({ path: join(SHOTS, 'wrong-key.png') })
+    // The page still works: open the right link afterwards.
+    await page.goto(`${ui}#${link}`)
+    await page.getByRole('button', { name: 'Download' }).waitFor({ state: 'visible', timeout: 60_000 })
+    await ctx.close()
+  }, 180_000)
+})

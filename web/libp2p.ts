@@ -1,0 +1,45 @@
+/**
+ * The one browser libp2p assembly: WebSockets and WebRTC-Direct to desktop nodes, WebRTC
+ * browser↔browser (signalled over circuit relay v2 through a desktop node), Noise, yamux,
+ * identify, ping, kad-dht in client mode on Kith's protocol ID with the manifest record
+ * validator, and the same swarm service as the desktop node (node/swarm/service.ts).
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { identify } from '@libp2p/identify'
+import type { Libp2p } from '@libp2p/interface'
+import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
+import { ping } from '@libp2p/ping'
+import { webRTC, webRTCDirect } from '@libp2p/webrtc'
+import { webSockets } from '@libp2p/websockets'
+import { createLibp2p } from 'libp2p'
+import { MANIFEST_NAMESPACE, selectManifestRecord, validateManifestRecord } from '../protocol/dht-record.js'
+import { KITH_DHT_PROTOCOL } from '../node/constants.js'
+import { swarm, type Swarm } from '../node/swarm/service.js'
+
+export type BrowserNode = Libp2p<{ dht: KadDHT, swarm: Swarm, identify: unknown, ping: unknown }>
+
+export async function createBrowserNode (): Promise<BrowserNode> {
+  return await createLibp2p({
+    addresses: { listen: ['/p2p-circuit', '/webrtc'] },
+    transports: [webSockets(), webRTCDirect(), webRTC(), circuitRelayTransport()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    // Friends' nodes are often on the same LAN or this machine: allow private addresses (the
+    // browser default refuses them).
+    connectionGater: { denyDialMultiaddr: () => false },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: KITH_DHT_PROTOCOL,
+        clientMode: true,
+        peerInfoMapper: passthroughMapper,
+        validators: { [MANIFEST_NAMESPACE]: validateManifestRecord },
+        selectors: { [MANIFEST_NAMESPACE]: selectManifestRecord }
+      }),
+      swarm: swarm()
+    }
+  }) as unknown as BrowserNode
+}

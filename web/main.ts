@@ -1,0 +1,170 @@
+/**
+ * The web app: open a share link (`<app>/#kith:…`), see what it holds, download it peer-to-peer.
+ * The link lives in the URL fragment, which browsers never send to a server; the page makes no
+ * request that carries it (the only requests are for the app's own files and libp2p connections).
+ */
+import type { CID } from 'multiformats/cid'
+import { nobleBackend } from '../protocol/crypto.js'
+import { KithError } from '../protocol/errors.js'
+import { parseLink, type ShareLink } from '../protocol/link.js'
+import type { ManifestMeta } from '../protocol/manifest.js'
+import { findProviders, getManifest, provide } from '../node/dht.js'
+import { getShare, type GetProgressEvents, type NodeContext } from '../node/get.js'
+import type { BlockStore } from '../node/swarm/share-state.js'
+import { createBrowserNode, type BrowserNode } from './libp2p.js'
+import { OpfsTarget } from './opfs-target.js'
+
+const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
+
+class MemoryBlocks implements BlockStore {
+  readonly #m = new Map<string, Uint8Array>()
+  async get (cid: CID): Promise<Uint8Array> {
+    const b = this.#m.get(cid.toString())
+    if (b === undefined) throw new Error('block not found')
+    return b
+  }
+
+  async put (cid: CID, bytes: Uint8Array): Promise<void> { this.#m.set(cid.toString(), bytes) }
+  async has (cid: CID): Promise<boolean> { return this.#m.has(cid.toString()) }
+}
+
+/** Thrown by the preview pass once the manifest is known: nothing is downloaded yet. */
+class PreviewDone extends Error {
+  constructor (readonly meta: ManifestMeta) { super('preview') }
+}
+
+function formatBytes (n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let i = 0
+  let x = n
+  while (x >= 1024 && i < units.length - 1) { x /= 1024; i++ }
+  return `${i === 0 ? x : x.toFixed(1)} ${units[i] as string}`
+}
+
+function show (screen: 'open' | 'share' | 'error'): void {
+  for (const s of ['open', 'share', 'error']) $(`screen-${s}`).hidden = s !== screen
+}
+
+function fail (err: unknown): void {
+  const message = err instanceof KithError ? err.message : `something went wrong: ${(err as Error)?.name ?? 'error'}`
+  $('error-message').textContent = message
+  $('status').textContent = ''
+  show('error')
+}
+
+let nodePromise: Promise<BrowserNode> | undefined
+const blocks = new MemoryBlocks()
+
+async function context (): Promise<NodeContext> {
+  nodePromise ??= createBrowserNode()
+  const node = await nodePromise
+  return {
+    swarm: node.services.swarm,
+    discovery: {
+      getRoot: async (cid, signal) => await getManifest(node, cid, { signal }),
+      findProviders: (cid, signal) => findProviders(node, cid, { signal }),
+      provide: async (cid, signal) => { await provide(node, cid, { signal }) }
+    },
+    blocks,
+    backend: nobleBackend,
+    log: node.logger.forComponent('kith:web'),
+    localPeer: node.peerId,
+    rememberAddresses: async (peer, multiaddrs) => { await node.peerStore.merge(peer, { multiaddrs }) }
+  }
+}
+
+async function preview (link: ShareLink): Promise<ManifestMeta> {
+  $('status').textContent = 'looking for the share…'
+  try {
+    await getShare(await context(), link, { openTarget: async (meta) => { throw new PreviewDone(meta) }, timeoutMs: 30_000 })
+  } catch (err) {
+    if (err instanceof PreviewDone) return err.meta
+    throw err
+  }
+  throw new Error('unreachable')
+}
+
+function renderShare (meta: ManifestMeta): void {
+  $('share-name').textContent = meta.name
+  $('share-size').textContent = `${formatBytes(meta.size)} · ${meta.files.length} file${meta.files.length === 1 ? '' : 's'}`
+  const list = $('share-files')
+  list.replaceChildren(...meta.files.slice(0, 200).map(f => {
+    const li = document.createElement('li')
+    li.textContent = `${f.path} (${formatBytes(f.size)})`
+    return li
+  }))
+  $('status').textContent = ''
+  show('share')
+}
+
+async function download (link: ShareLink): Promise<void> {
+  const button = $<HTMLButtonElement>('download')
+  button.disabled = true
+  let target: OpfsTarget | undefined
+  const t0 = performance.now()
+  const onProgress = (evt: GetProgressEvents): void => {
+    if (evt.type !== 'kith:get:chunk') return
+    const { bytes, total, peers } = evt.detail
+    const seconds = (performance.now() - t0) / 1000
+    const rate = bytes / Math.max(seconds, 0.001)
+    const left = rate > 0 ? Math.ceil((total - bytes) / rate) : 0
+    $<HTMLProgressElement>('progress').max = total
+    $<HTMLProgressElement>('progress').value = bytes
+    $('status').textContent = `${formatBytes(bytes)} of ${formatBytes(total)} · ${formatBytes(rate)}/s · ${peers} peer${peers === 1 ? '' : 's'} · ${left} s left`
+  }
+  try {
+    await getShare(await context(), link, {
+      openTarget: async (meta, manifest, chunkSize) => { target = await OpfsTarget.open(meta, manifest, chunkSize); return target },
+      onProgress
+    })
+    for (const { path, file } of target?.files() ?? []) {
+      const a = document.createElement('a')
+      a.href = URL.createObjectURL(file)
+      a.download = path.split('/').join('_')
+      document.body.append(a)
+      a.click()
+      a.remove()
+    }
+    $('status').textContent = 'done: verified and saved'
+    $('done').hidden = false
+  } catch (err) {
+    fail(err)
+  } finally {
+    button.disabled = false
+  }
+}
+
+async function openLink (text: string): Promise<void> {
+  let link: ShareLink
+  try {
+    link = parseLink(text)
+  } catch (err) {
+    fail(err)
+    return
+  }
+  try {
+    renderShare(await preview(link))
+    $('download').onclick = () => { void download(link) }
+  } catch (err) {
+    fail(err)
+  }
+}
+
+function main (): void {
+  $('build').textContent = import.meta.env.VITE_KITH_BUILD ?? 'dev'
+  $<HTMLFormElement>('open-form').addEventListener('submit', (e) => {
+    e.preventDefault()
+    const text = $<HTMLInputElement>('open-link').value.trim()
+    // The link goes into the fragment only: it never leaves the page.
+    location.hash = text.slice(text.indexOf('kith:'))
+  })
+  const route = (): void => {
+    const hash = decodeURIComponent(location.hash.slice(1))
+    if (hash === '') { show('open'); return }
+    void openLink(hash)
+  }
+  window.addEventListener('hashchange', route)
+  route()
+}
+
+main()
