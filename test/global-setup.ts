@@ -52,6 +52,12 @@ export async function buildWeb (): Promise<void> {
       else resolve()
     })
   })
+  await new Promise<void>((resolve, reject) => {
+    execFile(process.execPath, [join(ROOT, 'scripts', 'web-digest.mjs')], { cwd: ROOT }, (err, _stdout, stderr) => {
+      if (err !== null) reject(new Error(`web digest failed:\n${stderr}`))
+      else resolve()
+    })
+  })
 }
 
 export const CHROMIUM = '/usr/bin/chromium'

@@ -13,6 +13,7 @@ import { getShare, type GetProgressEvents, type NodeContext } from '../node/get.
 import type { BlockStore } from '../node/swarm/share-state.js'
 import { createBrowserNode, type BrowserNode } from './libp2p.js'
 import { OpfsTarget } from './opfs-target.js'
+import { buildDigest } from './build-digest.js'
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
 
@@ -151,7 +152,10 @@ async function openLink (text: string): Promise<void> {
 }
 
 function main (): void {
-  $('build').textContent = import.meta.env.VITE_KITH_BUILD ?? 'dev'
+  $('build').textContent = 'checking…'
+  buildDigest().then(d => {
+    $('build').textContent = d.verified ? d.sha256 : `${d.sha256} (does not match build.json!)`
+  }, () => { $('build').textContent = 'unknown (no build.json: not a production build)' })
   $<HTMLFormElement>('open-form').addEventListener('submit', (e) => {
     e.preventDefault()
     const text = $<HTMLInputElement>('open-link').value.trim()

@@ -5,7 +5,7 @@
  * message; no request leaving the page carries the key or the fragment. Screenshots go to
  * test-output/screenshots/ for a person to look at.
  */
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { chromium, type Browser, type BrowserContext } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -58,6 +58,27 @@ async function newContext (): Promise<{ ctx: BrowserContext, requests: string[] 
   return { ctx, requests }
 }
 
+describe('web build', () => {
+  it('is reproducible: two builds give the same bytes, and the digest is the one in dist/web', async () => {
+    const { execFile } = await import('node:child_process')
+    const { readFile: rf } = await import('node:fs/promises')
+    // @ts-expect-error: a plain .mjs script without types
+    const { webDigest } = await import('../../scripts/web-digest.mjs') as { webDigest: (dir: string) => Promise<{ sha256: string, files: string[] }> }
+    const vite = join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js')
+    const digests: string[] = []
+    for (const n of [1, 2]) {
+      const out = join(box.dir, `web-build-${n}`)
+      await new Promise<void>((resolve, reject) => {
+        execFile(process.execPath, [vite, 'build', '--config', join(ROOT, 'web', 'vite.config.ts'), '--outDir', out, '--emptyOutDir', '--logLevel', 'warn'], { cwd: ROOT, timeout: 120_000 }, err => { if (err !== null) reject(err); else resolve() })
+      })
+      digests.push((await webDigest(out)).sha256)
+    }
+    expect(digests[0]).toBe(digests[1])
+    const built = JSON.parse(await rf(join(ROOT, 'dist', 'web', 'build.json'), 'utf8')) as { sha256: string }
+    expect(built.sha256).toBe(digests[0])
+  }, 120_000)
+})
+
 describe('browser node', () => {
   it('serves the app with a strict Content-Security-Policy', async () => {
     const res = await fetch(ui)
@@ -78,6 +99,9 @@ describe('browser node', () => {
     page.on('console', m => { if (m.type() === 'error') errors.push(m.text()) })
     await page.goto(ui)
     await page.locator('#screen-open').waitFor({ state: 'visible' })
+    // The page shows the digest of the code it runs, recomputed from the files it loaded.
+    const built = JSON.parse(await readFile(join(ROOT, 'dist', 'web', 'build.json'), 'utf8')) as { sha256: string }
+    await page.waitForFunction((d) => document.getElementById('build')?.textContent === d, built.sha256, { timeout: 20_000 })
     await page.screenshot({ path: join(SHOTS, 'open.png') })
     await page.goto(`${ui}#${link}`)
     const button = page.getByRole('button', { name: 'Download' })
