@@ -220,6 +220,14 @@ export class ApiServer {
         send(res, status, value)
         return
       }
+      if (path === '/node.json' && this.#opts.staticRoot !== undefined) {
+        // For the web app this node serves: where to reach this node (and relay through it).
+        // Public information (the listen addresses the daemon prints), no token needed.
+        if (req.method !== 'GET') throw new MethodNotAllowedError('use GET', 'GET')
+        const st = this.#opts.backend.status()
+        send(res, 200, { peerId: st.peerId, addrs: st.addrs })
+        return
+      }
       await this.#static(req, res, path)
     } catch (err) {
       const status = statusForError(err)

@@ -9,6 +9,7 @@ import { MAX_FILES, MAX_PATH_DEPTH } from '../protocol/constants.js'
 import { checkFileList, checkName, splitPath } from '../protocol/paths.js'
 import { SourceError } from './errors.js'
 import type { PlaintextReader } from './swarm/sources.js'
+import type { ShareSource } from './publish.js'
 
 export { SourceError } from './errors.js'
 
@@ -164,5 +165,18 @@ export async function readChunkFromSource (abs: string, position: number, chunkS
     return done === length ? buf : buf.subarray(0, done)
   } finally {
     await fh.close()
+  }
+}
+
+/** A file or folder on disk as a ShareSource for publishShare. */
+export async function fileShareSource (path: string): Promise<ShareSource> {
+  const sources = await listShareSources(path)
+  const abs = sources.files.map(f => f.abs)
+  return {
+    name: sources.name,
+    kind: sources.kind,
+    files: sources.files.map(f => ({ path: f.path, size: f.size, mode: f.mode, read: (signal?: AbortSignal) => readFileChunks(f.abs, { signal }) })),
+    reader: (chunkSize: number) => diskReader(i => abs[i], chunkSize),
+    locations: abs
   }
 }

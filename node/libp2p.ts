@@ -115,7 +115,10 @@ export async function createKithLibp2p<S extends ServiceMap = ServiceMap> (init:
       // A lone node (first of a circle, or tests) answers from its own store instead of waiting.
       allowQueryWithZeroPeers: true
     }),
-    ...(init.relayServer === false ? {} : { relay: circuitRelayServer({ reservations: { maxReservations: RELAY_MAX_RESERVATIONS } }) }),
+    // Relayed connections are not cut at libp2p's default 128 KiB / 2 min: a browser sharing a
+    // file through its own (or a friend's) node is reached this way for the whole transfer. The
+    // relay sees Noise ciphertext only (SECURITY.md adversaries: relay operator).
+    ...(init.relayServer === false ? {} : { relay: circuitRelayServer({ reservations: { maxReservations: RELAY_MAX_RESERVATIONS, applyDefaultLimit: false } }) }),
     // Behind a NAT: AutoNAT asks peers to dial us back to learn whether our addresses are
     // reachable; DCUtR upgrades a relayed connection to a direct one by hole punching. Neither
     // has anything to do on the in-memory test transport.

@@ -16,7 +16,7 @@ import { ChunkCipher } from '../protocol/stream.js'
 import { bestBackend } from './crypto-native.js'
 import { findProviders, getManifest, provide, putManifest } from './dht.js'
 import { DownloadWriter } from './download-file.js'
-import { diskReader } from './files.js'
+import { diskReader, fileShareSource } from './files.js'
 import { getShare, type Discovery, type GetOptions, type GetResult, type NodeContext } from './get.js'
 import { createKithLibp2p, type KithServices } from './libp2p.js'
 import { completeManifest } from './manifest-fetch.js'
@@ -174,7 +174,7 @@ export class KithNode {
 
   /** Shares a file or folder: encode, keep, serve, announce, and record it in the repo. */
   async share (path: string, opts: ShareOptions = {}): Promise<ShareInfo> {
-    const published = await publishShare(this.#ctx, path, signerFor(this.repo.privateKey), { chunkSize: opts.chunkSize ?? this.repo.config.chunkSize, ...opts, hints: opts.hints ?? this.linkHints() })
+    const published = await publishShare(this.#ctx, await fileShareSource(path), signerFor(this.repo.privateKey), { chunkSize: opts.chunkSize ?? this.repo.config.chunkSize, ...opts, hints: opts.hints ?? this.linkHints() })
     this.#states.set(published.manifest, published.state)
     const source = published.kind === 'file' ? published.sources[0] ?? null : dirOf(published.sources[0], published.meta.files[0]?.path)
     await this.repo.addShare({

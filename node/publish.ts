@@ -3,6 +3,9 @@
  * in memory), seal and sign the manifest, keep the manifest blocks, and announce: the root goes
  * into the DHT under its own hash, and this node provides under the share's discovery key.
  * Chunks are not copied: the node re-seals them from the source file when asked.
+ *
+ * Platform-neutral (node/tsconfig.shared.json): the files come as a `ShareSource` — on Node from
+ * disk (files.ts `fileShareSource`), in the browser from the File objects the user picked.
  */
 import type { PrivateKey } from '@libp2p/interface'
 import { CustomProgressEvent } from 'progress-events'
@@ -12,10 +15,9 @@ import { deriveShareKeys, generateRootKey, type ShareKeys } from '../protocol/ke
 import { formatLink } from '../protocol/link.js'
 import { ShareEncoder, type EncodedShare, type ManifestMeta, type ManifestSigner } from '../protocol/manifest.js'
 import { ChunkCipher } from '../protocol/stream.js'
-import { diskReader, listShareSources, readFileChunks } from './files.js'
 import type { NodeContext } from './get.js'
 import { ShareState } from './swarm/share-state.js'
-import { PlaintextChunkSource } from './swarm/sources.js'
+import { PlaintextChunkSource, type PlaintextReader } from './swarm/sources.js'
 
 export type ShareProgressEvents =
   | CustomProgressEvent<{ bytes: number, total: number, file: number, files: number }, 'kith:share:chunk'>
@@ -29,6 +31,19 @@ export interface ShareOptions {
   hints?: Uint8Array[]
 }
 
+/** What a share is made from, wherever the bytes live. */
+export interface ShareSource {
+  /** The share's name: the file or folder name. */
+  name: string
+  kind: 'file' | 'dir'
+  /** Sorted by path, bytewise (UTF-8). */
+  files: Array<{ path: string, size: number, mode: number, read: (signal?: AbortSignal) => AsyncIterable<Uint8Array> }>
+  /** Reads a chunk's plaintext back (to re-seal it when a peer asks). */
+  reader: (chunkSize: number) => PlaintextReader
+  /** Where each file is (absolute paths on Node; names in the browser), by file index. */
+  locations: string[]
+}
+
 export interface PublishedShare {
   link: string
   name: string
@@ -38,7 +53,7 @@ export interface PublishedShare {
   manifest: string
   state: ShareState
   meta: ManifestMeta
-  /** Absolute paths of the source files, by file index. */
+  /** Where the source files are, by file index (ShareSource.locations). */
   sources: string[]
 }
 
@@ -49,8 +64,7 @@ export function signerFor (key: PrivateKey): ManifestSigner {
 }
 
 /** Encodes a file or folder into a share and starts serving it. Announcing is separate (`announce`). */
-export async function publishShare (ctx: NodeContext, path: string, signer: ManifestSigner, opts: ShareOptions = {}): Promise<PublishedShare> {
-  const sources = await listShareSources(path)
+export async function publishShare (ctx: NodeContext, sources: ShareSource, signer: ManifestSigner, opts: ShareOptions = {}): Promise<PublishedShare> {
   const total = sources.files.reduce((n, f) => n + f.size, 0)
   const keys = deriveShareKeys(generateRootKey())
   const encoder = new ShareEncoder({ backend: ctx.backend, keys, name: sources.name, kind: sources.kind, chunkSize: opts.chunkSize ?? DEFAULT_CHUNK_SIZE })
@@ -58,14 +72,13 @@ export async function publishShare (ctx: NodeContext, path: string, signer: Mani
   for (let i = 0; i < sources.files.length; i++) {
     const f = sources.files[i]
     if (f === undefined) continue
-    for await (const chunk of encoder.encryptFile(f.path, f.mode, readFileChunks(f.abs, { signal: opts.signal }))) {
+    for await (const chunk of encoder.encryptFile(f.path, f.mode, f.read(opts.signal))) {
       bytes += chunk.plaintextLength
       opts.onProgress?.(new CustomProgressEvent('kith:share:chunk', { bytes, total, file: i, files: sources.files.length }))
     }
   }
   const encoded = await encoder.finish(signer)
-  const absPaths = sources.files.map(f => f.abs)
-  const state = await serveEncoded(ctx, keys, encoded, absPaths)
+  const state = await serveEncoded(ctx, keys, encoded, sources.reader(encoded.index.chunkSize))
   opts.onProgress?.(new CustomProgressEvent('kith:share:manifest', { root: encoded.root.cid.toString() }))
   return {
     link: formatLink({ kind: 'read', manifest: encoded.root.cid, key: keys.root, hints: opts.hints ?? [] }),
@@ -76,12 +89,12 @@ export async function publishShare (ctx: NodeContext, path: string, signer: Mani
     manifest: encoded.root.cid.toString(),
     state,
     meta: encoded.meta,
-    sources: absPaths
+    sources: sources.locations
   }
 }
 
 /** Stores the manifest blocks and registers the share with the swarm, fully held. */
-async function serveEncoded (ctx: NodeContext, keys: ShareKeys, encoded: EncodedShare, absPaths: string[]): Promise<ShareState> {
+async function serveEncoded (ctx: NodeContext, keys: ShareKeys, encoded: EncodedShare, reader: PlaintextReader): Promise<ShareState> {
   for (const b of [encoded.root, ...encoded.blocks]) {
     if (!(await ctx.blocks.has(b.cid))) await ctx.blocks.put(b.cid, b.bytes)
   }
@@ -90,7 +103,7 @@ async function serveEncoded (ctx: NodeContext, keys: ShareKeys, encoded: Encoded
   for (let i = 0; i < have.size; i++) have.set(i)
   state.setManifest(encoded.root.bytes, encoded.index, encoded.digests, [...encoded.treeBlockDigests], have)
   const cipher = new ChunkCipher(ctx.backend, keys.encryption, keys.noncePrefix)
-  state.source = new PlaintextChunkSource(encoded.meta, encoded.index.chunkSize, cipher, diskReader(i => absPaths[i], encoded.index.chunkSize))
+  state.source = new PlaintextChunkSource(encoded.meta, encoded.index.chunkSize, cipher, reader)
   ctx.swarm.addShare(state)
   return state
 }

@@ -8,7 +8,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
-import type { Libp2p } from '@libp2p/interface'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { webRTC, webRTCDirect } from '@libp2p/webrtc'
@@ -20,8 +20,9 @@ import { swarm, type Swarm } from '../node/swarm/service.js'
 
 export type BrowserNode = Libp2p<{ dht: KadDHT, swarm: Swarm, identify: unknown, ping: unknown }>
 
-export async function createBrowserNode (): Promise<BrowserNode> {
+export async function createBrowserNode (privateKey?: PrivateKey): Promise<BrowserNode> {
   return await createLibp2p({
+    ...(privateKey !== undefined ? { privateKey } : {}),
     addresses: { listen: ['/p2p-circuit', '/webrtc'] },
     transports: [webSockets(), webRTCDirect(), webRTC(), circuitRelayTransport()],
     connectionEncrypters: [noise()],

@@ -11,7 +11,11 @@ import type { ManifestMeta } from '../protocol/manifest.js'
 import { findProviders, getManifest, provide } from '../node/dht.js'
 import { getShare, type GetProgressEvents, type NodeContext } from '../node/get.js'
 import type { BlockStore } from '../node/swarm/share-state.js'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
 import { createBrowserNode, type BrowserNode } from './libp2p.js'
+import { relayHints, shareFiles } from './share.js'
 import { OpfsTarget } from './opfs-target.js'
 import { buildDigest } from './build-digest.js'
 
@@ -42,8 +46,35 @@ function formatBytes (n: number): string {
   return `${i === 0 ? x : x.toFixed(1)} ${units[i] as string}`
 }
 
-function show (screen: 'open' | 'share' | 'error'): void {
-  for (const s of ['open', 'share', 'error']) $(`screen-${s}`).hidden = s !== screen
+function show (screen: 'open' | 'share' | 'error' | 'sent'): void {
+  for (const s of ['open', 'share', 'error', 'sent']) $(`screen-${s}`).hidden = s !== screen
+}
+
+async function share (): Promise<void> {
+  const input = $<HTMLInputElement>('share-input')
+  const files = [...(input.files ?? [])]
+  if (files.length === 0) return
+  const button = $<HTMLButtonElement>('share-button')
+  button.disabled = true
+  try {
+    const node = await browserNode()
+    $('status').textContent = 'connecting to your Kith node…'
+    for (let i = 0; i < 150 && !relayHints(node).some(h => !multiaddr(h).toString().includes('/webrtc')); i++) await new Promise(resolve => setTimeout(resolve, 100))
+    if (relayHints(node).length === 0) throw new KithError('no Kith node to relay through: open this page from your Kith node (kith daemon prints its address)')
+    const total = files.reduce((n, f) => n + f.size, 0)
+    const shared = await shareFiles(await context(), node, await (keyPromise as Promise<PrivateKey>), files, evt => {
+      if (evt.type === 'kith:share:chunk') $('status').textContent = `encrypting… ${formatBytes(evt.detail.bytes)} of ${formatBytes(total)}`
+      else $('status').textContent = 'publishing…'
+    })
+    $<HTMLInputElement>('sent-link').value = shared.link
+    $('sent-name').textContent = `${shared.name} (${formatBytes(shared.size)})`
+    $('status').textContent = 'seeding while this tab stays open'
+    show('sent')
+  } catch (err) {
+    fail(err)
+  } finally {
+    button.disabled = false
+  }
 }
 
 function fail (err: unknown): void {
@@ -54,11 +85,28 @@ function fail (err: unknown): void {
 }
 
 let nodePromise: Promise<BrowserNode> | undefined
+let keyPromise: Promise<PrivateKey> | undefined
 const blocks = new MemoryBlocks()
 
+/** This tab's node: a fresh identity per tab, connected to the Kith node that served the page. */
+async function browserNode (): Promise<BrowserNode> {
+  keyPromise ??= generateKeyPair('Ed25519')
+  nodePromise ??= (async () => {
+    const node = await createBrowserNode(await keyPromise)
+    try {
+      const home = await (await fetch(new URL('node.json', new URL('./', location.href)), { cache: 'no-store' })).json() as { addrs: string[] }
+      const ws = home.addrs.map(a => multiaddr(a)).filter(a => a.toString().includes('/ws'))
+      if (ws.length > 0) await node.dial(ws, { signal: AbortSignal.timeout(10_000) })
+    } catch {
+      // Not served by a Kith node (or it is unreachable): links' hints and the DHT still work.
+    }
+    return node
+  })()
+  return await nodePromise
+}
+
 async function context (): Promise<NodeContext> {
-  nodePromise ??= createBrowserNode()
-  const node = await nodePromise
+  const node = await browserNode()
   return {
     swarm: node.services.swarm,
     discovery: {
@@ -167,6 +215,10 @@ function main (): void {
     if (hash === '') { show('open'); return }
     void openLink(hash)
   }
+  $('share-button').addEventListener('click', () => { void share() })
+  $('copy-link').addEventListener('click', () => {
+    void navigator.clipboard.writeText($<HTMLInputElement>('sent-link').value).then(() => { $('status').textContent = 'link copied' }, () => {})
+  })
   window.addEventListener('hashchange', route)
   route()
 }

@@ -268,8 +268,9 @@ describe('kith daemon and its API', () => {
     if (daemon?.child.exitCode === null) await daemon.stop('SIGKILL').catch(() => {})
   })
 
-  it('prints one JSON line with its peer ID, full multiaddrs and API URL, and records daemon.json', async () => {
-    expect(Object.keys(info).sort()).toEqual(['addrs', 'api', 'peerId'])
+  it('prints one JSON line with its peer ID, full multiaddrs, API URL and web UI URL, and records daemon.json', async () => {
+    expect(Object.keys(info).sort()).toEqual(['addrs', 'api', 'peerId', 'ui'])
+    expect((info as unknown as { ui: string }).ui).toBe(`${info.api}/`)
     expect(info.peerId).toMatch(/^12D3Koo/)
     expect(info.addrs.length).toBeGreaterThan(0)
     for (const a of info.addrs) expect(a).toMatch(new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/\\d+/p2p/${info.peerId}$`))

@@ -127,6 +127,29 @@ describe('browser node', () => {
     await ctx.close()
   }, 300_000)
 
+  it('shares a file from the browser; `kith get` on the CLI fetches it from the browser (relayed by the daemon)', async () => {
+    const { ctx } = await newContext()
+    const page = await ctx.newPage()
+    await page.goto(ui)
+    await page.locator('#screen-open').waitFor({ state: 'visible' })
+    const { randomBytes, createHash } = await import('node:crypto')
+    const data = randomBytes(4 * 1024 * 1024 + 7)
+    await page.setInputFiles('#share-input', { name: 'from-tab.bin', mimeType: 'application/octet-stream', buffer: data })
+    await page.getByRole('button', { name: 'Share', exact: true }).click()
+    await page.locator('#screen-sent').waitFor({ state: 'visible', timeout: 60_000 })
+    const shared = await page.locator('#sent-link').inputValue()
+    expect(shared).toMatch(/^kith:[a-z2-7]+$/)
+    expect(parseLink(shared).hints.length).toBeGreaterThan(0)
+    await page.screenshot({ path: join(SHOTS, 'shared-from-browser.png') })
+    const out = join(box.dir, 'cli-out')
+    const r = await box.kith(['get', shared, '--repo', box.path('repo-cli'), '-o', out, '--json', '--timeout', '60'], 120_000)
+    expect(r.code, r.stderr).toBe(0)
+    const got = JSON.parse(r.stdout) as { path: string, sha256: string }
+    expect(got.sha256).toBe(createHash('sha256').update(data).digest('hex'))
+    expect(await sha256File(got.path)).toBe(got.sha256)
+    await ctx.close()
+  }, 180_000)
+
   it('a malformed link and a wrong-key link show a clear message; nothing crashes', async () => {
     const { ctx } = await newContext()
     const page = await ctx.newPage()
