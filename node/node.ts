@@ -28,6 +28,7 @@ import { PlaintextChunkSource } from './swarm/sources.js'
 import { join } from 'node:path'
 import { scope } from './abort.js'
 import { LINK_HINTS } from './constants.js'
+import { connectionKind, type PeerInfoSummary } from './peer-kind.js'
 import { Circles, type CircleSummary, type FeedEntry, type MemberInfo } from './circle/circles.js'
 import { CircleNetwork } from './circle/service.js'
 
@@ -64,25 +65,7 @@ export interface ShareInfo {
   serving: boolean
 }
 
-export type PeerKind = 'tcp' | 'websocket' | 'webrtc' | 'webrtc-direct' | 'relayed' | 'memory' | 'other'
-
-export interface PeerInfoSummary {
-  peerId: string
-  kind: PeerKind
-  /** Swarm sessions with this peer. */
-  sessions: number
-}
-
-export function connectionKind (addr: Multiaddr): PeerKind {
-  const s = addr.toString()
-  if (s.includes('/p2p-circuit')) return 'relayed'
-  if (s.includes('/webrtc-direct')) return 'webrtc-direct'
-  if (s.includes('/webrtc')) return 'webrtc'
-  if (s.includes('/ws') || s.includes('/wss')) return 'websocket'
-  if (s.includes('/tcp/')) return 'tcp'
-  if (s.startsWith('/memory')) return 'memory'
-  return 'other'
-}
+export { connectionKind, type PeerKind, type PeerInfoSummary } from './peer-kind.js'
 
 export class KithNode {
   readonly repo: Repo

@@ -18,6 +18,8 @@ import { MANIFEST_NAMESPACE, selectManifestRecord, validateManifestRecord } from
 import { KITH_DHT_PROTOCOL } from '../node/constants.js'
 import { swarm, type Swarm } from '../node/swarm/service.js'
 
+const isWebRTC = (a: string): boolean => /\/webrtc(\/|$)/.test(a)
+
 export type BrowserNode = Libp2p<{ dht: KadDHT, swarm: Swarm, identify: unknown, ping: unknown }>
 
 export async function createBrowserNode (privateKey?: PrivateKey): Promise<BrowserNode> {
@@ -30,6 +32,14 @@ export async function createBrowserNode (privateKey?: PrivateKey): Promise<Brows
     // Friends' nodes are often on the same LAN or this machine: allow private addresses (the
     // browser default refuses them).
     connectionGater: { denyDialMultiaddr: () => false },
+    // A peer reachable both through a relay and by WebRTC signalled through it: WebRTC first, so
+    // the data flows browser to browser and the relay only carries the signalling.
+    connectionManager: {
+      addressSorter: (a, b) => {
+        const d = Number(!isWebRTC(a.multiaddr.toString())) - Number(!isWebRTC(b.multiaddr.toString()))
+        return d < 0 ? -1 : d > 0 ? 1 : 0
+      }
+    },
     services: {
       identify: identify(),
       ping: ping(),

@@ -4,12 +4,14 @@
  * request that carries it (the only requests are for the app's own files and libp2p connections).
  */
 import type { CID } from 'multiformats/cid'
+import { SWARM_PROTOCOL } from '../protocol/constants.js'
 import { nobleBackend } from '../protocol/crypto.js'
 import { KithError } from '../protocol/errors.js'
 import { parseLink, type ShareLink } from '../protocol/link.js'
 import type { ManifestMeta } from '../protocol/manifest.js'
 import { findProviders, getManifest, provide } from '../node/dht.js'
 import { getShare, type GetProgressEvents, type NodeContext } from '../node/get.js'
+import { connectionKind } from '../node/peer-kind.js'
 import type { BlockStore } from '../node/swarm/share-state.js'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
@@ -146,6 +148,21 @@ function renderShare (meta: ManifestMeta): void {
   show('share')
 }
 
+/** The tab's connections and how each is made (tcp/websocket/webrtc/webrtc-direct/relayed). */
+async function renderPeers (): Promise<void> {
+  const node = await browserNode()
+  $('peers').replaceChildren(...node.getConnections().map(c => {
+    const li = document.createElement('li')
+    const kind = connectionKind(c.remoteAddr)
+    const swarm = c.streams.filter(st => st.protocol === SWARM_PROTOCOL).length
+    li.dataset.peer = c.remotePeer.toString()
+    li.dataset.kind = kind
+    li.dataset.swarm = String(swarm)
+    li.textContent = `…${c.remotePeer.toString().slice(-8)} · ${kind}${swarm > 0 ? ' · transferring' : ''}`
+    return li
+  }))
+}
+
 async function download (link: ShareLink): Promise<void> {
   const button = $<HTMLButtonElement>('download')
   button.disabled = true
@@ -160,12 +177,14 @@ async function download (link: ShareLink): Promise<void> {
     $<HTMLProgressElement>('progress').max = total
     $<HTMLProgressElement>('progress').value = bytes
     $('status').textContent = `${formatBytes(bytes)} of ${formatBytes(total)} · ${formatBytes(rate)}/s · ${peers} peer${peers === 1 ? '' : 's'} · ${left} s left`
+    void renderPeers()
   }
   try {
     await getShare(await context(), link, {
       openTarget: async (meta, manifest, chunkSize) => { target = await OpfsTarget.open(meta, manifest, chunkSize); return target },
       onProgress
     })
+    await renderPeers() // before the handover, while the swarm sessions are still those of the download
     for (const { path, file } of target?.files() ?? []) {
       const a = document.createElement('a')
       a.href = URL.createObjectURL(file)

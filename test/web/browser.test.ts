@@ -150,6 +150,41 @@ describe('browser node', () => {
     await ctx.close()
   }, 180_000)
 
+  it('two browsers transfer a file over WebRTC, signalled through the daemon\'s relay (data not relayed)', async () => {
+    const { randomBytes, createHash } = await import('node:crypto')
+    const { multiaddr } = await import('@multiformats/multiaddr')
+    const a = await newContext()
+    const b = await newContext()
+    const pageA = await a.ctx.newPage()
+    await pageA.goto(ui)
+    await pageA.locator('#screen-open').waitFor({ state: 'visible' })
+    const data = randomBytes(3 * 1024 * 1024 + 11)
+    await pageA.setInputFiles('#share-input', { name: 'tab-to-tab.bin', mimeType: 'application/octet-stream', buffer: data })
+    await pageA.getByRole('button', { name: 'Share', exact: true }).click()
+    await pageA.locator('#screen-sent').waitFor({ state: 'visible', timeout: 60_000 })
+    const shared = await pageA.locator('#sent-link').inputValue()
+    const hints = parseLink(shared).hints.map(h => multiaddr(h).toString())
+    expect(hints.some(h => h.includes('/p2p-circuit/webrtc/'))).toBe(true)
+    const peerA = (hints[0] as string).split('/p2p/').at(-1) as string
+
+    const pageB = await b.ctx.newPage()
+    await pageB.goto(`${ui}#${shared}`)
+    const button = pageB.getByRole('button', { name: 'Download' })
+    await button.waitFor({ state: 'visible', timeout: 60_000 })
+    const [download] = await Promise.all([pageB.waitForEvent('download', { timeout: 120_000 }), button.click()])
+    const saved = join(box.dir, 'tab-to-tab.bin')
+    await download.saveAs(saved)
+    expect(await sha256File(saved)).toBe(createHash('sha256').update(data).digest('hex'))
+    // B's swarm session with A runs on the WebRTC connection; the relayed connection to A (which
+    // carried the WebRTC signalling) carries no swarm stream.
+    const conns = await pageB.locator(`#peers li[data-peer="${peerA}"]`).evaluateAll(els => els.map(e => ({ kind: (e as HTMLElement).dataset.kind, swarm: Number((e as HTMLElement).dataset.swarm) })))
+    expect(conns.filter(c => c.kind === 'webrtc' && c.swarm > 0).length).toBeGreaterThan(0)
+    expect(conns.filter(c => c.kind === 'relayed' && c.swarm > 0)).toEqual([])
+    await pageB.screenshot({ path: join(SHOTS, 'webrtc-download.png') })
+    await a.ctx.close()
+    await b.ctx.close()
+  }, 240_000)
+
   it('a malformed link and a wrong-key link show a clear message; nothing crashes', async () => {
     const { ctx } = await newContext()
     const page = await ctx.newPage()
