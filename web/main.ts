@@ -18,6 +18,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createBrowserNode, type BrowserNode } from './libp2p.js'
 import { relayHints, shareFiles } from './share.js'
+import { adoptToken, renderCircles, wireCircleForms } from './circles.js'
 import { OpfsTarget } from './opfs-target.js'
 import { buildDigest } from './build-digest.js'
 
@@ -48,9 +49,12 @@ function formatBytes (n: number): string {
   return `${i === 0 ? x : x.toFixed(1)} ${units[i] as string}`
 }
 
-function show (screen: 'open' | 'share' | 'error' | 'sent'): void {
-  for (const s of ['open', 'share', 'error', 'sent']) $(`screen-${s}`).hidden = s !== screen
+function show (screen: 'open' | 'share' | 'error' | 'sent' | 'circles'): void {
+  for (const s of ['open', 'share', 'error', 'sent', 'circles']) $(`screen-${s}`).hidden = s !== screen
 }
+
+/** Set by the circles feed's "Download": the share starts downloading as soon as it is shown. */
+let autoStart = false
 
 async function share (): Promise<void> {
   const input = $<HTMLInputElement>('share-input')
@@ -213,6 +217,7 @@ async function openLink (text: string): Promise<void> {
   try {
     renderShare(await preview(link))
     $('download').onclick = () => { void download(link) }
+    if (autoStart) { autoStart = false; void download(link) }
   } catch (err) {
     fail(err)
   }
@@ -229,9 +234,14 @@ function main (): void {
     // The link goes into the fragment only: it never leaves the page.
     location.hash = text.slice(text.indexOf('kith:'))
   })
+  const fromFeed = (link: string): void => { autoStart = true; location.hash = link }
+  wireCircleForms(fromFeed)
   const route = (): void => {
+    const managed = adoptToken()
+    $('nav-circles').hidden = !managed
     const hash = decodeURIComponent(location.hash.slice(1))
     if (hash === '') { show('open'); return }
+    if (hash === 'circles') { show('circles'); void renderCircles(fromFeed); return }
     void openLink(hash)
   }
   $('share-button').addEventListener('click', () => { void share() })

@@ -39,8 +39,15 @@ export async function daemon (ctx: Context): Promise<number> {
     ctx.out.line('listening on')
     for (const a of status.addrs) ctx.out.line(`  ${a}`)
     ctx.out.line(`API       ${d.url}`)
-    if (ui !== undefined) ctx.out.line(`web UI    ${ui}`)
-    else ctx.out.line('web UI    not built (npm run build)')
+    if (ui !== undefined) {
+      ctx.out.line(`web UI    ${ui}`)
+      // The management link carries the API token: shown on a terminal only, never in --json or
+      // in output that may go to a log file.
+      if (ctx.out.stdoutTTY && !ctx.out.json) ctx.out.line(`manage    ${ui}#token=${d.repo.apiToken}   (your node's key to its API: do not share this link)`)
+      else ctx.out.note(`to manage this node in the browser, open ${ui}#token=<the token in ${ctx.repoDir}/api-token>`)
+    } else {
+      ctx.out.line('web UI    not built (npm run build)')
+    }
     ctx.out.note('press Ctrl-C to stop')
     const sig = await term.received
     ctx.out.note(`${sig}: stopping…`)
