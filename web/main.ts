@@ -19,6 +19,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createBrowserNode, type BrowserNode } from './libp2p.js'
 import { relayHints, shareFiles } from './share.js'
 import { adoptToken, renderCircles, wireCircleForms } from './circles.js'
+import { renderSVG } from 'uqr'
 import { OpfsTarget } from './opfs-target.js'
 import { buildDigest } from './build-digest.js'
 
@@ -73,6 +74,7 @@ async function share (): Promise<void> {
       else $('status').textContent = 'publishing…'
     })
     $<HTMLInputElement>('sent-link').value = shared.link
+    $<HTMLImageElement>('sent-qr').src = `data:image/svg+xml;base64,${btoa(renderSVG(shared.link.toUpperCase(), { border: 2 }))}`
     $('sent-name').textContent = `${shared.name} (${formatBytes(shared.size)})`
     $('status').textContent = 'seeding while this tab stays open'
     show('sent')

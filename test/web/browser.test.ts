@@ -140,6 +140,7 @@ describe('browser node', () => {
     const shared = await page.locator('#sent-link').inputValue()
     expect(shared).toMatch(/^kith:[a-z2-7]+$/)
     expect(parseLink(shared).hints.length).toBeGreaterThan(0)
+    expect(await page.locator('#sent-qr').getAttribute('src')).toMatch(/^data:image\/svg\+xml;base64,/)
     await page.screenshot({ path: join(SHOTS, 'shared-from-browser.png') })
     const out = join(box.dir, 'cli-out')
     const r = await box.kith(['get', shared, '--repo', box.path('repo-cli'), '-o', out, '--json', '--timeout', '60'], 120_000)
