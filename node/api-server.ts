@@ -17,7 +17,7 @@ import { parseLink } from '../protocol/link.js'
 import {
   API_PREFIX, BadRequestError, ConflictError, DownloadNotFoundError, ForbiddenError, MAX_BODY_BYTES, MAX_FINISHED_DOWNLOADS,
   MethodNotAllowedError, NotFoundError, PayloadTooLargeError, ShareNotFoundError, UnauthorizedError, applyGetProgress,
-  errorBody, initialProgress, parseCircleAutoFetch, parseCircleCreate, parseCircleInvite, parseCircleJoin, parseCircleRemove, parseDownloadRequest, parseShareRequest, parseUnshareRequest, statusForError,
+  errorBody, initialProgress, parseDownloadRequest, parseShareRequest, parseUnshareRequest, statusForError,
   type DownloadStatus, type DownloadsResponse, type PeersResponse, type SharesResponse, type StatusResponse, type UnshareResponse
 } from './api.js'
 import { kithVersion } from './cli/version.js'
@@ -25,7 +25,8 @@ import { DEFAULT_GET_TIMEOUT_MS, SeedOnlyLinkError, type GetResult } from './get
 import type { NodeGetOptions, PeerInfoSummary, ShareInfo } from './node.js'
 import type { ShareOptions } from './publish.js'
 import { type DaemonInfo } from './repo.js'
-import { DEFAULT_INVITE_TTL_MS, defaultMemberName, type CircleSummary, type FeedEntry, type MemberInfo } from './circle/circles.js'
+import { routeCircles } from './api-circles.js'
+import type { CircleSummary, FeedEntry, MemberInfo } from './circle/circles.js'
 
 // --- API address ------------------------------------------------------------------------------------
 
@@ -295,51 +296,7 @@ export class ApiServer {
       }
       allow('GET, DELETE')
     }
-    if (a === 'circles') return await this.#circles(method, parts.slice(1), body, allow)
-    throw new NotFoundError()
-  }
-
-  async #circles (method: string, parts: string[], body: unknown, allow: (m: string) => never): Promise<[number, unknown]> {
-    const backend = this.#opts.backend
-    const [name, what] = parts
-    if (parts.length === 0) {
-      if (method === 'GET') return [200, { circles: backend.circleList() }]
-      if (method === 'POST') {
-        const req = parseCircleCreate(body)
-        return [201, await backend.circleCreate(req.name, req.memberName ?? defaultMemberName())]
-      }
-      allow('GET, POST')
-    }
-    if (parts.length === 1 && name === 'join') {
-      if (method !== 'POST') allow('POST')
-      const req = parseCircleJoin(body)
-      return [201, await backend.circleJoin(req.code, req.memberName ?? defaultMemberName())]
-    }
-    if (parts.length === 2 && name !== undefined) {
-      if (what === 'invite') {
-        if (method !== 'POST') allow('POST')
-        const req = parseCircleInvite(body)
-        return [201, await backend.circleInvite(name, (req.ttlSeconds ?? DEFAULT_INVITE_TTL_MS / 1000) * 1000)]
-      }
-      if (what === 'members') {
-        if (method !== 'GET') allow('GET')
-        return [200, { members: backend.circleMembers(name) }]
-      }
-      if (what === 'feed') {
-        if (method !== 'GET') allow('GET')
-        return [200, { feed: backend.circleFeed(name) }]
-      }
-      if (what === 'remove') {
-        if (method !== 'POST') allow('POST')
-        return [200, await backend.circleRemove(name, parseCircleRemove(body).peerId)]
-      }
-      if (what === 'auto-fetch') {
-        if (method !== 'PUT') allow('PUT')
-        const req = parseCircleAutoFetch(body)
-        await backend.circleAutoFetch(name, req.dir)
-        return [200, { autoFetch: req.dir }]
-      }
-    }
+    if (a === 'circles') return await routeCircles(this.#opts.backend, method, parts.slice(1), body, allow)
     throw new NotFoundError()
   }
 

@@ -26,46 +26,31 @@
  * member of or that does not exist yet. A replayed entry has the same ID and is a no-op.
  *
  * Pure: no I/O. Signing is the caller's (a CircleSigner); randomness is injectable for vectors.
+ * Keys and key boxes: circle-keys.ts; invite codes: circle-invite.ts; wire messages:
+ * circle-messages.ts (all re-exported here).
  */
-import { ed25519, x25519 } from '@noble/curves/ed25519.js'
+import { ed25519 } from '@noble/curves/ed25519.js'
 import { sha256 } from '@noble/hashes/sha2.js'
-import { hmac } from '@noble/hashes/hmac.js'
-import { base32 } from 'multiformats/bases/base32'
 import { Fields, decodeCanonicalMap, encodeCanonical } from './_cbor.js'
 import { concatBytes, constantTimeEqual } from './bytes.js'
 import { defaultRandom, xchachaOpen, xchachaSeal, type CryptoBackend, type RandomSource } from './crypto.js'
-import { KEY_BYTES, XNONCE_BYTES } from './constants.js'
+import { KEY_BYTES, MAX_MEMBERS, MAX_MEMBERSHIP_ENTRY_BYTES, MAX_MEMBER_NAME_BYTES, XNONCE_BYTES } from './constants.js'
 import { DecryptionError, KithError, type KithErrorOptions } from './errors.js'
-import { derive } from './keys.js'
+import { deriveEpochKeys, openKeyBox, sealKeyBox, type BoxKeyPair, type CircleSigner, type EpochKeys, type KeyBox } from './circle-keys.js'
 
 // --- constants (format) --------------------------------------------------------------------------
 
 export const CIRCLE_PROTOCOL = '/kith/circle/1.0.0'
 export const CIRCLE_VERSION = 1
-export const INVITE_SCHEME = 'kith-invite:'
 /** Largest signed entry. A post holds one link (≤ 2 KiB) and a name. */
 export const MAX_ENTRY_BYTES = 16 * 1024
-/** Largest remove entry: one key box per remaining member. */
-export const MAX_MEMBERS = 256
-export const MAX_MEMBERSHIP_ENTRY_BYTES = MAX_MEMBERS * 200 + 1024
 export const MAX_PREV = 16
 export const MAX_CIRCLE_NAME_BYTES = 64
-export const MAX_MEMBER_NAME_BYTES = 64
 /** Entries a node keeps per circle; a sync never asks for more. */
 export const MAX_CIRCLE_ENTRIES = 100_000
-export const MAX_INVITE_CHARS = 1024
 
-const LABELS = Object.freeze({
-  post: 'kith/v1/circle/post',
-  access: 'kith/v1/circle/access',
-  discovery: 'kith/v1/circle/discovery',
-  box: 'kith/v1/circle/box',
-  inviteAccess: 'kith/v1/circle/invite-access',
-  inviteId: 'kith/v1/circle/invite-id'
-})
 const DOMAINS = Object.freeze({
   entry: 'kith/v1/circle/entry',
-  boxAad: 'kith/v1/circle/epoch-key',
   postAad: 'kith/v1/circle/post'
 })
 const enc = new TextEncoder()
@@ -78,71 +63,10 @@ export class CircleEntryError extends KithError {
   constructor (message = 'invalid circle entry', options?: KithErrorOptions) { super(message, options) }
 }
 
-/** A malformed, mistyped or tampered invite code. */
-export class InviteCodeError extends KithError {
-  static override name = 'InviteCodeError'
-  constructor (message = 'not a valid kith invite code', options?: KithErrorOptions) { super(message, options) }
-}
-
 /** This node holds no key for the epoch (it was removed, or has not synced the rotation yet). */
 export class NoEpochKeyError extends KithError {
   static override name = 'NoEpochKeyError'
   constructor (epoch: number) { super(`no key for epoch ${epoch} of this circle (removed from it, or not caught up yet)`) }
-}
-
-// --- keys -----------------------------------------------------------------------------------------
-
-/** What an epoch key gives: post encryption, the sync access key, the DHT discovery key. */
-export interface EpochKeys {
-  readonly epoch: number
-  readonly post: Uint8Array
-  readonly access: Uint8Array
-  /** 32 bytes; members announce under CIDv1(raw, sha2-256 ‖ this) in the DHT. */
-  readonly discovery: Uint8Array
-}
-
-export function deriveEpochKeys (epoch: number, key: Uint8Array): EpochKeys {
-  if (key.length !== KEY_BYTES) throw new RangeError('epoch key must be 32 bytes')
-  return Object.freeze({ epoch, post: derive(key, LABELS.post), access: derive(key, LABELS.access), discovery: derive(key, LABELS.discovery) })
-}
-
-export interface CircleSigner {
-  /** Raw 32-byte Ed25519 public key (the author's identity). */
-  readonly publicKey: Uint8Array
-  sign (message: Uint8Array): Uint8Array | Promise<Uint8Array>
-}
-
-/** A member's X25519 key pair for receiving epoch keys. */
-export interface BoxKeyPair { readonly secretKey: Uint8Array, readonly publicKey: Uint8Array }
-
-export function generateBoxKeyPair (random: RandomSource = defaultRandom): BoxKeyPair {
-  const secretKey = random(32)
-  return { secretKey, publicKey: x25519.getPublicKey(secretKey) }
-}
-
-/** A key box: `key` sealed to one member's X25519 key with an ephemeral sender key. */
-export interface KeyBox { readonly member: Uint8Array, readonly eph: Uint8Array, readonly nonce: Uint8Array, readonly sealed: Uint8Array }
-
-function boxAad (circle: Uint8Array, epoch: number, member: Uint8Array): Uint8Array {
-  return concatBytes(enc.encode(DOMAINS.boxAad), new Uint8Array([0]), circle, u32(epoch), member)
-}
-
-function boxKek (shared: Uint8Array, eph: Uint8Array, recipientX: Uint8Array): Uint8Array {
-  return derive(concatBytes(shared, eph, recipientX), LABELS.box)
-}
-
-export function sealKeyBox (backend: CryptoBackend, circle: Uint8Array, epoch: number, member: Uint8Array, memberX: Uint8Array, key: Uint8Array, random: RandomSource = defaultRandom): KeyBox {
-  const ephSecret = random(32)
-  const eph = x25519.getPublicKey(ephSecret)
-  const kek = boxKek(x25519.getSharedSecret(ephSecret, memberX), eph, memberX)
-  ephSecret.fill(0)
-  const nonce = random(XNONCE_BYTES)
-  return { member, eph, nonce, sealed: xchachaSeal(backend, kek, nonce, key, boxAad(circle, epoch, member)) }
-}
-
-export function openKeyBox (backend: CryptoBackend, circle: Uint8Array, epoch: number, box: KeyBox, mine: BoxKeyPair): Uint8Array {
-  const kek = boxKek(x25519.getSharedSecret(mine.secretKey, box.eph), box.eph, mine.publicKey)
-  return xchachaOpen(backend, kek, box.nonce, box.sealed, boxAad(circle, epoch, box.member))
 }
 
 // --- entries --------------------------------------------------------------------------------------
@@ -538,138 +462,7 @@ export async function postEntry (backend: CryptoBackend, log: CircleLog, signer:
   return await signEntry(signer, { circle: log.circle, epoch: log.epoch, time, prev: prevFor(log), body: sealPost(backend, log.circle, signer.publicKey, keys, payload, random) })
 }
 
-// --- invites --------------------------------------------------------------------------------------
-
-/**
- * An invite code (text): `kith-invite:` + base32(payload), payload =
- *   version(1) ‖ circle(32) ‖ inviter Ed25519 key(32) ‖ secret(32) ‖ expires (u32, s since 1970) ‖
- *   hintCount(1) ‖ hintCount × (len(1) ‖ multiaddr bytes) ‖ checksum(4) = SHA-256(before)[0..4]
- * The inviter keeps only `inviteId(secret)` and the expiry it chose; the code's expiry is a
- * courtesy to the joiner, the inviter's own record is what counts.
- */
-export interface Invite { circle: Uint8Array, inviter: Uint8Array, secret: Uint8Array, expires: number, hints: Uint8Array[] }
-
-export function inviteId (secret: Uint8Array): Uint8Array { return derive(secret, LABELS.inviteId) }
-export function inviteAccessKey (secret: Uint8Array): Uint8Array { return derive(secret, LABELS.inviteAccess) }
-
-export function formatInvite (inv: Invite): string {
-  const hints = inv.hints.slice(0, 4).filter(h => h.length > 0 && h.length <= 200)
-  const parts: Uint8Array[] = [new Uint8Array([CIRCLE_VERSION]), inv.circle, inv.inviter, inv.secret, u32(inv.expires), new Uint8Array([hints.length])]
-  for (const h of hints) parts.push(new Uint8Array([h.length]), h)
-  const body = concatBytes(...parts)
-  return INVITE_SCHEME + base32.baseEncode(concatBytes(body, sha256(body).subarray(0, 4)))
-}
-
-export function parseInvite (input: string): Invite {
-  if (typeof input !== 'string' || input.length > MAX_INVITE_CHARS) throw new InviteCodeError()
-  const text = input.trim()
-  const at = text.toLowerCase().indexOf(INVITE_SCHEME)
-  if (at < 0) throw new InviteCodeError('not a kith invite code (it starts with kith-invite:)')
-  let bytes: Uint8Array
-  try {
-    bytes = base32.baseDecode(text.slice(at + INVITE_SCHEME.length).toLowerCase())
-  } catch (err) {
-    throw new InviteCodeError('the invite code is mistyped (not base32)', { cause: err })
-  }
-  if (bytes.length < 1 + 96 + 4 + 1 + 4) throw new InviteCodeError('the invite code is cut short')
-  const body = bytes.subarray(0, bytes.length - 4)
-  if (!constantTimeEqual(sha256(body).subarray(0, 4), bytes.subarray(bytes.length - 4))) throw new InviteCodeError('the invite code is mistyped or tampered with (checksum mismatch)')
-  if (body[0] !== CIRCLE_VERSION) throw new InviteCodeError('unsupported invite version')
-  const circle = body.slice(1, 33)
-  const inviter = body.slice(33, 65)
-  const secret = body.slice(65, 97)
-  const expires = new DataView(body.buffer, body.byteOffset + 97, 4).getUint32(0)
-  const count = body[101] as number
-  const hints: Uint8Array[] = []
-  let p = 102
-  for (let i = 0; i < count; i++) {
-    const len = body[p]
-    if (len === undefined || len === 0 || p + 1 + len > body.length) throw new InviteCodeError('the invite code is malformed')
-    hints.push(body.slice(p + 1, p + 1 + len))
-    p += 1 + len
-  }
-  if (count > 4 || p !== body.length) throw new InviteCodeError('the invite code is malformed')
-  return { circle, inviter, secret, expires, hints }
-}
-
-/**
- * A joiner's (or inviter's) proof of an invite, bound to both peers and both nonces: HMAC under
- * the invite's access key (`inviteAccessKey(secret)`; the inviter stores only that key).
- */
-export function inviteProof (access: Uint8Array, role: 'joiner' | 'inviter', joiner: Uint8Array, inviter: Uint8Array, nonceJ: Uint8Array, nonceI: Uint8Array): Uint8Array {
-  if (access.length !== KEY_BYTES) throw new RangeError('invite access key must be 32 bytes')
-  return hmac(sha256, access, concatBytes(enc.encode(`kith/v1/circle/invite/${role}`), new Uint8Array([0]), joiner, inviter, nonceJ, nonceI))
-}
-
-
-// --- wire messages (/kith/circle/1.0.0) -----------------------------------------------------------
-
-/** Largest circle message: a batch of entries. */
-export const MAX_CIRCLE_MESSAGE_BYTES = 1024 * 1024
-export const MAX_IDS_PER_MESSAGE = 1024
-
-export type CircleMessage =
-  | { t: 'hello', circle: Uint8Array, epoch: number, nonce: Uint8Array }
-  | { t: 'welcome', nonce: Uint8Array, proof: Uint8Array }
-  | { t: 'proof', proof: Uint8Array }
-  | { t: 'heads', ids: Uint8Array[] }
-  | { t: 'want', ids: Uint8Array[] }
-  | { t: 'entries', entries: Uint8Array[] }
-  | { t: 'done' }
-  | { t: 'join', invite: Uint8Array, nonce: Uint8Array }
-  | { t: 'challenge', nonce: Uint8Array, proof: Uint8Array }
-  | { t: 'join-proof', proof: Uint8Array, name: string, x: Uint8Array }
-  | { t: 'error', reason: string }
-
-export function encodeCircleMessage (m: CircleMessage): Uint8Array {
-  const bytes = encodeCanonical(m)
-  if (bytes.length > MAX_CIRCLE_MESSAGE_BYTES) throw new RangeError('circle message too large')
-  return bytes
-}
-
-function ids (f: Fields, key: string): Uint8Array[] {
-  return f.array(key, MAX_IDS_PER_MESSAGE).map(x => {
-    if (!(x instanceof Uint8Array) || x.length !== 32) throw new MalformedCircleMessageError('ids must be 32 bytes')
-    return x
-  })
-}
-
-/** A circle message that does not decode; the stream is reset. */
-export class MalformedCircleMessageError extends KithError {
-  static override name = 'MalformedCircleMessageError'
-  constructor (message = 'malformed circle message', options?: KithErrorOptions) { super(message, options) }
-}
-
-export function decodeCircleMessage (bytes: Uint8Array): CircleMessage {
-  if (bytes.length > MAX_CIRCLE_MESSAGE_BYTES) throw new MalformedCircleMessageError('circle message too large')
-  const f = new Fields(decodeCanonicalMap(bytes, MalformedCircleMessageError, 'circle message'), MalformedCircleMessageError, 'circle message')
-  const t = f.string('t')
-  switch (t) {
-    case 'hello': f.only('t', 'circle', 'epoch', 'nonce'); return { t, circle: f.bytes('circle', { exact: 32 }), epoch: f.uint('epoch', 0xffffffff), nonce: f.bytes('nonce', { exact: 32 }) }
-    case 'welcome': f.only('t', 'nonce', 'proof'); return { t, nonce: f.bytes('nonce', { exact: 32 }), proof: f.bytes('proof', { exact: 32 }) }
-    case 'proof': f.only('t', 'proof'); return { t, proof: f.bytes('proof', { exact: 32 }) }
-    case 'heads': f.only('t', 'ids'); return { t, ids: ids(f, 'ids') }
-    case 'want': f.only('t', 'ids'); return { t, ids: ids(f, 'ids') }
-    case 'entries': f.only('t', 'entries'); return {
-      t,
-      entries: f.array('entries', 4096).map(x => {
-        if (!(x instanceof Uint8Array) || x.length > MAX_MEMBERSHIP_ENTRY_BYTES) throw new MalformedCircleMessageError('entries must be byte strings within the entry limit')
-        return x
-      })
-    }
-    case 'done': f.only('t'); return { t }
-    case 'join': f.only('t', 'invite', 'nonce'); return { t, invite: f.bytes('invite', { exact: 32 }), nonce: f.bytes('nonce', { exact: 32 }) }
-    case 'challenge': f.only('t', 'nonce', 'proof'); return { t, nonce: f.bytes('nonce', { exact: 32 }), proof: f.bytes('proof', { exact: 32 }) }
-    case 'join-proof': {
-      f.only('t', 'proof', 'name', 'x')
-      const name = f.string('name')
-      if (enc.encode(name).length > MAX_MEMBER_NAME_BYTES || /[\u0000-\u001f\u007f]/.test(name)) throw new MalformedCircleMessageError('member name too long or with control characters')
-      return { t, proof: f.bytes('proof', { exact: 32 }), name, x: f.bytes('x', { exact: 32 }) }
-    }
-    case 'error': {
-      f.only('t', 'reason')
-      return { t, reason: f.string('reason').slice(0, 200) }
-    }
-    default: throw new MalformedCircleMessageError('unknown circle message type')
-  }
-}
+export { MAX_MEMBERS, MAX_MEMBERSHIP_ENTRY_BYTES, MAX_MEMBER_NAME_BYTES } from './constants.js'
+export * from './circle-keys.js'
+export * from './circle-invite.js'
+export * from './circle-messages.js'

@@ -133,3 +133,13 @@ export const MAX_MESSAGE_BYTES = MAX_CHUNK_CIPHERTEXT + 64
 export const MAX_BITFIELD_BYTES = MAX_CHUNKS / 8
 /** Reason text in a reject message, bytes. */
 export const MAX_REASON_BYTES = 256
+
+// ---------------------------------------------------------------------------------------------
+// Circles (docs/PROTOCOL.md §9)
+// ---------------------------------------------------------------------------------------------
+
+/** Members per circle (a remove entry holds one key box per remaining member). */
+export const MAX_MEMBERS = 256
+/** Largest membership entry: one key box (about 200 bytes encoded) per member, plus the rest. */
+export const MAX_MEMBERSHIP_ENTRY_BYTES = MAX_MEMBERS * 200 + 1024
+export const MAX_MEMBER_NAME_BYTES = 64

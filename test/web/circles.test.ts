@@ -91,7 +91,7 @@ describe('circles page', () => {
     await pageA.getByRole('button', { name: 'Invite someone' }).click()
     await pageA.locator('.invite-code').waitFor({ state: 'visible' })
     expect(await pageA.locator('.invite-code').inputValue()).toMatch(/^kith-invite:/)
-    expect(await pageA.locator('img.qr').count()).toBe(1)
+    expect(await pageA.locator('.invite img.qr').count()).toBe(1)
     await pageA.screenshot({ path: join(SHOTS, 'circles-invite.png') })
     const bPeer = ((await kith(['status', '--repo', b.repo])).peerId) as string
     await pageA.locator(`li[data-peer="${bPeer}"] button`).click()
