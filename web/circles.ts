@@ -26,7 +26,7 @@ export function adoptToken (): boolean {
 
 class ApiError extends Error {}
 
-async function api<T> (method: string, path: string, body?: unknown): Promise<T> {
+export async function api<T> (method: string, path: string, body?: unknown): Promise<T> {
   const token = sessionStorage.getItem(TOKEN_KEY)
   if (token === null) throw new ApiError('open this page from the address `kith daemon` prints (it carries the access token)')
   const res = await fetch(new URL(`api/v1${path}`, new URL('./', location.href)), {
@@ -40,7 +40,7 @@ async function api<T> (method: string, path: string, body?: unknown): Promise<T>
   return value as T
 }
 
-function el<K extends keyof HTMLElementTagNameMap> (tag: K, props: Partial<HTMLElementTagNameMap[K]> & { dataset?: Record<string, string> } = {}, ...children: Array<Node | string>): HTMLElementTagNameMap[K] {
+export function el<K extends keyof HTMLElementTagNameMap> (tag: K, props: Partial<HTMLElementTagNameMap[K]> & { dataset?: Record<string, string> } = {}, ...children: Array<Node | string>): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag)
   const { dataset, ...rest } = props
   Object.assign(e, rest)
@@ -50,12 +50,12 @@ function el<K extends keyof HTMLElementTagNameMap> (tag: K, props: Partial<HTMLE
 }
 
 function message (text: string, error = false): void {
-  const m = $('circles-message')
+  const m = $(document.getElementById('screen-node')?.hidden === false ? 'node-message' : 'circles-message')
   m.textContent = text
   m.classList.toggle('error', error)
 }
 
-async function guarded (fn: () => Promise<void>): Promise<void> {
+export async function guarded (fn: () => Promise<void>): Promise<void> {
   try {
     await fn()
   } catch (err) {

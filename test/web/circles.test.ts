@@ -96,6 +96,18 @@ describe('circles page', () => {
     const bPeer = ((await kith(['status', '--repo', b.repo])).peerId) as string
     await pageA.locator(`li[data-peer="${bPeer}"] button`).click()
     await pageA.waitForFunction(() => /key was rotated \(epoch 1\)/.test(document.getElementById('circles-message')?.textContent ?? ''), undefined, { timeout: 30_000 })
+
+    // The node page: add a share by path; shares with seeding figures; peers with connection type.
+    const extra = join(box.dir, 'notes.bin')
+    await writeRandomFile(extra, 100_000)
+    await pageA.goto(`${a.ui}#node`)
+    await pageA.locator('#screen-node').waitFor({ state: 'visible' })
+    await pageA.fill('#node-add-path', extra)
+    await pageA.getByRole('button', { name: 'Add share' }).click()
+    await pageA.locator('#node-shares li[data-name="notes.bin"]').waitFor({ state: 'visible', timeout: 30_000 })
+    expect(await pageA.locator('#node-message').textContent()).toMatch(/sharing notes\.bin: kith:/)
+    expect(await pageA.locator(`#node-peers li[data-peer="${bPeer}"]`).getAttribute('data-kind')).toBe('tcp')
+    await pageA.screenshot({ path: join(SHOTS, 'node.png') })
     await ctx.close()
   }, 300_000)
 })
