@@ -62,22 +62,33 @@ function keyOf (p: PeerId): Uint8Array {
   return raw
 }
 
-/** Serves one inbound circle stream. */
-export async function handleCircleStream (stream: Stream, local: PeerId, remote: PeerId, circles: Circles, signal?: AbortSignal): Promise<void> {
+/**
+ * One circle stream's life: framed messages, a deadline over the whole exchange, a polite close
+ * when `fn` succeeds (its result is kept even if closing fails) and a reset when it throws.
+ */
+async function onStream<T> (stream: Stream, signal: AbortSignal | undefined, fn: (lp: Lp, signal: AbortSignal) => Promise<T>): Promise<T> {
   const lp = lpStream(stream, { maxDataLength: MAX_CIRCLE_MESSAGE_BYTES })
   const guard = scope(CIRCLE_STREAM_TIMEOUT_MS, signal)
   try {
-    const first = await read(lp, guard.signal)
-    if (first.t === 'hello') await respondSync(lp, first, local, remote, circles, guard.signal)
-    else if (first.t === 'join') await respondJoin(lp, first, local, remote, circles, guard.signal)
-    else throw new MalformedCircleMessageError('expected hello or join')
+    const result = await fn(lp, guard.signal)
     await stream.close({ signal: guard.signal }).catch(() => {})
+    return result
   } catch (err) {
     stream.abort(err as Error)
     throw err
   } finally {
     guard.clear()
   }
+}
+
+/** Serves one inbound circle stream. */
+export async function handleCircleStream (stream: Stream, local: PeerId, remote: PeerId, circles: Circles, signal?: AbortSignal): Promise<void> {
+  await onStream(stream, signal, async (lp, deadline) => {
+    const first = await read(lp, deadline)
+    if (first.t === 'hello') await respondSync(lp, first, local, remote, circles, deadline)
+    else if (first.t === 'join') await respondJoin(lp, first, local, remote, circles, deadline)
+    else throw new MalformedCircleMessageError('expected hello or join')
+  })
 }
 
 async function refuse (lp: Lp, reason: string, signal: AbortSignal): Promise<never> {
@@ -103,9 +114,7 @@ async function respondSync (lp: Lp, hello: Extract<CircleMessage, { t: 'hello' }
 
 /** Syncs circle `c` with `peer` over a new stream (both directions). Returns entries gained. */
 export async function syncWith (stream: Stream, c: Circle, circles: Circles, local: PeerId, remote: PeerId, signal?: AbortSignal): Promise<number> {
-  const lp = lpStream(stream, { maxDataLength: MAX_CIRCLE_MESSAGE_BYTES })
-  const guard = scope(CIRCLE_STREAM_TIMEOUT_MS, signal)
-  try {
+  return await onStream(stream, signal, async (lp, deadline) => {
     const them = c.log.members().find(m => constantTimeEq(m.key, keyOf(remote)))
     const me = c.log.members().find(m => constantTimeEq(m.key, circles.me))
     if (them === undefined || me === undefined) throw new CircleRefusedError('not syncing with a non-member')
@@ -114,26 +123,20 @@ export async function syncWith (stream: Stream, c: Circle, circles: Circles, loc
     const epoch = Math.max(them.since, me.since)
     const access = c.log.epochKeys(epoch).access
     const nonce = defaultRandom(32)
-    await write(lp, { t: 'hello', circle: c.log.circle, epoch, nonce }, guard.signal)
-    const welcome = await read(lp, guard.signal)
+    await write(lp, { t: 'hello', circle: c.log.circle, epoch, nonce }, deadline)
+    const welcome = await read(lp, deadline)
     if (welcome.t === 'error') throw new CircleRefusedError(`the peer refused: ${welcome.reason}`)
     if (welcome.t !== 'welcome') throw new MalformedCircleMessageError('expected welcome')
     const t: AdmissionTranscript = { swarm: c.log.circle, initiator: peerBytes(local), responder: peerBytes(remote), initiatorNonce: nonce, responderNonce: welcome.nonce }
     if (!verifyProof(access, 'responder', t, welcome.proof)) throw new CircleRefusedError('the peer does not hold this circle\'s key')
-    await write(lp, { t: 'proof', proof: computeProof(access, 'initiator', t) }, guard.signal)
-    const admitted = await read(lp, guard.signal)
+    await write(lp, { t: 'proof', proof: computeProof(access, 'initiator', t) }, deadline)
+    const admitted = await read(lp, deadline)
     if (admitted.t === 'error') throw new CircleRefusedError(`the peer refused: ${admitted.reason}`)
     if (admitted.t !== 'done') throw new MalformedCircleMessageError('expected admission')
-    const gained = await pull(lp, c, circles, guard.signal)
-    await push(lp, c.log, guard.signal)
-    await stream.close({ signal: guard.signal }).catch(() => {})
+    const gained = await pull(lp, c, circles, deadline)
+    await push(lp, c.log, deadline)
     return gained
-  } catch (err) {
-    stream.abort(err as Error)
-    throw err
-  } finally {
-    guard.clear()
-  }
+  })
 }
 
 /** Pusher side: heads, then answer wants until `done`. */
@@ -228,12 +231,10 @@ async function sendAll (lp: Lp, log: CircleLog, signal: AbortSignal): Promise<vo
 
 /** Joins a circle with `invite` over a stream to its inviter. Returns the verified log. */
 export async function joinWith (stream: Stream, invite: Invite, myName: string, circles: Circles, local: PeerId, remote: PeerId, signal?: AbortSignal): Promise<Circle> {
-  const lp = lpStream(stream, { maxDataLength: MAX_CIRCLE_MESSAGE_BYTES })
-  const guard = scope(CIRCLE_STREAM_TIMEOUT_MS, signal)
-  try {
+  return await onStream(stream, signal, async (lp, deadline) => {
     const nonce = defaultRandom(32)
-    await write(lp, { t: 'join', invite: inviteId(invite.secret), nonce }, guard.signal)
-    const ch = await read(lp, guard.signal)
+    await write(lp, { t: 'join', invite: inviteId(invite.secret), nonce }, deadline)
+    const ch = await read(lp, deadline)
     if (ch.t === 'error') throw new InviteRefusedError(ch.reason)
     if (ch.t !== 'challenge') throw new MalformedCircleMessageError('expected challenge')
     const j = peerBytes(local)
@@ -241,10 +242,10 @@ export async function joinWith (stream: Stream, invite: Invite, myName: string, 
     const access = inviteAccessKey(invite.secret)
     if (!constantTimeEq(inviteProof(access, 'inviter', j, i, nonce, ch.nonce), ch.proof)) throw new InviteRefusedError('the peer did not issue this invite')
     const mine = generateBoxKeyPair()
-    await write(lp, { t: 'join-proof', proof: inviteProof(access, 'joiner', j, i, nonce, ch.nonce), name: myName, x: mine.publicKey }, guard.signal)
+    await write(lp, { t: 'join-proof', proof: inviteProof(access, 'joiner', j, i, nonce, ch.nonce), name: myName, x: mine.publicKey }, deadline)
     const entries: Entry[] = []
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const m = await read(lp, guard.signal)
+      const m = await read(lp, deadline)
       if (m.t === 'error') throw new InviteRefusedError(m.reason)
       if (m.t === 'done') break
       if (m.t !== 'entries') throw new MalformedCircleMessageError('expected entries')
@@ -257,12 +258,6 @@ export async function joinWith (stream: Stream, invite: Invite, myName: string, 
     if (r.rejected.length > 0 || r.pending.length > 0) throw new CircleEntryError('the inviter sent a log that does not verify')
     if (check.admin === undefined || !constantTimeEq(check.admin, invite.inviter)) throw new CircleEntryError('the log was not started by the inviter')
     if (!check.isMember(circles.me) || check.epochKey(check.epoch) === undefined) throw new CircleEntryError('the log does not admit us')
-    await stream.close({ signal: guard.signal }).catch(() => {})
     return await circles.adopt(invite.circle, mine, entries)
-  } catch (err) {
-    stream.abort(err as Error)
-    throw err
-  } finally {
-    guard.clear()
-  }
+  })
 }
