@@ -11,16 +11,15 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { CustomProgressEvent } from 'progress-events'
 import { Bitfield } from '../protocol/bitfield.js'
-import { digestEquals } from '../protocol/cid.js'
 import type { CryptoBackend } from '../protocol/crypto.js'
 import { DecryptionError, KithError } from '../protocol/errors.js'
-import { deriveShareKeys } from '../protocol/keys.js'
+import { deriveShareKeys, type ShareKeys } from '../protocol/keys.js'
 import type { ShareLink } from '../protocol/link.js'
 import { chunkPlaintextLength, locateChunk, type ManifestMeta } from '../protocol/manifest.js'
-import { ChunkCipher } from '../protocol/stream.js'
 import { completeManifest, fetchFromPeers, type ManifestFetchContext } from './manifest-fetch.js'
 import { sleep } from './rate-limit.js'
 import { scope } from './abort.js'
+import { inlineChunkCrypto, type ChunkCrypto, type ChunkCryptoFactory } from './swarm/chunk-crypto.js'
 import { ChunkScheduler } from './swarm/scheduler.js'
 import type { Swarm } from './swarm/service.js'
 import { ShareState, type BlockStore } from './swarm/share-state.js'
@@ -67,6 +66,8 @@ export interface NodeContext {
   discovery: Discovery
   blocks: BlockStore
   backend: CryptoBackend
+  /** Per-chunk content crypto (default: inline with `backend`; the browser uses Web Workers). */
+  chunkCrypto?: ChunkCryptoFactory
   log: Logger
   localPeer: PeerId
   /** Adds addresses for a peer to the in-memory peer store. */
@@ -141,6 +142,7 @@ export interface ActiveDownload {
 export async function getShare (ctx: NodeContext, link: ShareLink, opts: GetOptions): Promise<GetResult & { state: ShareState, meta: ManifestMeta }> {
   if (link.kind !== 'read') throw new SeedOnlyLinkError()
   const keys = deriveShareKeys(link.key)
+  const chunks = chunkCryptoFor(ctx, keys)
   const state = new ShareState({ keys, rootCid: link.manifest, backend: ctx.backend, blocks: ctx.blocks })
   const existing = ctx.swarm.getShare(keys.discovery)
   if (existing !== undefined) ctx.swarm.removeShare(existing)
@@ -177,11 +179,10 @@ export async function getShare (ctx: NodeContext, link: ShareLink, opts: GetOpti
     opts.onProgress?.(new CustomProgressEvent('kith:get:manifest', { name: meta.name, size: meta.size, chunks: index.chunks, files: meta.files.length }))
     progress()
 
-    const cipher = new ChunkCipher(ctx.backend, keys.encryption, keys.noncePrefix)
     const writer = await opts.openTarget(meta, link.manifest.toString(), index.chunkSize)
-    const have = await reverify(ctx, writer, meta, index.chunkSize, cipher, manifest.digests, opts)
+    const have = await reverify(writer, meta, index.chunkSize, chunks, manifest.digests, opts)
     state.setManifest(rootBytes, index, manifest.digests, manifest.treeBlockDigests, have)
-    state.source = new PlaintextChunkSource(meta, index.chunkSize, cipher, writer.readChunk.bind(writer))
+    state.source = new PlaintextChunkSource(meta, index.chunkSize, chunks, i => state.chunkDigest(i), writer.readChunk.bind(writer))
     // A downloader seeds what it has: announce now, so later downloaders can draw from us too.
     void ctx.discovery.provide(keys.discoveryCid, signal).catch(() => {})
 
@@ -197,17 +198,19 @@ export async function getShare (ctx: NodeContext, link: ShareLink, opts: GetOpti
       signal,
       deliver: async (i, sealed) => {
         const loc = locateChunk(meta, i)
-        let plaintext: Uint8Array
+        let plaintext: Uint8Array | undefined
         try {
-          plaintext = cipher.open(i, loc.last, sealed)
+          plaintext = await chunks.open(i, loc.last, sealed, state.chunkDigest(i))
         } catch (err) {
           if (err instanceof DecryptionError) throw new CorruptShareError({ cause: err })
           throw err
         }
+        if (plaintext === undefined) return false
         await writer.writeChunk(loc.fileIndex, loc.position, plaintext)
         writer.markHave(i)
         bytesDone += plaintext.length
         received++
+        return true
       },
       onChunk: () => {
         progress()
@@ -240,6 +243,7 @@ export async function getShare (ctx: NodeContext, link: ShareLink, opts: GetOpti
     return { path, name: meta.name, size: meta.size, sha256: shareDigest(ctx.backend, meta), manifest: link.manifest.toString(), state, meta }
   } catch (err) {
     ctx.swarm.removeShare(state)
+    chunks.close()
     if (signal.aborted && signal.reason instanceof KithError) throw signal.reason
     throw err
   } finally {
@@ -291,17 +295,24 @@ async function raceRoot (ctx: NodeContext, fetchCtx: ManifestFetchContext, cid: 
   }
 }
 
+/** The chunk crypto of one share on this platform. */
+export function chunkCryptoFor (ctx: NodeContext, keys: ShareKeys): ChunkCrypto {
+  return (ctx.chunkCrypto ?? inlineChunkCrypto(ctx.backend))(keys.encryption, keys.noncePrefix)
+}
+
+/** Chunks re-verified at once on resume: keeps a worker pool busy while the next chunk is read. */
+const REVERIFY_PARALLEL = 4
+
 /** Checks chunks a previous run wrote: re-seal the plaintext on disk and compare digests. */
-async function reverify (ctx: NodeContext, writer: DownloadTarget, meta: ManifestMeta, chunkSize: number, cipher: ChunkCipher, digests: Uint8Array, opts: GetOptions): Promise<Bitfield> {
+async function reverify (writer: DownloadTarget, meta: ManifestMeta, chunkSize: number, chunks: ChunkCrypto, digests: Uint8Array, opts: GetOptions): Promise<Bitfield> {
   const have = new Bitfield(digests.length / 32)
-  const claimed = writer.claimedChunks()
+  const claimed = writer.claimedChunks().filter(i => i < have.size)
   let checked = 0
-  for (const i of claimed) {
-    if (i >= have.size) continue
+  const check = async (i: number): Promise<void> => {
     const loc = locateChunk(meta, i)
     const length = chunkPlaintextLength(loc.file, loc.position, chunkSize)
     const plaintext = await writer.readChunk(loc.fileIndex, loc.position, length)
-    if (plaintext !== undefined && digestEquals(ctx.backend.sha256(cipher.seal(i, loc.last, plaintext)), digests.subarray(i * 32, i * 32 + 32))) {
+    if (plaintext !== undefined && await chunks.seal(i, loc.last, plaintext, digests.subarray(i * 32, i * 32 + 32)) !== undefined) {
       have.set(i)
     } else {
       writer.unmarkHave(i)
@@ -310,6 +321,11 @@ async function reverify (ctx: NodeContext, writer: DownloadTarget, meta: Manifes
       opts.onProgress?.(new CustomProgressEvent('kith:get:verify', { checked, valid: have.count(), total: claimed.length }))
     }
   }
+  let next = 0
+  const lane = async (): Promise<void> => {
+    while (next < claimed.length) await check(claimed[next++] as number)
+  }
+  await Promise.all(Array.from({ length: Math.min(REVERIFY_PARALLEL, claimed.length) }, lane))
   return have
 }
 

@@ -12,12 +12,11 @@ import type { CryptoBackend } from '../protocol/crypto.js'
 import { MAX_HINT_BYTES, MAX_LINK_HINTS } from '../protocol/constants.js'
 import { deriveShareKeys } from '../protocol/keys.js'
 import { parseLink, type ShareLink } from '../protocol/link.js'
-import { ChunkCipher } from '../protocol/stream.js'
 import { bestBackend } from './crypto-native.js'
 import { findProviders, getManifest, provide, putManifest } from './dht.js'
 import { DownloadWriter } from './download-file.js'
 import { diskReader, fileShareSource } from './files.js'
-import { getShare, type Discovery, type GetOptions, type GetResult, type NodeContext } from './get.js'
+import { chunkCryptoFor, getShare, type Discovery, type GetOptions, type GetResult, type NodeContext } from './get.js'
 import { createKithLibp2p, type KithServices } from './libp2p.js'
 import { completeManifest } from './manifest-fetch.js'
 import { publishShare, signerFor, type ShareOptions } from './publish.js'
@@ -331,7 +330,7 @@ export class KithNode {
         state.setManifest(rootBytes, fetched.root.index, fetched.digests, fetched.treeBlockDigests, have)
         const base = r.source
         const paths = meta.files.map(f => meta.kind === 'file' ? base : join(base, ...f.path.split('/')))
-        state.source = new PlaintextChunkSource(meta, fetched.root.index.chunkSize, new ChunkCipher(this.backend, keys.encryption, keys.noncePrefix), diskReader(i => paths[i], fetched.root.index.chunkSize))
+        state.source = new PlaintextChunkSource(meta, fetched.root.index.chunkSize, chunkCryptoFor(this.#ctx, keys), i => state.chunkDigest(i), diskReader(i => paths[i], fetched.root.index.chunkSize))
         this.#ctx.swarm.addShare(state)
         this.#states.set(link.manifest.toString(), state)
         this.#watchSource(state, link.manifest.toString())

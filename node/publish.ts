@@ -14,8 +14,7 @@ import { DEFAULT_CHUNK_SIZE } from '../protocol/constants.js'
 import { deriveShareKeys, generateRootKey, type ShareKeys } from '../protocol/keys.js'
 import { formatLink } from '../protocol/link.js'
 import { ShareEncoder, type EncodedShare, type ManifestMeta, type ManifestSigner } from '../protocol/manifest.js'
-import { ChunkCipher } from '../protocol/stream.js'
-import type { NodeContext } from './get.js'
+import { chunkCryptoFor, type NodeContext } from './get.js'
 import { ShareState } from './swarm/share-state.js'
 import { PlaintextChunkSource, type PlaintextReader } from './swarm/sources.js'
 
@@ -102,8 +101,7 @@ async function serveEncoded (ctx: NodeContext, keys: ShareKeys, encoded: Encoded
   const have = new Bitfield(encoded.index.chunks)
   for (let i = 0; i < have.size; i++) have.set(i)
   state.setManifest(encoded.root.bytes, encoded.index, encoded.digests, [...encoded.treeBlockDigests], have)
-  const cipher = new ChunkCipher(ctx.backend, keys.encryption, keys.noncePrefix)
-  state.source = new PlaintextChunkSource(encoded.meta, encoded.index.chunkSize, cipher, reader)
+  state.source = new PlaintextChunkSource(encoded.meta, encoded.index.chunkSize, chunkCryptoFor(ctx, keys), i => state.chunkDigest(i), reader)
   ctx.swarm.addShare(state)
   return state
 }

@@ -22,6 +22,7 @@ import { adoptToken, renderCircles, wireCircleForms } from './circles.js'
 import { renderNode, wireNodeForms } from './node-page.js'
 import { renderSVG } from 'uqr'
 import { OpfsTarget } from './opfs-target.js'
+import { CryptoWorkers } from './chunk-crypto.js'
 import { buildDigest } from './build-digest.js'
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
@@ -37,6 +38,10 @@ class MemoryBlocks implements BlockStore {
   async put (cid: CID, bytes: Uint8Array): Promise<void> { this.#m.set(cid.toString(), bytes) }
   async has (cid: CID): Promise<boolean> { return this.#m.has(cid.toString()) }
 }
+
+/** Content crypto off the page's thread (started on first use). */
+let workers: CryptoWorkers | undefined
+const cryptoWorkers = (): CryptoWorkers => (workers ??= new CryptoWorkers())
 
 /** Thrown by the preview pass once the manifest is known: nothing is downloaded yet. */
 class PreviewDone extends Error {
@@ -125,6 +130,7 @@ async function context (): Promise<NodeContext> {
     },
     blocks,
     backend: nobleBackend,
+    chunkCrypto: cryptoWorkers().chunkCrypto,
     log: node.logger.forComponent('kith:web'),
     localPeer: node.peerId,
     rememberAddresses: async (peer, multiaddrs) => { await node.peerStore.merge(peer, { multiaddrs }) }
@@ -174,12 +180,25 @@ async function download (link: ShareLink): Promise<void> {
   const button = $<HTMLButtonElement>('download')
   button.disabled = true
   let target: OpfsTarget | undefined
-  const t0 = performance.now()
+  // Rate and time left count this run's bytes only (a resumed download starts part-way).
+  let t0: number | undefined
+  let bytes0 = 0
+  $('resumed').hidden = true
   const onProgress = (evt: GetProgressEvents): void => {
+    if (evt.type === 'kith:get:verify') {
+      const { checked, valid, total } = evt.detail
+      $('status').textContent = `resuming: checked ${checked} of ${total} chunks already on disk`
+      if (checked === total) {
+        $('resumed').textContent = `resumed: ${valid} of ${total} chunks from before were intact and kept`
+        $('resumed').hidden = false
+      }
+      return
+    }
     if (evt.type !== 'kith:get:chunk') return
     const { bytes, total, peers } = evt.detail
+    if (t0 === undefined) { t0 = performance.now(); bytes0 = bytes }
     const seconds = (performance.now() - t0) / 1000
-    const rate = bytes / Math.max(seconds, 0.001)
+    const rate = (bytes - bytes0) / Math.max(seconds, 0.5)
     const left = rate > 0 ? Math.ceil((total - bytes) / rate) : 0
     $<HTMLProgressElement>('progress').max = total
     $<HTMLProgressElement>('progress').value = bytes
@@ -188,7 +207,7 @@ async function download (link: ShareLink): Promise<void> {
   }
   try {
     await getShare(await context(), link, {
-      openTarget: async (meta, manifest, chunkSize) => { target = await OpfsTarget.open(meta, manifest, chunkSize); return target },
+      openTarget: async (meta, manifest, chunkSize) => { target = await OpfsTarget.open(meta, manifest, chunkSize, async f => await cryptoWorkers().sha256File(f)); return target },
       onProgress
     })
     await renderPeers() // before the handover, while the swarm sessions are still those of the download
@@ -220,13 +239,15 @@ async function openLink (text: string): Promise<void> {
   try {
     renderShare(await preview(link))
     $('download').onclick = () => { void download(link) }
-    if (autoStart) { autoStart = false; void download(link) }
+    // A download this page started before a reload (or a crash) continues on its own.
+    if (autoStart || await OpfsTarget.hasPartial(link.manifest.toString())) { autoStart = false; void download(link) }
   } catch (err) {
     fail(err)
   }
 }
 
 function main (): void {
+  void OpfsTarget.sweep()
   $('build').textContent = 'checking…'
   buildDigest().then(d => {
     $('build').textContent = d.verified ? d.sha256 : `${d.sha256} (does not match build.json!)`

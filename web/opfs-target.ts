@@ -6,7 +6,9 @@
  * flow re-verifies every claimed chunk before trusting it. Writes go through a
  * FileSystemWritableFileStream, which makes them visible only when it is closed: the target
  * commits (closes and reopens) every COMMIT_EVERY chunks and on flush, and reads back only
- * committed chunks, so nothing half-written is ever re-sealed and served.
+ * committed chunks, so nothing half-written is ever re-sealed and served. Commits also happen
+ * every COMMIT_MS, so a slow download loses at most a few seconds of data to a reload; the page
+ * resumes a download it finds partly here as soon as the link is opened again.
  *
  * Memory stays flat: chunks go to disk as they arrive; the final SHA-256 check reads the file
  * back in 4 MiB slices; the user gets the file as a disk-backed File (object URL), never a copy
@@ -18,7 +20,18 @@ import type { ManifestMeta } from '../protocol/manifest.js'
 import type { DownloadTarget } from '../node/get.js'
 
 const COMMIT_EVERY = 32
+/** …or this long after the last commit, so a slow download loses little to a reload. */
+const COMMIT_MS = 2000
 const READ_SLICE = 4 * 1024 * 1024
+/** A finished download's OPFS copy is removed on a later visit once untouched this long. */
+const SWEEP_AFTER_MS = 60 * 60 * 1000
+
+/** SHA-256 of a file read back in slices, on this thread. */
+async function hashHere (file: File): Promise<Uint8Array> {
+  const h = sha256.create()
+  for (let at = 0; at < file.size; at += READ_SLICE) h.update(new Uint8Array(await file.slice(at, at + READ_SLICE).arrayBuffer()))
+  return h.digest()
+}
 
 interface State { version: 1, manifest: string, committed: number[] }
 
@@ -32,9 +45,13 @@ export class OpfsTarget implements DownloadTarget {
   readonly #committed = new Set<number>()
   readonly #finished = new Map<number, File>()
   #sinceCommit = 0
+  #lastCommit = performance.now()
   #chain: Promise<unknown> = Promise.resolve()
 
-  private constructor (dir: FileSystemDirectoryHandle, meta: ManifestMeta, manifest: string, chunkSize: number, committed: number[]) {
+  readonly #sha256File: (file: File) => Promise<Uint8Array>
+
+  private constructor (dir: FileSystemDirectoryHandle, meta: ManifestMeta, manifest: string, chunkSize: number, committed: number[], sha256File: (file: File) => Promise<Uint8Array>) {
+    this.#sha256File = sha256File
     this.#dir = dir
     this.#meta = meta
     this.#manifest = manifest
@@ -42,7 +59,8 @@ export class OpfsTarget implements DownloadTarget {
     for (const c of committed) this.#committed.add(c)
   }
 
-  static async open (meta: ManifestMeta, manifest: string, chunkSize: number): Promise<OpfsTarget> {
+  /** `sha256File` hashes a finished file (the page passes a Web Worker's; default: this thread). */
+  static async open (meta: ManifestMeta, manifest: string, chunkSize: number, sha256File: (file: File) => Promise<Uint8Array> = hashHere): Promise<OpfsTarget> {
     const root = await navigator.storage.getDirectory()
     const kith = await root.getDirectoryHandle('kith', { create: true })
     const dir = await kith.getDirectoryHandle(manifest.slice(-24), { create: true })
@@ -54,7 +72,48 @@ export class OpfsTarget implements DownloadTarget {
     } catch {
       // No state yet: a fresh download.
     }
-    return new OpfsTarget(dir, meta, manifest, chunkSize, committed)
+    return new OpfsTarget(dir, meta, manifest, chunkSize, committed, sha256File)
+  }
+
+  /**
+   * Frees finished downloads left by earlier visits: a folder with no state.json is complete (the
+   * browser has saved the files) and is only kept while its tab seeds it; one untouched for
+   * SWEEP_AFTER_MS is removed. Partial downloads stay, to be resumed.
+   */
+  static async sweep (): Promise<number> {
+    let removed = 0
+    try {
+      const kith = await (await navigator.storage.getDirectory()).getDirectoryHandle('kith', { create: true })
+      const now = Date.now()
+      for await (const [name, handle] of kith.entries()) {
+        if (handle.kind !== 'directory') continue
+        const dir = handle as FileSystemDirectoryHandle
+        let partial = false
+        let newest = 0
+        for await (const [file, h] of dir.entries()) {
+          if (file === 'state.json') partial = true
+          else if (h.kind === 'file') newest = Math.max(newest, (await (h as FileSystemFileHandle).getFile()).lastModified)
+        }
+        if (partial || now - newest < SWEEP_AFTER_MS) continue
+        await kith.removeEntry(name, { recursive: true })
+        removed++
+      }
+    } catch {
+      // Storage unavailable or busy: try again on the next visit.
+    }
+    return removed
+  }
+
+  /** True if this origin holds part of the download of `manifest` (a reload interrupted it). */
+  static async hasPartial (manifest: string): Promise<boolean> {
+    try {
+      const kith = await (await navigator.storage.getDirectory()).getDirectoryHandle('kith')
+      const dir = await kith.getDirectoryHandle(manifest.slice(-24))
+      const s = JSON.parse(await (await (await dir.getFileHandle('state.json')).getFile()).text()) as State
+      return s.version === 1 && s.manifest === manifest && Array.isArray(s.committed) && s.committed.length > 0
+    } catch {
+      return false
+    }
   }
 
   claimedChunks (): number[] { return [...this.#committed] }
@@ -85,7 +144,7 @@ export class OpfsTarget implements DownloadTarget {
 
   markHave (index: number): void {
     this.#written.add(index)
-    if (++this.#sinceCommit >= COMMIT_EVERY) void this.flush().catch(() => {})
+    if (++this.#sinceCommit >= COMMIT_EVERY || performance.now() - this.#lastCommit >= COMMIT_MS) void this.flush().catch(() => {})
   }
 
   unmarkHave (index: number): void {
@@ -102,6 +161,7 @@ export class OpfsTarget implements DownloadTarget {
       for (const c of pending) this.#committed.add(c)
       this.#written.clear()
       this.#sinceCommit = 0
+      this.#lastCommit = performance.now()
       const state: State = { version: 1, manifest: this.#manifest, committed: [...this.#committed] }
       const w = await (await this.#dir.getFileHandle('state.json', { create: true })).createWritable()
       await w.write(JSON.stringify(state))
@@ -137,9 +197,7 @@ export class OpfsTarget implements DownloadTarget {
       await w.close()
     }
     const file = await handle.getFile()
-    const h = sha256.create()
-    for (let at = 0; at < file.size; at += READ_SLICE) h.update(new Uint8Array(await file.slice(at, at + READ_SLICE).arrayBuffer()))
-    const got = h.digest()
+    const got = await this.#sha256File(file)
     if (got.length !== expected.length || got.some((b, i) => b !== expected[i])) {
       await this.#dir.removeEntry(`f${fileIndex}`).catch(() => {})
       for (let c = entry.firstChunk; c < entry.firstChunk + entry.chunks; c++) this.#committed.delete(c)

@@ -15,7 +15,6 @@
  *   A peer that refuses chunks it announced, or lets requests time out, collects strikes and is
  *   dropped at MAX_STRIKES; the download never waits on one bad peer.
  */
-import { digestEquals } from '../../protocol/cid.js'
 import type { Logger } from '@libp2p/interface'
 import type { RateLimiter } from '../rate-limit.js'
 import { PeerMisbehaviourError, RequestRejectedError, RequestTimeoutError, type Session } from './session.js'
@@ -31,8 +30,12 @@ export interface SchedulerInit {
   share: ShareState
   /** Live, admitted sessions for this share. */
   sessions: () => Session[]
-  /** Uses a verified chunk (decrypt, write). A throw here is fatal for the download. */
-  deliver: (index: number, sealed: Uint8Array) => Promise<void>
+  /**
+   * Checks a received chunk against its content ID and uses it (decrypt, write): resolves false if
+   * it does not match (the sending peer is dropped from the swarm and the chunk asked of others).
+   * A throw here is fatal for the download. May take ownership of `sealed` (a worker transfer).
+   */
+  deliver: (index: number, sealed: Uint8Array) => Promise<boolean>
   download: RateLimiter
   log: Logger
   window?: number
@@ -46,6 +49,7 @@ export class ChunkScheduler {
   readonly #init: SchedulerInit
   readonly #share: ShareState
   readonly #inflight = new Map<number, Set<Session>>()
+  readonly #delivering = new Set<number>()
   readonly #strikes = new WeakMap<Session, number>()
   #missing: number[] = []
   #cursor = 0
@@ -159,23 +163,28 @@ export class ChunkScheduler {
         const chunkSize = this.#share.index?.chunkSize ?? 0
         await this.#init.download.take(chunkSize, signal)
         const bytes = await s.request('chunk', index, timeout)
-        if (this.#share.have?.get(index) === true) return // an endgame duplicate arrived second
-        if (!digestEquals(this.#share.backend.sha256(bytes), this.#share.chunkDigest(index))) {
+        // An endgame duplicate that arrived second, or while the first is being delivered.
+        if (this.#share.have?.get(index) === true || this.#delivering.has(index)) return
+        const length = bytes.length
+        let accepted: boolean
+        this.#delivering.add(index)
+        try {
+          accepted = await this.#init.deliver(index, bytes)
+        } catch (err) {
+          this.#fatal = err as Error
+          return
+        } finally {
+          this.#delivering.delete(index)
+        }
+        if (!accepted) {
           this.#init.log('peer %p sent a corrupt chunk %d: dropping it from the swarm', s.remotePeer, index)
           this.#share.banned.add(s.remotePeer.toString())
           s.close(new PeerMisbehaviourError('sent a chunk that does not match its content ID'))
           return
         }
-        if (this.#share.have?.get(index) === true) return
-        try {
-          await this.#init.deliver(index, bytes)
-        } catch (err) {
-          this.#fatal = err as Error
-          return
-        }
         this.#share.markHave(index)
-        this.#share.downloaded += bytes.length
-        this.#init.onChunk?.(index, bytes.length, s)
+        this.#share.downloaded += length
+        this.#init.onChunk?.(index, length, s)
         for (const other of holders) if (other !== s) other.cancelChunk(index)
       } catch (err) {
         if (err instanceof RequestRejectedError || err instanceof RequestTimeoutError) {

@@ -19,9 +19,14 @@ import { metaPieceCount, type ManifestIndex } from '../../protocol/manifest.js'
 export interface ChunkSource {
   /**
    * The sealed bytes of chunk `index`, or undefined if this node cannot produce it. Callers verify
-   * the result against the manifest digest before sending it.
+   * the result against the manifest digest before sending it, unless the source says `verified`.
    */
   read (index: number, signal?: AbortSignal): Promise<Uint8Array | undefined>
+  /**
+   * True if `read` returns only bytes it checked against the chunk's digest, and throws
+   * SourceChangedError for a chunk that no longer matches.
+   */
+  readonly verified?: boolean
 }
 
 /** A content-addressed block store (ciphertext chunks and manifest blocks). */
@@ -109,15 +114,26 @@ export class ShareState extends TypedEventEmitter<ShareStateEvents> {
   /** Verified sealed bytes of chunk `index`, or undefined. Stops serving if the source changed. */
   async readChunk (index: number, signal?: AbortSignal): Promise<Uint8Array | undefined> {
     if (!this.serving || this.have?.get(index) !== true || this.source === undefined) return undefined
-    const bytes = await this.source.read(index, signal)
+    let bytes: Uint8Array | undefined
+    try {
+      bytes = await this.source.read(index, signal)
+    } catch (err) {
+      if (err instanceof SourceChangedError) this.#sourceChanged(index)
+      throw err
+    }
     if (bytes === undefined) return undefined
-    if (!digestEquals(this.backend.sha256(bytes), this.chunkDigest(index))) {
-      // The same (key, nonce) must never seal two plaintexts on the wire (SECURITY.md §2).
-      this.serving = false
-      this.dispatchEvent(new CustomEvent('source-changed', { detail: index }))
+    if (this.source.verified !== true && !digestEquals(this.backend.sha256(bytes), this.chunkDigest(index))) {
+      this.#sourceChanged(index)
       throw new SourceChangedError(index)
     }
     return bytes
+  }
+
+  /** The same (key, nonce) must never seal two plaintexts on the wire (SECURITY.md §2): stop. */
+  #sourceChanged (index: number): void {
+    if (!this.serving) return
+    this.serving = false
+    this.dispatchEvent(new CustomEvent('source-changed', { detail: index }))
   }
 
   /** Verified bytes of manifest block `position`, or undefined. */

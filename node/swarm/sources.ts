@@ -10,18 +10,24 @@
  */
 import { cidFromDigest } from '../../protocol/cid.js'
 import { chunkPlaintextLength, locateChunk, type ManifestMeta } from '../../protocol/manifest.js'
-import type { ChunkCipher } from '../../protocol/stream.js'
-import type { BlockStore, ChunkSource, ShareState } from './share-state.js'
+import type { ChunkCrypto } from './chunk-crypto.js'
+import { SourceChangedError, type BlockStore, type ChunkSource, type ShareState } from './share-state.js'
 
 /** Reads `length` plaintext bytes of chunk `position` of file `fileIndex`, or undefined. */
 export type PlaintextReader = (fileIndex: number, position: number, length: number) => Promise<Uint8Array | undefined>
 
-/** Re-seals chunks from plaintext files, read through `readPlain` (platform-specific). */
+/**
+ * Re-seals chunks from plaintext files, read through `readPlain` (platform-specific), and checks
+ * each against its digest in the same step (`crypto.seal`, possibly on a worker).
+ */
 export class PlaintextChunkSource implements ChunkSource {
+  readonly verified = true
+
   constructor (
     private readonly meta: ManifestMeta,
     private readonly chunkSize: number,
-    private readonly cipher: ChunkCipher,
+    private readonly crypto: ChunkCrypto,
+    private readonly digest: (index: number) => Uint8Array,
     private readonly readPlain: PlaintextReader
   ) {}
 
@@ -30,7 +36,9 @@ export class PlaintextChunkSource implements ChunkSource {
     const length = chunkPlaintextLength(loc.file, loc.position, this.chunkSize)
     const plaintext = await this.readPlain(loc.fileIndex, loc.position, length)
     if (plaintext === undefined || plaintext.length !== length) return undefined
-    return this.cipher.seal(index, loc.last, plaintext)
+    const sealed = await this.crypto.seal(index, loc.last, plaintext, this.digest(index))
+    if (sealed === undefined) throw new SourceChangedError(index)
+    return sealed
   }
 }
 

@@ -10,7 +10,7 @@ import type { PeerId, Stream } from '@libp2p/interface'
 import { describe, expect, it } from 'vitest'
 import { encode as lpEncode } from 'it-length-prefixed'
 import { Bitfield } from '../../protocol/bitfield.js'
-import { cidFromDigest } from '../../protocol/cid.js'
+import { cidFromDigest, digestEquals } from '../../protocol/cid.js'
 import { computeProof } from '../../protocol/admission.js'
 import { MAX_MESSAGE_BYTES } from '../../protocol/constants.js'
 import { deriveShareKeys, generateRootKey, type ShareKeys } from '../../protocol/keys.js'
@@ -84,7 +84,12 @@ function download (leecher: ShareState, sessions: () => Session[], opts: { timeo
     log,
     requestTimeoutMs: opts.timeoutMs ?? 2000,
     signal: AbortSignal.timeout(20_000),
-    deliver: async (i, b) => { delivered.set(i, b) }
+    // The download flow's deliver checks the content ID (node/get.ts via ChunkCrypto.open).
+    deliver: async (i, b) => {
+      if (!digestEquals(leecher.backend.sha256(b), leecher.chunkDigest(i))) return false
+      delivered.set(i, b)
+      return true
+    }
   })
   return sched.run()
 }

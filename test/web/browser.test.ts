@@ -116,6 +116,8 @@ describe('browser node', () => {
     expect(await sha256File(saved)).toBe(srcSha)
     await page.locator('#done').waitFor({ state: 'visible' })
     await page.screenshot({ path: join(SHOTS, 'done.png') })
+    // Verification, decryption and the whole-file hash ran on the crypto worker(s), not the page.
+    expect(page.workers().map(w => w.url()).filter(u => /crypto-worker/.test(u)).length).toBeGreaterThan(0)
     // The key is in the fragment only: no request (HTTP or WebSocket) carries the link or any '#'.
     const payload = link.slice('kith:'.length)
     expect(requests.length).toBeGreaterThan(0)
@@ -125,6 +127,47 @@ describe('browser node', () => {
     }
     expect(errors.filter(e => /Content Security Policy|CSP/i.test(e))).toEqual([])
     await ctx.close()
+  }, 300_000)
+
+  it('resumes an interrupted download after a reload: keeps the verified part, fetches only the rest', async () => {
+    // A slow seeder (4 MB/s) and small chunks, so the download is reloaded part-way.
+    const repo = await box.repo({ uploadRate: 4 * 1024 * 1024 })
+    const seeder = box.start(['daemon', '--repo', repo, '--listen', '/ip4/127.0.0.1/tcp/0', '--listen', '/ip4/127.0.0.1/tcp/0/ws', ...API, '--json'])
+    const home = (await seeder.firstJsonLine<{ ui: string }>(60_000)).ui
+    const size = 24 * 1024 * 1024
+    const src = join(box.dir, 'resume.bin')
+    const sha = await writeRandomFile(src, size)
+    const shared = await box.share(repo, src, ['--chunk-size', '256K'], 120_000)
+    const { ctx } = await newContext()
+    const page = await ctx.newPage()
+    await page.goto(`${home}#${shared.link}`)
+    const button = page.getByRole('button', { name: 'Download' })
+    await button.waitFor({ state: 'visible', timeout: 60_000 })
+    await button.click()
+    // Part-way (40 %, well past a commit: the target commits every 32 chunks and every 2 s)…
+    await page.waitForFunction(() => {
+      const p = document.getElementById('progress') as HTMLProgressElement | null
+      return p !== null && p.max > 1 && p.value >= 0.4 * p.max
+    }, undefined, { timeout: 60_000, polling: 100 })
+    await page.waitForTimeout(2500)
+    // …the tab is reloaded: the page finds the partial download and continues it by itself.
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 120_000 }), page.reload()])
+    const saved = join(box.dir, 'resumed.bin')
+    await download.saveAs(saved)
+    expect(await sha256File(saved)).toBe(sha)
+    const resumed = await page.locator('#resumed').textContent() ?? ''
+    const m = /resumed: (\d+) of (\d+) chunks/.exec(resumed)
+    expect(m, resumed).not.toBeNull()
+    const kept = Number(m?.[1])
+    expect(kept).toBeGreaterThanOrEqual(0.3 * shared.chunks)
+    await page.screenshot({ path: join(SHOTS, 'resumed.png') })
+    // What was kept was not fetched again: without resuming, the seeder would have sent the first
+    // run's ≥ 40 % twice (≥ 1.4× the file); with it, only what was in flight or not yet committed.
+    const uploaded = await box.uploaded(repo, parseLink(shared.link).manifest.toString())
+    expect(uploaded).toBeGreaterThanOrEqual(size)
+    expect(uploaded).toBeLessThan(size * 1.3)
+    await ctx.close()
+    await seeder.stop('SIGTERM', 10_000)
   }, 300_000)
 
   it('shares a file from the browser; `kith get` on the CLI fetches it from the browser (relayed by the daemon)', async () => {
