@@ -34,10 +34,13 @@ export class RateLimiter {
     this.#last = now
   }
 
-  /** Waits until `bytes` may pass, then takes them. Rejects if `signal` aborts. */
+  /**
+   * Waits until `bytes` may pass, then takes them. Rejects if `signal` aborts. A change of `rate`
+   * applies to takes already waiting (within a second); set to 0, it lets them through.
+   */
   async take (bytes: number, signal?: AbortSignal): Promise<void> {
-    if (this.#rate === 0) return
     for (let i = 0; ; i++) {
+      if (this.#rate === 0) return
       signal?.throwIfAborted()
       this.#refill()
       const need = Math.min(bytes, this.#burst)

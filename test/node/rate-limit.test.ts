@@ -18,6 +18,22 @@ describe('rate limiter', () => {
     expect(now).toBeLessThan(11_000)
   })
 
+  it('a new rate applies to takes already waiting: 0 lets them through', async () => {
+    const limiter = new RateLimiter(1000, () => 0) // the clock stands still: no refill ever
+    await limiter.take(3000) // the one-second burst, and 2 s of debt
+    let passed = false
+    const waiting = limiter.take(1000).then(() => { passed = true })
+    await new Promise(resolve => setTimeout(resolve, 50))
+    expect(passed).toBe(false)
+    limiter.rate = 0
+    expect(limiter.rate).toBe(0)
+    const t0 = Date.now()
+    await waiting
+    expect(Date.now() - t0).toBeLessThan(1_500) // within the one sleep in progress
+    limiter.rate = 2000
+    expect(limiter.rate).toBe(2000)
+  })
+
   it('0 means unlimited', async () => {
     const limiter = new RateLimiter(0, () => 0)
     for (let i = 0; i < 1000; i++) await limiter.take(8_000_000)
