@@ -11,7 +11,8 @@ import { KithError } from '../protocol/errors.js'
 import {
   ROUTES, oneLine,
   type ApiErrorBody, type DownloadRequest, type DownloadStatus, type DownloadsResponse, type PeersResponse,
-  type ShareInfo, type ShareRequest, type SharesResponse, type StatusResponse, type UnshareResponse
+  type SettingsRequest, type SettingsResponse, type ShareInfo, type ShareRequest, type SharesResponse, type StatusResponse,
+  type UnshareResponse
 } from './api.js'
 import { readApiToken, readDaemonInfo, type DaemonInfo } from './repo.js'
 import type { CircleAutoFetchRequest, CircleCreateRequest, CircleInviteRequest, CircleJoinRequest, CircleRemoveRequest } from './api.js'
@@ -86,6 +87,18 @@ export class ApiClient {
   /** Cancels a running download (or forgets a finished one). */
   async cancelDownload (id: string): Promise<DownloadStatus> {
     return await this.request<DownloadStatus>('DELETE', ROUTES.download(id))
+  }
+
+  // --- settings ---
+
+  /** The repo's config: rate caps, chunk size, listen/bootstrap/API addresses; repo path; sealed. */
+  async settings (): Promise<SettingsResponse> {
+    return await this.request<SettingsResponse>('GET', ROUTES.settings)
+  }
+
+  /** Changes rate caps and/or chunk size: written to config.json and applied at once. */
+  async updateSettings (req: SettingsRequest): Promise<SettingsResponse> {
+    return await this.request<SettingsResponse>('PUT', ROUTES.settings, req)
   }
 
   // --- circles ---

@@ -18,7 +18,8 @@ import {
   API_PREFIX, BadRequestError, ConflictError, DownloadNotFoundError, ForbiddenError, MAX_BODY_BYTES, MAX_FINISHED_DOWNLOADS,
   MethodNotAllowedError, NotFoundError, PayloadTooLargeError, ShareNotFoundError, UnauthorizedError, applyGetProgress,
   errorBody, initialProgress, parseDownloadRequest, parseShareRequest, parseUnshareRequest, statusForError,
-  type DownloadStatus, type DownloadsResponse, type PeersResponse, type SharesResponse, type StatusResponse, type UnshareResponse
+  type DownloadStatus, type DownloadsResponse, type PeersResponse, type SettingsRequest, type SettingsResponse, type SharesResponse,
+  type StatusResponse, type UnshareResponse
 } from './api.js'
 import { kithVersion } from './cli/version.js'
 import { DEFAULT_GET_TIMEOUT_MS, SeedOnlyLinkError, type GetResult } from './get.js'
@@ -26,6 +27,7 @@ import type { NodeGetOptions, PeerInfoSummary, ShareInfo } from './node.js'
 import type { ShareOptions } from './publish.js'
 import { type DaemonInfo } from './repo.js'
 import { routeCircles } from './api-circles.js'
+import { routeSettings } from './api-settings.js'
 import type { CircleSummary, FeedEntry, MemberInfo } from './circle/circles.js'
 
 // --- API address ------------------------------------------------------------------------------------
@@ -100,6 +102,10 @@ export interface ApiBackend {
   circleFeed: (name: string) => FeedEntry[]
   circleRemove: (name: string, peerId: string) => Promise<{ epoch: number }>
   circleAutoFetch: (name: string, dir: string | null) => Promise<void>
+  /** The repo's config (GET /settings). */
+  settings: () => SettingsResponse
+  /** Writes config.json and applies the change to the running node (PUT /settings). */
+  updateSettings: (req: SettingsRequest) => Promise<SettingsResponse>
 }
 
 export interface ApiServerOptions {
@@ -216,7 +222,7 @@ export class ApiServer {
       if (path === '/api' || path.startsWith('/api/')) {
         if (!this.#authorised(req.headers.authorization)) throw new UnauthorizedError()
         if (!path.startsWith(API_PREFIX + '/')) throw new NotFoundError(`unknown API version: use ${API_PREFIX}`)
-        const body = req.method === 'POST' ? await readJson(req) : undefined
+        const body = req.method === 'POST' || req.method === 'PUT' ? await readJson(req) : undefined
         const [status, value] = await this.#route(req.method ?? 'GET', path.slice(API_PREFIX.length), body)
         send(res, status, value)
         return
@@ -297,6 +303,7 @@ export class ApiServer {
       allow('GET, DELETE')
     }
     if (a === 'circles') return await routeCircles(this.#opts.backend, method, parts.slice(1), body, allow)
+    if (a === 'settings') return await routeSettings(this.#opts.backend, method, parts.slice(1), body, allow)
     throw new NotFoundError()
   }
 

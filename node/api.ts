@@ -16,6 +16,7 @@ import { isAbsolute } from 'node:path'
 import { KithError } from '../protocol/errors.js'
 import type { GetProgressEvents, GetResult } from './get.js'
 import type { PeerInfoSummary, ShareInfo } from './node.js'
+import { LIVE_CONFIG_FIELDS, configProblem, defaultConfig } from './repo-format.js'
 
 export type { PeerInfoSummary, ShareInfo } from './node.js'
 
@@ -40,7 +41,8 @@ export const ROUTES = {
   download: (id: string) => `${API_PREFIX}/downloads/${encodeURIComponent(id)}`,
   circles: `${API_PREFIX}/circles`,
   circleJoin: `${API_PREFIX}/circles/join`,
-  circle: (name: string, what: 'invite' | 'members' | 'feed' | 'remove' | 'auto-fetch') => `${API_PREFIX}/circles/${encodeURIComponent(name)}/${what}`
+  circle: (name: string, what: 'invite' | 'members' | 'feed' | 'remove' | 'auto-fetch') => `${API_PREFIX}/circles/${encodeURIComponent(name)}/${what}`,
+  settings: `${API_PREFIX}/settings`
 } as const
 
 // --- bodies ---------------------------------------------------------------------------------------
@@ -98,6 +100,38 @@ export interface CircleJoinRequest { code: string, memberName?: string }
 export interface CircleInviteRequest { ttlSeconds?: number }
 export interface CircleRemoveRequest { peerId: string }
 export interface CircleAutoFetchRequest { dir: string | null }
+
+// --- settings (config.json) ----------------------------------------------------------------------
+
+/** GET /settings, and the answer to PUT /settings: the repo's config and what it is. */
+export interface SettingsResponse {
+  /** Upload cap of the whole node, bytes/s; 0 = unlimited. */
+  uploadRate: number
+  /** Download cap of the whole node, bytes/s; 0 = unlimited. */
+  downloadRate: number
+  /** Plaintext chunk size of new shares, bytes. */
+  chunkSize: number
+  /** config.json's listen multiaddrs (take effect at restart; the running ones are in GET /status). */
+  listen: string[]
+  /** config.json's bootstrap peers (take effect at restart). */
+  bootstrap: string[]
+  /** config.json's API address, host:port (takes effect at restart). */
+  api: string
+  /** Absolute path of the repo. */
+  repo: string
+  /** The repo's keys are sealed with a passphrase. */
+  sealed: boolean
+}
+
+/**
+ * PUT /settings → SettingsResponse: any of these, validated as config.json is, written to it
+ * atomically and applied to the running node at once (rates: every transfer; chunk size: new shares).
+ */
+export interface SettingsRequest {
+  uploadRate?: number
+  downloadRate?: number
+  chunkSize?: number
+}
 
 /** POST /shares/unshare */
 export interface UnshareRequest {
@@ -329,6 +363,21 @@ export function parseCircleAutoFetch (body: unknown): CircleAutoFetchRequest {
   const o = object(body)
   onlyKeys(o, ['dir'])
   return { dir: o.dir === null ? null : absolutePath(o, 'dir') }
+}
+
+export function parseSettingsRequest (body: unknown): SettingsRequest {
+  const o = object(body)
+  onlyKeys(o, [...LIVE_CONFIG_FIELDS])
+  const req: SettingsRequest = {}
+  for (const k of LIVE_CONFIG_FIELDS) {
+    if (o[k] === undefined) continue
+    // The very check config.json gets when the repo opens (over valid defaults: only `k` can fail).
+    const problem = configProblem({ ...defaultConfig(), [k]: o[k] })
+    if (problem !== undefined) throw new BadRequestError(`"${problem.field}" must be ${problem.must}`)
+    req[k] = o[k] as number
+  }
+  if (Object.keys(req).length === 0) throw new BadRequestError(`nothing to change: set any of ${LIVE_CONFIG_FIELDS.map(k => `"${k}"`).join(', ')}`)
+  return req
 }
 
 export function parseUnshareRequest (body: unknown): UnshareRequest {

@@ -30,6 +30,7 @@ import { LINK_HINTS } from './constants.js'
 import { connectionKind, type PeerInfoSummary } from './peer-kind.js'
 import { Circles, type CircleSummary, type FeedEntry, type MemberInfo } from './circle/circles.js'
 import { CircleNetwork } from './circle/service.js'
+import type { SettingsRequest, SettingsResponse } from './api.js'
 
 /** `getShare` options on Node: the share is written under `outDir`. */
 export type NodeGetOptions = Omit<GetOptions, 'openTarget'> & { outDir: string }
@@ -303,6 +304,35 @@ export class KithNode {
       shares: this.#states.size,
       sessions: this.#ctx.swarm.allSessions().length
     }
+  }
+
+  /** Changes the node's upload/download caps (bytes/s, 0 = unlimited) at once, for every transfer. */
+  setRates (rates: { uploadRate?: number, downloadRate?: number }): void {
+    const swarm = this.libp2p.services.swarm
+    if (rates.uploadRate !== undefined) swarm.upload.rate = rates.uploadRate
+    if (rates.downloadRate !== undefined) swarm.download.rate = rates.downloadRate
+  }
+
+  /** The repo's config and what the repo is (GET /settings). */
+  settings (): SettingsResponse {
+    const c = this.repo.config
+    return {
+      uploadRate: c.uploadRate,
+      downloadRate: c.downloadRate,
+      chunkSize: c.chunkSize,
+      listen: [...c.listen],
+      bootstrap: [...c.bootstrap],
+      api: c.api,
+      repo: this.repo.dir,
+      sealed: this.repo.sealed
+    }
+  }
+
+  /** Writes the change to config.json, then applies it: rates now, chunk size to new shares. */
+  async updateSettings (req: SettingsRequest): Promise<SettingsResponse> {
+    const config = await this.repo.updateConfig(req)
+    this.setRates({ uploadRate: config.uploadRate, downloadRate: config.downloadRate })
+    return this.settings()
   }
 
   /** Dials a peer (e.g. a bootstrap address given at run time). */

@@ -7,7 +7,7 @@ import type { PrivateKey } from '@libp2p/interface'
 
 import { checkChunkSize } from '../protocol/chunker.js'
 
-import { DEFAULT_CHUNK_SIZE } from '../protocol/constants.js'
+import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../protocol/constants.js'
 
 import { DEFAULT_API, DEFAULT_LISTEN } from './constants.js'
 import { RepoFormatError } from './errors.js'
@@ -155,6 +155,30 @@ function isRate (x: unknown): x is number {
   return typeof x === 'number' && Number.isFinite(x) && x >= 0
 }
 
+/** Config fields a running node may change (the settings API): they take effect at once. */
+export type LiveConfig = Pick<RepoConfig, 'uploadRate' | 'downloadRate' | 'chunkSize'>
+export const LIVE_CONFIG_FIELDS = ['uploadRate', 'downloadRate', 'chunkSize'] as const satisfies ReadonlyArray<keyof LiveConfig>
+
+/**
+ * The first field of `config` that config.json may not hold, and what it must be; undefined if
+ * every field is valid. parseConfig and the settings API (node/api.ts) both check with this.
+ */
+export function configProblem (config: Record<string, unknown>): { field: string, must: string } | undefined {
+  const rate = 'a number of bytes per second ≥ 0 (0 = unlimited)'
+  if (config.version !== 1) return { field: 'version', must: '1 (this Kith knows no other config version)' }
+  if (!isStringArray(config.listen)) return { field: 'listen', must: 'a list of multiaddr strings' }
+  if (!isStringArray(config.bootstrap)) return { field: 'bootstrap', must: 'a list of multiaddr strings' }
+  if (typeof config.api !== 'string' || config.api.length === 0) return { field: 'api', must: 'a host:port string' }
+  try {
+    checkChunkSize(config.chunkSize as number)
+  } catch {
+    return { field: 'chunkSize', must: `a power of two from ${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE} bytes` }
+  }
+  if (!isRate(config.uploadRate)) return { field: 'uploadRate', must: rate }
+  if (!isRate(config.downloadRate)) return { field: 'downloadRate', must: rate }
+  return undefined
+}
+
 /** Parses config.json over the defaults (missing fields take their default). Throws `RepoFormatError`. */
 export function parseConfig (text: string, where = 'config.json'): RepoConfig {
   let raw: Record<string, unknown>
@@ -165,14 +189,8 @@ export function parseConfig (text: string, where = 'config.json'): RepoConfig {
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new RepoFormatError(`${where} must hold a JSON object`)
   const config = { ...defaultConfig(), ...raw } as RepoConfig & Record<string, unknown>
-  const bad = (field: string, what: string): never => { throw new RepoFormatError(`${where}: "${field}" must be ${what}`) }
-  if (config.version !== 1) bad('version', '1 (this Kith knows no other config version)')
-  if (!isStringArray(config.listen)) bad('listen', 'a list of multiaddr strings')
-  if (!isStringArray(config.bootstrap)) bad('bootstrap', 'a list of multiaddr strings')
-  if (typeof config.api !== 'string' || config.api.length === 0) bad('api', 'a host:port string')
-  try { checkChunkSize(config.chunkSize) } catch { bad('chunkSize', 'a valid chunk size in bytes') }
-  if (!isRate(config.uploadRate)) bad('uploadRate', 'a number of bytes per second ≥ 0 (0 = unlimited)')
-  if (!isRate(config.downloadRate)) bad('downloadRate', 'a number of bytes per second ≥ 0 (0 = unlimited)')
+  const problem = configProblem(config)
+  if (problem !== undefined) throw new RepoFormatError(`${where}: "${problem.field}" must be ${problem.must}`)
   return config
 }
 

@@ -39,7 +39,7 @@ import { PassphraseRequiredError, Vault } from './keystore.js'
 
 export { mapDiskError, writeAtomic, writeExclusive } from './fs-safe.js'
 export * from './repo-format.js'
-import { checkShareRecord, defaultConfig, encodeIdentity, encodeSealedIdentity, identityFromBytes, parseConfig, readIdentity, type DaemonInfo, type RepoConfig, type ShareRecord, type ShareRecordPatch } from './repo-format.js'
+import { LIVE_CONFIG_FIELDS, checkShareRecord, defaultConfig, encodeIdentity, encodeSealedIdentity, identityFromBytes, parseConfig, readIdentity, type DaemonInfo, type LiveConfig, type RepoConfig, type ShareRecord, type ShareRecordPatch } from './repo-format.js'
 
 export { DiskFullError, RepoFormatError, RepoLockedError, RepoNotInitialisedError } from './errors.js'
 
@@ -105,6 +105,7 @@ export class Repo {
   /** Seals the repo's other secrets (circle keys) like the identity: plain without a passphrase. */
   secrets: Vault
   readonly #shareLocks = new Map<string, Promise<unknown>>()
+  #configWrites: Promise<unknown> = Promise.resolve()
   #closed = false
 
   private constructor (dir: string, key: PrivateKey, config: RepoConfig, token: string, blocks: KithBlockstore, datastore: LevelDatastore, secrets: Vault) {
@@ -250,7 +251,31 @@ export class Repo {
 
   /** Writes `config` to config.json (atomically). */
   async saveConfig (): Promise<void> {
-    const text = JSON.stringify(this.config, null, 2) + '\n'
+    await this.#writeConfig(this.config)
+  }
+
+  /**
+   * Changes config fields of the running node (the settings API): validates the result as
+   * config.json is validated on open, writes it atomically, and only then takes it as `config`.
+   * Bad values throw `RepoFormatError` and change nothing. Concurrent updates apply in turn.
+   */
+  async updateConfig (patch: Partial<LiveConfig>): Promise<RepoConfig> {
+    const next = this.#configWrites.catch(() => {}).then(async () => {
+      const config: RepoConfig = { ...this.config }
+      for (const k of LIVE_CONFIG_FIELDS) {
+        const v = patch[k]
+        if (v !== undefined) config[k] = v
+      }
+      await this.#writeConfig(config)
+      this.config = config
+      return config
+    })
+    this.#configWrites = next
+    return await next
+  }
+
+  async #writeConfig (config: RepoConfig): Promise<void> {
+    const text = JSON.stringify(config, null, 2) + '\n'
     parseConfig(text) // never write a config the next open would refuse
     await writeAtomic(join(this.dir, CONFIG), text, 0o644)
   }
