@@ -49,8 +49,10 @@ export function el<K extends keyof HTMLElementTagNameMap> (tag: K, props: Partia
   return e
 }
 
-function message (text: string, error = false): void {
-  const m = $(document.getElementById('screen-node')?.hidden === false ? 'node-message' : 'circles-message')
+/** Shows `text` in the message line of the managed page on screen (node, settings, else circles). */
+export function message (text: string, error = false): void {
+  const page = ['node', 'settings'].find(p => document.getElementById(`screen-${p}`)?.hidden === false) ?? 'circles'
+  const m = $(`${page}-message`)
   m.textContent = text
   m.classList.toggle('error', error)
 }

@@ -20,6 +20,7 @@ import { createBrowserNode, type BrowserNode } from './libp2p.js'
 import { relayHints, shareFiles } from './share.js'
 import { adoptToken, renderCircles, wireCircleForms } from './circles.js'
 import { renderNode, wireNodeForms } from './node-page.js'
+import { renderSettings, wireSettingsForm } from './settings.js'
 import { renderSVG } from 'uqr'
 import { OpfsTarget } from './opfs-target.js'
 import { CryptoWorkers } from './chunk-crypto.js'
@@ -56,8 +57,8 @@ function formatBytes (n: number): string {
   return `${i === 0 ? x : x.toFixed(1)} ${units[i] as string}`
 }
 
-function show (screen: 'open' | 'share' | 'error' | 'sent' | 'circles' | 'node'): void {
-  for (const s of ['open', 'share', 'error', 'sent', 'circles', 'node']) $(`screen-${s}`).hidden = s !== screen
+function show (screen: 'open' | 'share' | 'error' | 'sent' | 'circles' | 'node' | 'settings'): void {
+  for (const s of ['open', 'share', 'error', 'sent', 'circles', 'node', 'settings']) $(`screen-${s}`).hidden = s !== screen
 }
 
 /** Set by the circles feed's "Download": the share starts downloading as soon as it is shown. */
@@ -261,14 +262,17 @@ function main (): void {
   const fromFeed = (link: string): void => { autoStart = true; location.hash = link }
   wireCircleForms(fromFeed)
   wireNodeForms()
+  wireSettingsForm()
   const route = (): void => {
     const managed = adoptToken()
     $('nav-circles').hidden = !managed
     $('nav-node').hidden = !managed
+    $('nav-settings').hidden = !managed
     const hash = decodeURIComponent(location.hash.slice(1))
     if (hash === '') { show('open'); return }
     if (hash === 'circles') { show('circles'); void renderCircles(fromFeed); return }
     if (hash === 'node') { show('node'); void renderNode(); return }
+    if (hash === 'settings') { show('settings'); void renderSettings(); return }
     void openLink(hash)
   }
   $('share-button').addEventListener('click', () => { void share() })
