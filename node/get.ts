@@ -90,6 +90,7 @@ export interface DownloadTarget {
   claimedChunks: () => number[]
   /** Plaintext of a chunk written earlier (partial or finished file), or undefined if not all there. */
   readChunk: (fileIndex: number, position: number, length: number) => Promise<Uint8Array | undefined>
+  /** Writes a verified chunk. May take ownership of `plaintext` (a worker transfer). */
   writeChunk: (fileIndex: number, position: number, plaintext: Uint8Array) => Promise<void>
   markHave: (index: number) => void
   unmarkHave: (index: number) => void
@@ -206,9 +207,10 @@ export async function getShare (ctx: NodeContext, link: ShareLink, opts: GetOpti
           throw err
         }
         if (plaintext === undefined) return false
+        const length = plaintext.length // writeChunk may take the bytes (a worker transfer)
         await writer.writeChunk(loc.fileIndex, loc.position, plaintext)
         writer.markHave(i)
-        bytesDone += plaintext.length
+        bytesDone += length
         received++
         return true
       },

@@ -1,8 +1,8 @@
 /**
  * Content crypto on Web Workers (web/crypto-worker.ts): the browser node's ChunkCryptoFactory
- * (node/swarm/chunk-crypto.ts), and SHA-256 of finished files. Keeps chunk verification,
- * decryption, re-sealing and whole-file hashing off the page's thread, so the page stays
- * responsive while a large download runs.
+ * (node/swarm/chunk-crypto.ts). Keeps chunk verification, decryption and re-sealing off the
+ * page's thread, so the page stays responsive while a large download runs (the files and their
+ * final SHA-256 are the storage worker's: web/opfs-worker.ts).
  *
  * A small pool (hardware threads − 1, at most 4; the page's thread runs libp2p and Noise); each
  * request goes to the worker with the fewest in flight. Chunk bytes are transferred, not copied,
@@ -16,7 +16,6 @@ export type WorkerRequest =
   | { t: 'key', k: number, key: Uint8Array, prefix: Uint8Array }
   | { t: 'drop', k: number }
   | { t: 'open' | 'seal', id: number, k: number, index: number, last: boolean, data: Uint8Array<ArrayBuffer>, digest: Uint8Array }
-  | { t: 'hash', id: number, file: Blob }
 
 export type WorkerReply =
   | { id: number, ok: true, data: Uint8Array<ArrayBuffer> }
@@ -96,12 +95,5 @@ export class CryptoWorkers {
       seal: async (index, last, plaintext, digest) => await this.#chunk('seal', k, index, last, plaintext, digest),
       close: () => { for (const s of this.#slots) s.worker.postMessage({ t: 'drop', k } satisfies WorkerRequest) }
     }
-  }
-
-  /** SHA-256 of a (disk-backed) file, read in slices on a worker. */
-  async sha256File (file: Blob): Promise<Uint8Array> {
-    const r = await this.#call({ t: 'hash', id: this.#nextId++, file }, [])
-    if (r.ok) return r.data
-    throw new Error('mismatch' in r ? 'hash failed' : r.message)
   }
 }

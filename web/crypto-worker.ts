@@ -1,6 +1,6 @@
 /**
- * The browser node's content-crypto worker: verifies, opens and seals chunks, and hashes finished
- * files, off the page's thread (web/chunk-crypto.ts is its client). The page's thread keeps only
+ * The browser node's content-crypto worker: verifies, opens and seals chunks off the page's
+ * thread (web/chunk-crypto.ts is its client). The page's thread keeps only
  * the network (libp2p, Noise) and the UI.
  *
  * It holds the encryption keys of the shares the page is downloading or seeding, in memory, under
@@ -22,7 +22,6 @@ const scope = self as unknown as {
   postMessage: (msg: WorkerReply, transfer: Transferable[]) => void
 }
 
-const HASH_SLICE = 4 * 1024 * 1024
 const ciphers = new Map<number, ChunkCipher>()
 
 async function digestOf (bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
@@ -60,11 +59,6 @@ async function handle (m: WorkerRequest): Promise<void> {
       const sealed = cipherFor(m.k).seal(m.index, m.last, m.data) as Uint8Array<ArrayBuffer>
       if (!digestEquals(await digestOf(sealed), m.digest)) { reply({ id: m.id, ok: false, mismatch: true }); return }
       reply({ id: m.id, ok: true, data: sealed }, [sealed.buffer])
-    } else if (m.t === 'hash') {
-      const h = sha256.create()
-      for (let at = 0; at < m.file.size; at += HASH_SLICE) h.update(new Uint8Array(await m.file.slice(at, at + HASH_SLICE).arrayBuffer()))
-      const digest = h.digest()
-      reply({ id: m.id, ok: true, data: digest as Uint8Array<ArrayBuffer> })
     }
   } catch (err) {
     // Messages only: a DecryptionError's text carries no key or plaintext (protocol/errors.ts).

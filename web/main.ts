@@ -208,7 +208,7 @@ async function download (link: ShareLink): Promise<void> {
   }
   try {
     await getShare(await context(), link, {
-      openTarget: async (meta, manifest, chunkSize) => { target = await OpfsTarget.open(meta, manifest, chunkSize, async f => await cryptoWorkers().sha256File(f)); return target },
+      openTarget: async (meta, manifest, chunkSize) => { target = await OpfsTarget.open(meta, manifest, chunkSize); return target },
       onProgress
     })
     await renderPeers() // before the handover, while the swarm sessions are still those of the download

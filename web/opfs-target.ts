@@ -3,67 +3,108 @@
  *
  * `<opfs>/kith/<manifest tail>/` holds one file per share file (`f<index>`), written at chunk
  * offsets, and `state.json` (the chunks written and committed), so a reload resumes: the download
- * flow re-verifies every claimed chunk before trusting it. Writes go through a
- * FileSystemWritableFileStream, which makes them visible only when it is closed: the target
- * commits (closes and reopens) every COMMIT_EVERY chunks and on flush, and reads back only
- * committed chunks, so nothing half-written is ever re-sealed and served. Commits also happen
- * every COMMIT_MS, so a slow download loses at most a few seconds of data to a reload; the page
+ * flow re-verifies every claimed chunk before trusting it. The files belong to a storage worker
+ * (web/opfs-worker.ts) that writes them in place through synchronous access handles; a commit
+ * (every COMMIT_EVERY chunks, every COMMIT_MS, and on flush) flushes them and only then records
+ * the chunks in state.json, so a chunk is claimed only once its bytes are durable. The page
  * resumes a download it finds partly here as soon as the link is opened again.
  *
  * Memory stays flat: chunks go to disk as they arrive; the final SHA-256 check reads the file
- * back in 4 MiB slices; the user gets the file as a disk-backed File (object URL), never a copy
- * in memory.
+ * back in 4 MiB slices on the worker; the user gets the file as a disk-backed File (object URL),
+ * never a copy in memory.
  */
-import { sha256 } from '@noble/hashes/sha2.js'
-import { IntegrityError } from '../protocol/errors.js'
+import { IntegrityError, KithError } from '../protocol/errors.js'
 import type { ManifestMeta } from '../protocol/manifest.js'
 import type { DownloadTarget } from '../node/get.js'
+import type { StoreReply, StoreRequest } from './opfs-worker.js'
 
 const COMMIT_EVERY = 32
 /** …or this long after the last commit, so a slow download loses little to a reload. */
 const COMMIT_MS = 2000
-const READ_SLICE = 4 * 1024 * 1024
 /** A finished download's OPFS copy is removed on a later visit once untouched this long. */
 const SWEEP_AFTER_MS = 60 * 60 * 1000
 
-/** SHA-256 of a file read back in slices, on this thread. */
-async function hashHere (file: File): Promise<Uint8Array> {
-  const h = sha256.create()
-  for (let at = 0; at < file.size; at += READ_SLICE) h.update(new Uint8Array(await file.slice(at, at + READ_SLICE).arrayBuffer()))
-  return h.digest()
+interface State { version: 1, manifest: string, committed: number[] }
+
+/** The browser's storage for this site is full. */
+export class StorageFullError extends KithError {
+  static override name = 'StorageFullError'
+  constructor (options?: ErrorOptions) {
+    super('not enough storage space in this browser for the download: free some space and open the link again to resume', options)
+  }
 }
 
-interface State { version: 1, manifest: string, committed: number[] }
+/** Another tab of this site is running the same download (it holds the files). */
+export class DownloadBusyError extends KithError {
+  static override name = 'DownloadBusyError'
+  constructor (options?: ErrorOptions) {
+    super('this download is already running in another tab', options)
+  }
+}
+
+type Req = StoreRequest extends infer R ? R extends { id: number } ? Omit<R, 'id'> : never : never
+
+/** Client of one storage worker: requests in order, answers matched by id. */
+class Store {
+  readonly #worker = new Worker(new URL('./opfs-worker.ts', import.meta.url), { type: 'module', name: 'kith-storage' })
+  readonly #pending = new Map<number, { resolve: (r: StoreReply) => void, reject: (e: Error) => void }>()
+  #next = 1
+
+  constructor () {
+    this.#worker.onmessage = (e: MessageEvent<StoreReply>) => {
+      const p = this.#pending.get(e.data.id)
+      this.#pending.delete(e.data.id)
+      p?.resolve(e.data)
+    }
+    this.#worker.onerror = (e: ErrorEvent) => {
+      for (const p of this.#pending.values()) p.reject(new Error(`storage worker failed: ${e.message}`))
+      this.#pending.clear()
+    }
+  }
+
+  async call (req: Req, transfer: Transferable[] = []): Promise<Uint8Array | undefined> {
+    const id = this.#next++
+    const r = await new Promise<StoreReply>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject })
+      this.#worker.postMessage({ ...req, id } as StoreRequest, transfer)
+    })
+    if (r.ok) return r.data
+    const cause = Object.assign(new Error(r.message), { name: r.name })
+    if (r.name === 'QuotaExceededError') throw new StorageFullError({ cause })
+    if (r.name === 'NoModificationAllowedError' || r.name === 'InvalidStateError') throw new DownloadBusyError({ cause })
+    throw cause
+  }
+
+  terminate (): void { this.#worker.terminate() }
+}
 
 export class OpfsTarget implements DownloadTarget {
   readonly #dir: FileSystemDirectoryHandle
+  readonly #store: Store
   readonly #meta: ManifestMeta
   readonly #manifest: string
   readonly #chunkSize: number
-  readonly #writers = new Map<number, FileSystemWritableFileStream>()
   readonly #written = new Set<number>()
   readonly #committed = new Set<number>()
   readonly #finished = new Map<number, File>()
   #sinceCommit = 0
   #lastCommit = performance.now()
-  #chain: Promise<unknown> = Promise.resolve()
+  #committing: Promise<void> | undefined
 
-  readonly #sha256File: (file: File) => Promise<Uint8Array>
-
-  private constructor (dir: FileSystemDirectoryHandle, meta: ManifestMeta, manifest: string, chunkSize: number, committed: number[], sha256File: (file: File) => Promise<Uint8Array>) {
-    this.#sha256File = sha256File
+  private constructor (dir: FileSystemDirectoryHandle, store: Store, meta: ManifestMeta, manifest: string, chunkSize: number, committed: number[]) {
     this.#dir = dir
+    this.#store = store
     this.#meta = meta
     this.#manifest = manifest
     this.#chunkSize = chunkSize
     for (const c of committed) this.#committed.add(c)
   }
 
-  /** `sha256File` hashes a finished file (the page passes a Web Worker's; default: this thread). */
-  static async open (meta: ManifestMeta, manifest: string, chunkSize: number, sha256File: (file: File) => Promise<Uint8Array> = hashHere): Promise<OpfsTarget> {
+  static async open (meta: ManifestMeta, manifest: string, chunkSize: number): Promise<OpfsTarget> {
     const root = await navigator.storage.getDirectory()
     const kith = await root.getDirectoryHandle('kith', { create: true })
-    const dir = await kith.getDirectoryHandle(manifest.slice(-24), { create: true })
+    const name = manifest.slice(-24)
+    const dir = await kith.getDirectoryHandle(name, { create: true })
     let committed: number[] = []
     try {
       const text = await (await (await dir.getFileHandle('state.json')).getFile()).text()
@@ -72,7 +113,14 @@ export class OpfsTarget implements DownloadTarget {
     } catch {
       // No state yet: a fresh download.
     }
-    return new OpfsTarget(dir, meta, manifest, chunkSize, committed, sha256File)
+    const store = new Store()
+    try {
+      await store.call({ t: 'open', dir: name })
+    } catch (err) {
+      store.terminate()
+      throw err
+    }
+    return new OpfsTarget(dir, store, meta, manifest, chunkSize, committed)
   }
 
   /**
@@ -118,28 +166,9 @@ export class OpfsTarget implements DownloadTarget {
 
   claimedChunks (): number[] { return [...this.#committed] }
 
-  /** Serialises operations on the files (writes, commits, reads). */
-  async #serial<T> (fn: () => Promise<T>): Promise<T> {
-    const run = this.#chain.then(fn, fn)
-    this.#chain = run.catch(() => {})
-    return await run
-  }
-
-  async #writer (fileIndex: number): Promise<FileSystemWritableFileStream> {
-    let w = this.#writers.get(fileIndex)
-    if (w === undefined) {
-      const handle = await this.#dir.getFileHandle(`f${fileIndex}`, { create: true })
-      w = await handle.createWritable({ keepExistingData: true })
-      this.#writers.set(fileIndex, w)
-    }
-    return w
-  }
-
   async writeChunk (fileIndex: number, position: number, plaintext: Uint8Array): Promise<void> {
-    await this.#serial(async () => {
-      const w = await this.#writer(fileIndex)
-      await w.write({ type: 'write', position: position * this.#chunkSize, data: plaintext as Uint8Array<ArrayBuffer> })
-    })
+    const data = (plaintext.byteOffset === 0 && plaintext.byteLength === plaintext.buffer.byteLength && plaintext.buffer instanceof ArrayBuffer ? plaintext : plaintext.slice()) as Uint8Array<ArrayBuffer>
+    await this.#store.call({ t: 'write', file: fileIndex, at: position * this.#chunkSize, data }, [data.buffer])
   }
 
   markHave (index: number): void {
@@ -152,58 +181,62 @@ export class OpfsTarget implements DownloadTarget {
     this.#committed.delete(index)
   }
 
-  /** Closes the open writers (their data becomes visible and durable), then records the chunks. */
+  /** Makes the written chunks durable, then records them (one commit at a time). */
   async flush (): Promise<void> {
-    await this.#serial(async () => {
+    while (this.#committing !== undefined) await this.#committing
+    this.#committing = (async () => {
       const pending = [...this.#written]
-      for (const w of this.#writers.values()) await w.close()
-      this.#writers.clear()
-      for (const c of pending) this.#committed.add(c)
       this.#written.clear()
       this.#sinceCommit = 0
       this.#lastCommit = performance.now()
+      try {
+        await this.#store.call({ t: 'flush' })
+      } catch (err) {
+        for (const c of pending) this.#written.add(c)
+        throw err
+      }
+      for (const c of pending) this.#committed.add(c)
       const state: State = { version: 1, manifest: this.#manifest, committed: [...this.#committed] }
       const w = await (await this.#dir.getFileHandle('state.json', { create: true })).createWritable()
       await w.write(JSON.stringify(state))
       await w.close()
-    })
+    })()
+    try {
+      await this.#committing
+    } finally {
+      this.#committing = undefined
+    }
   }
 
   async readChunk (fileIndex: number, position: number, length: number): Promise<Uint8Array | undefined> {
     const file = this.#meta.files[fileIndex]
     if (file === undefined) return undefined
-    if (!this.#finished.has(fileIndex) && !this.#committed.has(file.firstChunk + position)) return undefined
-    return await this.#serial(async () => {
-      try {
-        const f = this.#finished.get(fileIndex) ?? await (await this.#dir.getFileHandle(`f${fileIndex}`)).getFile()
-        const start = position * this.#chunkSize
-        const bytes = new Uint8Array(await f.slice(start, start + length).arrayBuffer())
+    const start = position * this.#chunkSize
+    const finished = this.#finished.get(fileIndex)
+    try {
+      if (finished !== undefined) {
+        const bytes = new Uint8Array(await finished.slice(start, start + length).arrayBuffer())
         return bytes.length === length ? bytes : undefined
-      } catch {
-        return undefined
       }
-    })
+      if (!this.#committed.has(file.firstChunk + position) && !this.#written.has(file.firstChunk + position)) return undefined
+      return await this.#store.call({ t: 'read', file: fileIndex, at: start, length })
+    } catch {
+      return undefined
+    }
   }
 
-  /** Checks the file's SHA-256 (read back in slices) before it counts as done. */
+  /** Checks the file's SHA-256 (read back from disk on the worker) before it counts as done. */
   async finishFile (fileIndex: number, expected: Uint8Array): Promise<string> {
     const entry = this.#meta.files[fileIndex]
     if (entry === undefined) throw new RangeError('no such file')
     await this.flush()
-    const handle = await this.#dir.getFileHandle(`f${fileIndex}`, { create: true })
-    if ((await handle.getFile()).size !== entry.size) {
-      const w = await handle.createWritable({ keepExistingData: true })
-      await w.truncate(entry.size)
-      await w.close()
-    }
-    const file = await handle.getFile()
-    const got = await this.#sha256File(file)
-    if (got.length !== expected.length || got.some((b, i) => b !== expected[i])) {
+    const got = await this.#store.call({ t: 'finish', file: fileIndex, size: entry.size })
+    if (got === undefined || got.length !== expected.length || got.some((b, i) => b !== expected[i])) {
       await this.#dir.removeEntry(`f${fileIndex}`).catch(() => {})
       for (let c = entry.firstChunk; c < entry.firstChunk + entry.chunks; c++) this.#committed.delete(c)
       throw new IntegrityError(`file ${fileIndex} does not match its SHA-256 in the manifest`)
     }
-    this.#finished.set(fileIndex, file)
+    this.#finished.set(fileIndex, await (await this.#dir.getFileHandle(`f${fileIndex}`)).getFile())
     return entry.path
   }
 
@@ -213,10 +246,15 @@ export class OpfsTarget implements DownloadTarget {
 
   async cleanup (): Promise<void> {
     await this.#dir.removeEntry('state.json').catch(() => {})
+    // Every file is finished and handed over as a File: the worker holds nothing any more.
+    await this.#store.call({ t: 'close' }).catch(() => {})
+    this.#store.terminate()
   }
 
   async close (): Promise<void> {
     await this.flush().catch(() => {})
+    await this.#store.call({ t: 'close' }).catch(() => {})
+    this.#store.terminate()
   }
 
   /** The verified files, as disk-backed File objects named like the share's files. */

@@ -97,6 +97,8 @@ describe('browser node', () => {
     const errors: string[] = []
     page.on('pageerror', e => { errors.push(e.message) })
     page.on('console', m => { if (m.type() === 'error') errors.push(m.text()) })
+    const workersSeen: string[] = []
+    page.on('worker', w => { workersSeen.push(w.url()) })
     await page.goto(ui)
     await page.locator('#screen-open').waitFor({ state: 'visible' })
     // The page shows the digest of the code it runs, recomputed from the files it loaded.
@@ -116,8 +118,10 @@ describe('browser node', () => {
     expect(await sha256File(saved)).toBe(srcSha)
     await page.locator('#done').waitFor({ state: 'visible' })
     await page.screenshot({ path: join(SHOTS, 'done.png') })
-    // Verification, decryption and the whole-file hash ran on the crypto worker(s), not the page.
+    // Verification and decryption ran on the crypto worker(s), the writes and the whole-file hash
+    // on the download's storage worker (ended once the file was handed over), not on the page.
     expect(page.workers().map(w => w.url()).filter(u => /crypto-worker/.test(u)).length).toBeGreaterThan(0)
+    expect(workersSeen.some(u => /opfs-worker/.test(u))).toBe(true)
     // The key is in the fragment only: no request (HTTP or WebSocket) carries the link or any '#'.
     const payload = link.slice('kith:'.length)
     expect(requests.length).toBeGreaterThan(0)
