@@ -3,7 +3,6 @@
  * The link lives in the URL fragment, which browsers never send to a server; the page makes no
  * request that carries it (the only requests are for the app's own files and libp2p connections).
  */
-import type { CID } from 'multiformats/cid'
 import { SWARM_PROTOCOL } from '../protocol/constants.js'
 import { nobleBackend } from '../protocol/crypto.js'
 import { KithError } from '../protocol/errors.js'
@@ -12,7 +11,6 @@ import type { ManifestMeta } from '../protocol/manifest.js'
 import { findProviders, getManifest, provide } from '../node/dht.js'
 import { getShare, type GetProgressEvents, type NodeContext } from '../node/get.js'
 import { connectionKind } from '../node/peer-kind.js'
-import type { BlockStore } from '../node/swarm/share-state.js'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -23,22 +21,11 @@ import { renderNode, wireNodeForms } from './node-page.js'
 import { renderSettings, wireSettingsForm } from './settings.js'
 import { renderSVG } from 'uqr'
 import { OpfsTarget } from './opfs-target.js'
+import { OpfsBlocks } from './opfs-blocks.js'
 import { CryptoWorkers } from './chunk-crypto.js'
 import { buildDigest } from './build-digest.js'
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
-
-class MemoryBlocks implements BlockStore {
-  readonly #m = new Map<string, Uint8Array>()
-  async get (cid: CID): Promise<Uint8Array> {
-    const b = this.#m.get(cid.toString())
-    if (b === undefined) throw new Error('block not found')
-    return b
-  }
-
-  async put (cid: CID, bytes: Uint8Array): Promise<void> { this.#m.set(cid.toString(), bytes) }
-  async has (cid: CID): Promise<boolean> { return this.#m.has(cid.toString()) }
-}
 
 /** Content crypto off the page's thread (started on first use). */
 let workers: CryptoWorkers | undefined
@@ -101,7 +88,7 @@ function fail (err: unknown): void {
 
 let nodePromise: Promise<BrowserNode> | undefined
 let keyPromise: Promise<PrivateKey> | undefined
-const blocks = new MemoryBlocks()
+const blocks = new OpfsBlocks()
 
 /** This tab's node: a fresh identity per tab, connected to the Kith node that served the page. */
 async function browserNode (): Promise<BrowserNode> {
@@ -249,6 +236,7 @@ async function openLink (text: string): Promise<void> {
 
 function main (): void {
   void OpfsTarget.sweep()
+  void blocks.sweep()
   $('build').textContent = 'checking…'
   buildDigest().then(d => {
     $('build').textContent = d.verified ? d.sha256 : `${d.sha256} (does not match build.json!)`

@@ -189,6 +189,14 @@ describe('browser node', () => {
     expect(parseLink(shared).hints.length).toBeGreaterThan(0)
     expect(await page.locator('#sent-qr').getAttribute('src')).toMatch(/^data:image\/svg\+xml;base64,/)
     await page.screenshot({ path: join(SHOTS, 'shared-from-browser.png') })
+    // The share's manifest blocks (encrypted) are kept in the tab's OPFS, named by their CIDs.
+    const stored = await page.evaluate(async () => {
+      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('kith-blocks')
+      const names: string[] = []
+      for await (const name of (dir as unknown as { keys: () => AsyncIterable<string> }).keys()) names.push(name)
+      return names
+    })
+    expect(stored).toContain(parseLink(shared).manifest.toString())
     const out = join(box.dir, 'cli-out')
     const r = await box.kith(['get', shared, '--repo', box.path('repo-cli'), '-o', out, '--json', '--timeout', '60'], 120_000)
     expect(r.code, r.stderr).toBe(0)
