@@ -5,11 +5,16 @@
  *  2. browser        the same file downloaded by Chromium from the daemon, from the click on
  *                    "Download" to the finished download (page load and share preview excluded)
  *  3. browser↔browser one tab shares a file, another downloads it over WebRTC
+ *  4. large file     KITH_BENCH_BIG_GIB (default 2; 0 skips) GiB downloaded by the browser from the
+ *                    daemon: it must finish with the right SHA-256 (the tab does not crash), and the
+ *                    peak memory of the renderer processes (VmHWM) and of the page's JS heap show
+ *                    the file is streamed to OPFS, not held in memory
  * Ratios are against the CLI figure measured in the same run. Needs Debian's chromium.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createHash, randomBytes } from 'node:crypto'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -19,6 +24,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const KITH = join(ROOT, 'bin', 'kith.js')
 const MiB = 1024 * 1024
 const mib = Number(process.env.KITH_BENCH_MIB ?? 64)
+const bigGiB = Number(process.env.KITH_BENCH_BIG_GIB ?? 2)
 const json = process.argv.includes('--json')
 const children = new Set<ChildProcess>()
 process.on('exit', () => { for (const c of children) c.kill('SIGKILL') })
@@ -56,8 +62,50 @@ async function share (repo: string, path: string): Promise<string> {
   return (JSON.parse(r.stdout) as { link: string }).link
 }
 
+/** Writes `bytes` random bytes to `path` in 16 MiB pieces; returns their SHA-256 (hex). */
+async function randomFile (path: string, bytes: number): Promise<string> {
+  const out = createWriteStream(path)
+  const h = createHash('sha256')
+  for (let done = 0; done < bytes;) {
+    const piece = randomBytes(Math.min(16 * MiB, bytes - done))
+    h.update(piece)
+    done += piece.length
+    if (!out.write(piece)) await new Promise<void>(resolve => out.once('drain', () => { resolve() }))
+  }
+  await new Promise<void>((resolve, reject) => { out.end(() => { resolve() }); out.once('error', reject) })
+  return h.digest('hex')
+}
+
+async function sha256Of (path: string): Promise<string> {
+  const h = createHash('sha256')
+  for await (const piece of createReadStream(path)) h.update(piece as Buffer)
+  return h.digest('hex')
+}
+
+/** Peak resident memory (VmHWM, bytes) of Chromium's renderer processes, polled until stopped. */
+function trackRenderers (): { peak: () => number, stop: () => void } {
+  let peak = 0
+  const t = setInterval(() => {
+    void (async () => {
+      for (const pid of await readdir('/proc').catch(() => [])) {
+        if (!/^\d+$/.test(pid)) continue
+        try {
+          const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8')
+          if (!cmd.includes('chromium') || !cmd.includes('--type=renderer')) continue
+          const m = /VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))
+          if (m !== null) peak = Math.max(peak, Number(m[1]) * 1024)
+        } catch {
+          // The process ended.
+        }
+      }
+    })()
+  }, 500)
+  return { peak: () => peak, stop: () => { clearInterval(t) } }
+}
+
 const dir = await mkdtemp(join(tmpdir(), 'kith-bench-browser-'))
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] })
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })
 try {
   const bytes = mib * MiB
   const file = join(dir, 'bench.bin')
@@ -106,15 +154,53 @@ try {
   const tabMBps = bytes / ((performance.now() - t1) / 1000) / 1e6
   await a.close()
   await b.close()
+
+  let big: { gib: number, MBps: number, identical: boolean, rendererPeakRssMB: number, jsHeapPeakMB: number } | undefined
+  if (bigGiB > 0) {
+    log(`browser: ${bigGiB} GiB from the daemon (memory must stay flat)…`)
+    const bigFile = join(dir, 'big.bin')
+    const bigSha = await randomFile(bigFile, bigGiB * 1024 * MiB)
+    const bigLink = await share(repo, bigFile)
+    // A persistent profile: an incognito context (newContext) keeps OPFS in memory, not on disk.
+    const ctx3 = await chromium.launchPersistentContext(join(dir, 'profile'), { executablePath: '/usr/bin/chromium', acceptDownloads: true, args: CHROMIUM_ARGS })
+    const p3 = await ctx3.newPage()
+    await p3.goto(`${d.ui}#${bigLink}`)
+    const b3 = p3.getByRole('button', { name: 'Download' })
+    await b3.waitFor({ state: 'visible', timeout: 120_000 })
+    const cdp = await ctx3.newCDPSession(p3)
+    await cdp.send('Performance.enable')
+    let heapPeak = 0
+    const heapPoll = setInterval(() => {
+      cdp.send('Performance.getMetrics').then(({ metrics }) => {
+        const used = metrics.find(m => m.name === 'JSHeapUsedSize')?.value ?? 0
+        heapPeak = Math.max(heapPeak, used)
+      }).catch(() => {})
+    }, 500)
+    const renderers = trackRenderers()
+    const t2 = performance.now()
+    const failed = p3.locator('#error-message').waitFor({ state: 'visible', timeout: 3_600_000 })
+      .then(async () => { throw new Error(`the page failed: ${await p3.locator('#error-message').textContent()}`) })
+    const [dl3] = await Promise.race([Promise.all([p3.waitForEvent('download', { timeout: 3_600_000 }), b3.click()]), failed])
+    const saved = await dl3.path()
+    const secs = (performance.now() - t2) / 1000
+    clearInterval(heapPoll)
+    renderers.stop()
+    big = { gib: bigGiB, MBps: bigGiB * 1024 * MiB / secs / 1e6, identical: await sha256Of(saved) === bigSha, rendererPeakRssMB: renderers.peak() / 1e6, jsHeapPeakMB: heapPeak / 1e6 }
+    await ctx3.close()
+    await rm(bigFile, { force: true })
+  }
   d.stop()
 
-  const result = { mib, cliMBps, browserMBps, browserRatio: browserMBps / cliMBps, target: 0.5, browserToBrowserMBps: tabMBps, browserToBrowserRatio: tabMBps / cliMBps }
+  const result = { mib, cliMBps, browserMBps, browserRatio: browserMBps / cliMBps, target: 0.5, browserToBrowserMBps: tabMBps, browserToBrowserRatio: tabMBps / cliMBps, ...(big !== undefined ? { big } : {}) }
   if (json) console.log(JSON.stringify(result))
   else {
     const f = (x: number): string => x.toFixed(1)
     console.log(`kith get (CLI) from the daemon     ${f(cliMBps)} MB/s   (baseline)`)
     console.log(`browser from the daemon            ${f(browserMBps)} MB/s   ${(browserMBps / cliMBps).toFixed(2)}× CLI   (target ≥ 0.5) ${browserMBps / cliMBps >= 0.5 ? 'PASS' : 'BELOW'}`)
     console.log(`browser ↔ browser (WebRTC)         ${f(tabMBps)} MB/s   ${(tabMBps / cliMBps).toFixed(2)}× CLI`)
+    if (big !== undefined) {
+      console.log(`browser, ${big.gib} GiB from the daemon       ${f(big.MBps)} MB/s   SHA-256 ${big.identical ? 'identical' : 'DIFFERS'}   renderer peak RSS ${f(big.rendererPeakRssMB)} MB   page JS heap peak ${f(big.jsHeapPeakMB)} MB`)
+    }
   }
 } finally {
   await browser.close()
