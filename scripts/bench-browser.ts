@@ -21,7 +21,8 @@ import { fileURLToPath } from 'node:url'
 import { chromium } from 'playwright-core'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const KITH = join(ROOT, 'bin', 'kith.js')
+// The command as users run it: the launcher (bin/kith) that sets Kith's V8 heap flag.
+const KITH = join(ROOT, 'bin', 'kith')
 const MiB = 1024 * 1024
 const mib = Number(process.env.KITH_BENCH_MIB ?? 64)
 const bigGiB = Number(process.env.KITH_BENCH_BIG_GIB ?? 2)
@@ -33,7 +34,7 @@ const log = (...a: unknown[]): void => { if (!json) console.error(...a) }
 async function kith (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string, ms: number }> {
   return await new Promise((resolve) => {
     const t0 = performance.now()
-    const c = spawn(process.execPath, [KITH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const c = spawn(KITH, [...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     children.add(c)
     let stdout = ''
     let stderr = ''
@@ -44,7 +45,7 @@ async function kith (args: string[]): Promise<{ code: number | null, stdout: str
 }
 
 async function daemon (repo: string): Promise<{ ui: string, stop: () => void }> {
-  const c = spawn(process.execPath, [KITH, '--repo', repo, 'daemon', '--listen', '/ip4/127.0.0.1/tcp/0', '--listen', '/ip4/127.0.0.1/tcp/0/ws', '--api', '127.0.0.1:0', '--json'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const c = spawn(KITH, ['--repo', repo, 'daemon', '--listen', '/ip4/127.0.0.1/tcp/0', '--listen', '/ip4/127.0.0.1/tcp/0/ws', '--api', '127.0.0.1:0', '--json'], { stdio: ['ignore', 'pipe', 'inherit'] })
   children.add(c)
   const line = await new Promise<string>((resolve, reject) => {
     let buf = ''

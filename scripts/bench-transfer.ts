@@ -1,8 +1,10 @@
 /**
  * Transfer benchmark: `npm run bench:transfer [-- --json]`. Everything runs in separate processes
- * on 127.0.0.1, with the built CLI (dist/, `npm run build` first; the npm script does it).
+ * on 127.0.0.1, with the built CLI (dist/, `npm run build` first; the npm script does it). Kith runs as
+ * users run it: through the bin/kith launcher.
  *
  *  1. ceiling   raw libp2p stream (TCP + Noise + yamux, the project's own assembly), one stream
+ *               (best of 3 runs; same V8 heap flag as bin/kith)
  *  2. 1→1       `kith get` of a KITH_BENCH_GIB (default 1) GiB file from one `kith daemon`
  *  3. swarm     4 daemons each capped at KITH_BENCH_CAP_MB (default 8) MB/s upload → 1 `kith get`
  *  4. first byte   from `get` start (node up, bootstrapped) to the first verified chunk
@@ -20,7 +22,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const KITH = join(ROOT, 'bin', 'kith.js')
+// The command as users run it: the launcher (bin/kith) that sets Kith's V8 heap flag.
+const KITH = join(ROOT, 'bin', 'kith')
 const GiB = 1024 ** 3
 const MiB = 1024 ** 2
 const json = process.argv.includes('--json')
@@ -50,7 +53,7 @@ function trackRss (pid: number): { peak: () => number, stop: () => void } {
 function run (args: string[], opts: { timeoutMs?: number } = {}): Promise<{ stdout: string, stderr: string, code: number | null, ms: number, rss: number }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now()
-    const child = spawn(process.execPath, [KITH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(KITH, [...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     children.add(child)
     const rss = trackRss(child.pid as number)
     let stdout = ''
@@ -71,7 +74,7 @@ interface Daemon { child: ChildProcess, repo: string, addr: string, api: string,
 
 async function startDaemon (repo: string, bootstrap: string[] = []): Promise<Daemon> {
   const args = ['--repo', repo, 'daemon', '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--json', ...bootstrap.flatMap(b => ['--bootstrap', b])]
-  const child = spawn(process.execPath, [KITH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(KITH, [...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   children.add(child)
   const rss = trackRss(child.pid as number)
   const line = await new Promise<string>((resolve, reject) => {
@@ -112,17 +115,21 @@ async function randomFile (path: string, bytes: number): Promise<void> {
   await new Promise<void>((resolve, reject) => { out.end(() => { resolve() }); out.on('error', reject) })
 }
 
-async function ceiling (bytes: number): Promise<number> {
-  const tsx = join(ROOT, 'node_modules', '.bin', 'tsx')
+/** The V8 flag bin/kith starts Node with: the ceiling peers get it too, for a like-for-like ratio. */
+const HEAP_FLAG = '--initial-old-space-size=96'
+
+/** One ceiling run: a fresh server and client process, one stream of `bytes`. */
+async function ceilingOnce (bytes: number): Promise<number> {
   const peer = join(ROOT, 'scripts', 'bench', 'ceiling-peer.ts')
-  const server = spawn(tsx, [peer, 'server'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, KITH_BENCH_BYTES: String(bytes) } })
+  const tsx = (...args: string[]): string[] => [HEAP_FLAG, '--import', 'tsx', peer, ...args]
+  const server = spawn(process.execPath, tsx('server'), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, KITH_BENCH_BYTES: String(bytes) } })
   children.add(server)
   const addr = await new Promise<string>((resolve, reject) => {
     let buf = ''
     server.stdout.on('data', d => { buf += d; if (buf.includes('\n')) resolve(JSON.parse(buf).addr) })
     server.on('exit', code => { reject(new Error(`ceiling server exited ${code}`)) })
   })
-  const client = spawn(tsx, [peer, 'client', addr], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const client = spawn(process.execPath, tsx('client', addr), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
   children.add(client)
   let out = ''
   client.stdout.on('data', d => { out += d })
@@ -130,6 +137,17 @@ async function ceiling (bytes: number): Promise<number> {
   server.kill('SIGTERM')
   const r = JSON.parse(out) as { bytes: number, seconds: number }
   return r.bytes / r.seconds / 1e6
+}
+
+/**
+ * The ceiling is an upper bound, and one run on a shared 2-core VM varies a lot (230 to 560 MB/s
+ * seen): the best of CEILING_RUNS runs.
+ */
+const CEILING_RUNS = 3
+async function ceiling (bytes: number): Promise<{ best: number, runs: number[] }> {
+  const runs: number[] = []
+  for (let i = 0; i < CEILING_RUNS; i++) runs.push(await ceilingOnce(bytes))
+  return { best: Math.max(...runs), runs }
 }
 
 async function getOnce (dir: string, link: string, bootstrap: string, name: string): Promise<{ mbps: number, seconds: number, rss: number }> {
@@ -238,7 +256,8 @@ const dir = await mkdtemp(join(tmpdir(), 'kith-bench-'))
 try {
   const ceilingBytes = Math.min(sizeGiB, 1) * GiB
   log(`ceiling: raw libp2p stream, ${ceilingBytes / MiB} MiB…`)
-  const ceil = await ceiling(ceilingBytes)
+  const ceilRuns = await ceiling(ceilingBytes)
+  const ceil = ceilRuns.best
   log(`1→1: ${sizeGiB} GiB…`)
   const one = await oneToOne(dir, sizeGiB)
   log(`swarm: 4 seeders capped at ${capMB} MB/s, ${swarmMiB} MiB…`)
@@ -252,6 +271,7 @@ try {
   }
   const result = {
     ceilingMBps: ceil,
+    ceilingRunsMBps: ceilRuns.runs,
     oneToOne: { gib: sizeGiB, MBps: one.mbps, steadyMBps: one.steadyMbps, seconds: one.seconds, ratioToCeiling: one.steadyMbps / ceil, target: 0.5 },
     swarm: { seeders: 4, capMBps: capMB, MBps: sw.mbps, steadyMBps: sw.steadyMbps, ratioToCapSum: sw.steadyMbps / sw.capSum, target: 0.85 },
     firstByteMs: fb,
@@ -265,7 +285,7 @@ try {
     console.log(JSON.stringify(result))
   } else {
     const f = (x: number): string => x.toFixed(1)
-    console.log(`raw libp2p stream ceiling          ${f(ceil)} MB/s`)
+    console.log(`raw libp2p stream ceiling          ${f(ceil)} MB/s   (best of ${ceilRuns.runs.map(f).join(', ')})`)
     console.log(`kith get 1→1 (${sizeGiB} GiB)               ${f(one.steadyMbps)} MB/s   ${(one.steadyMbps / ceil).toFixed(2)}× ceiling   (target ≥ 0.50×) ${one.steadyMbps / ceil >= 0.5 ? 'PASS' : 'BELOW'}   [wall clock incl. start: ${f(one.mbps)} MB/s]`)
     console.log(`4 seeders × ${capMB} MB/s cap → 1         ${f(sw.steadyMbps)} MB/s   ${(sw.steadyMbps / sw.capSum).toFixed(2)}× caps     (target ≥ 0.85×) ${sw.steadyMbps / sw.capSum >= 0.85 ? 'PASS' : 'BELOW'}   [wall clock incl. start: ${f(sw.mbps)} MB/s]`)
     console.log(`  (steady state = size / (get time − fixed cost of a one-chunk get from the same seeder, same run))`)

@@ -150,6 +150,44 @@ describe('kith: basics', () => {
     expect(expectOneJsonObject(j.stdout)).toEqual({ version: pkg.version })
   })
 
+  it('the bin/kith launcher starts Node with the heap flag, also through a symlink (npm link)', async () => {
+    const { execFile } = await import('node:child_process')
+    const { symlink } = await import('node:fs/promises')
+    const run = async (file: string, args: string[]): Promise<string> => await new Promise((resolve, reject) => {
+      execFile(file, args, { timeout: 30_000 }, (err, stdout) => { if (err !== null) reject(err); else resolve(stdout) })
+    })
+    const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string, bin: { kith: string } }
+    const launcher = join(ROOT, pkg.bin.kith)
+    expect((await run(launcher, ['--version'])).trim()).toBe(pkg.version)
+    const dir = await mkdtemp(join(tmpdir(), 'kith-bin-'))
+    try {
+      await symlink(launcher, join(dir, 'kith'))
+      expect((await run(join(dir, 'kith'), ['--version'])).trim()).toBe(pkg.version)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+    // The flag reaches Node: the launcher execs it (same process), as a running daemon's
+    // command line shows.
+    const repo = await mkdtemp(join(tmpdir(), 'kith-bin-repo-'))
+    const d = spawn(launcher, ['--repo', repo, 'daemon', '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KITH_INSECURE_TEST_KDF: '1' } })
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => { reject(new Error('daemon did not start')) }, 30_000)
+        d.stdout?.once('data', () => { clearTimeout(t); resolve() })
+        d.once('exit', code => { clearTimeout(t); reject(new Error(`daemon exited ${code}`)) })
+      })
+      const argv = (await readFile(`/proc/${d.pid as number}/cmdline`, 'utf8')).split('\0')
+      expect(argv).toContain('--initial-old-space-size=96')
+      expect(argv.some(a => a.endsWith('/bin/kith.js'))).toBe(true)
+    } finally {
+      const exited = new Promise(resolve => d.once('exit', resolve))
+      d.kill('SIGTERM')
+      await Promise.race([exited, new Promise(resolve => setTimeout(resolve, 10_000))])
+      d.kill('SIGKILL')
+      await rm(repo, { recursive: true, force: true })
+    }
+  }, 60_000)
+
   it('--help mentions every command; command help works both ways', async () => {
     const r = await kith(['--help'])
     expect(r.code).toBe(0)
