@@ -22,7 +22,7 @@
  * partial file, ever appears under a final name. A folder share gets its own new folder
  * (`name (1)` if `name` exists): files never merge into a folder that was already there.
  */
-import { createHash } from 'node:crypto'
+import { createHash, type Hash } from 'node:crypto'
 import { constants, createReadStream } from 'node:fs'
 import { chmod, link, lstat, mkdir, open, readFile, realpath, rename, rm, unlink, type FileHandle } from 'node:fs/promises'
 import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path'
@@ -41,6 +41,8 @@ const DEFAULT_FLUSH_EVERY = 128
 const MAX_OPEN_FILES = 32
 const MAX_NAME_ATTEMPTS = 100
 const READ_SIZE = 1024 * 1024
+/** Plaintext kept in memory, per download, for chunks written ahead of the in-order hash. */
+const HASH_AHEAD_BYTES = 16 * 1024 * 1024
 
 export interface DownloadWriterOptions {
   /** Longest time a written chunk waits before state.json records it (default 1000 ms). */
@@ -103,6 +105,9 @@ export class DownloadWriter {
   readonly #slots = new Map<number, Slot>()
   /** fileIndex → absolute final path, once verified and moved. */
   readonly #finished = new Map<number, string>()
+  /** Per file: its SHA-256 so far, the next chunk it needs, chunks written ahead of it. */
+  readonly #hashes = new Map<number, { hash: Hash, next: number, ahead: Map<number, Uint8Array> }>()
+  #aheadBytes = 0
   #root: string | undefined
   readonly #flushMs: number
   readonly #flushEvery: number
@@ -408,6 +413,34 @@ export class DownloadWriter {
     } finally {
       await this.#release(fileIndex)
     }
+    this.#hashInOrder(fileIndex, position, plaintext)
+  }
+
+  /**
+   * The file's SHA-256, computed as its chunks are written when they come in order (they mostly
+   * do: one cursor, a small window in flight). A chunk ahead of the cursor waits in memory (at most
+   * HASH_AHEAD_BYTES per download); one that does not fit, or was written by an earlier run, is
+   * read back from disk by finishFile, from the cursor on. Saves reading the whole file back.
+   */
+  #hashInOrder (fileIndex: number, position: number, plaintext: Uint8Array): void {
+    let h = this.#hashes.get(fileIndex)
+    if (h === undefined) { h = { hash: createHash('sha256'), next: 0, ahead: new Map() }; this.#hashes.set(fileIndex, h) }
+    if (position < h.next || h.ahead.has(position)) return
+    if (position > h.next) {
+      if (this.#aheadBytes + plaintext.length <= HASH_AHEAD_BYTES) {
+        h.ahead.set(position, plaintext)
+        this.#aheadBytes += plaintext.length
+      }
+      return
+    }
+    h.hash.update(plaintext)
+    h.next++
+    for (let more = h.ahead.get(h.next); more !== undefined; more = h.ahead.get(h.next)) {
+      h.ahead.delete(h.next)
+      this.#aheadBytes -= more.length
+      h.hash.update(more)
+      h.next++
+    }
   }
 
   /**
@@ -456,7 +489,8 @@ export class DownloadWriter {
   // --- finishing --------------------------------------------------------------------------------
 
   /**
-   * Checks file `fileIndex` against its plaintext SHA-256 from the manifest; on a match, syncs
+   * Checks file `fileIndex` against its plaintext SHA-256 from the manifest (hashed as its chunks
+   * were written, in order; whatever was not, read back from disk); on a match, syncs
    * it, sets its mode (0644 or 0755, never anything else) and moves it to a free final name.
    * Returns that final path. On a mismatch deletes the partial file, forgets its chunks and
    * throws `IntegrityError`: nothing appears under a final name.
@@ -478,8 +512,15 @@ export class DownloadWriter {
     await this.#closeSlot(fileIndex)
 
     const part = this.#partFile(fileIndex)
-    const hash = createHash('sha256')
-    for await (const piece of createReadStream(part, { highWaterMark: READ_SIZE })) hash.update(piece as Buffer)
+    // What was hashed while writing, then the rest read back from disk.
+    const inOrder = this.#hashes.get(fileIndex)
+    this.#hashes.delete(fileIndex)
+    for (const b of inOrder?.ahead.values() ?? []) this.#aheadBytes -= b.length
+    const hash = inOrder?.hash ?? createHash('sha256')
+    const from = (inOrder?.next ?? 0) * this.#chunkSize
+    if (from < file.size) {
+      for await (const piece of createReadStream(part, { highWaterMark: READ_SIZE, start: from })) hash.update(piece as Buffer)
+    }
     const digest = hash.digest()
     if (!digest.equals(Buffer.from(expectedSha256.buffer, expectedSha256.byteOffset, expectedSha256.byteLength))) {
       await rm(part, { force: true })

@@ -157,6 +157,27 @@ describe('DownloadWriter', () => {
     expect(await readdir(out)).toEqual(['movie.mkv'])
   })
 
+  it('hashes chunks as they are written in order (a late one waits in memory), and only reads back the rest', async () => {
+    for (const order of [[0, 1, 2, 3, 4], [0, 2, 1, 4, 3], [4, 3, 2, 1, 0]]) {
+      const out = join(tmp, `out-${order.join('')}`)
+      const data = bytes(CHUNK * 4 + 77, 9)
+      const meta = metaFor('stream.bin', 'file', [{ path: 'stream.bin', data }])
+      const w = await DownloadWriter.open(out, meta, MANIFEST, CHUNK)
+      for (const p of order) { await w.writeChunk(0, p, chunkOf(data, p)); w.markHave(p) }
+      const final = await w.finishFile(0, meta.files[0]!.sha256)
+      expect((await readFile(final)).equals(Buffer.from(data))).toBe(true)
+      await w.cleanup()
+    }
+    // The same writes against a wrong digest still fail, whichever path hashed them.
+    const out = join(tmp, 'out-wrong')
+    const data = bytes(CHUNK * 2, 4)
+    const meta = metaFor('w.bin', 'file', [{ path: 'w.bin', data }])
+    const w = await DownloadWriter.open(out, meta, MANIFEST, CHUNK)
+    for (const p of [0, 1]) { await w.writeChunk(0, p, chunkOf(data, p)); w.markHave(p) }
+    await expect(w.finishFile(0, sha(bytes(CHUNK * 2, 5)))).rejects.toMatchObject({ name: 'IntegrityError' })
+    await w.close()
+  })
+
   it('a wrong hash throws IntegrityError and leaves nothing under the final name', async () => {
     const out = join(tmp, 'out')
     const data = bytes(CHUNK + 10)
