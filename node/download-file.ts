@@ -22,7 +22,6 @@
  * partial file, ever appears under a final name. A folder share gets its own new folder
  * (`name (1)` if `name` exists): files never merge into a folder that was already there.
  */
-import { createHash, type Hash } from 'node:crypto'
 import { constants, createReadStream } from 'node:fs'
 import { chmod, link, lstat, mkdir, open, readFile, realpath, rename, rm, unlink, type FileHandle } from 'node:fs/promises'
 import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path'
@@ -33,6 +32,7 @@ import { IntegrityError, UnsafePathError } from '../protocol/errors.js'
 import { chunkPlaintextLength, type FileEntry, type ManifestMeta } from '../protocol/manifest.js'
 import { checkFileList, checkName, splitPath } from '../protocol/paths.js'
 import { DiskFullError, OutputPathError } from './errors.js'
+import { OrderedHash } from './ordered-hash.js'
 import { writeAtomic } from './repo.js'
 
 const STATE_FILE = 'state.json'
@@ -105,9 +105,8 @@ export class DownloadWriter {
   readonly #slots = new Map<number, Slot>()
   /** fileIndex → absolute final path, once verified and moved. */
   readonly #finished = new Map<number, string>()
-  /** Per file: its SHA-256 so far, the next chunk it needs, chunks written ahead of it. */
-  readonly #hashes = new Map<number, { hash: Hash, next: number, ahead: Map<number, Uint8Array> }>()
-  #aheadBytes = 0
+  /** Each file's SHA-256, computed as its chunks are written in order (node/ordered-hash.ts). */
+  readonly #hashes = new OrderedHash(HASH_AHEAD_BYTES)
   #root: string | undefined
   readonly #flushMs: number
   readonly #flushEvery: number
@@ -413,34 +412,7 @@ export class DownloadWriter {
     } finally {
       await this.#release(fileIndex)
     }
-    this.#hashInOrder(fileIndex, position, plaintext)
-  }
-
-  /**
-   * The file's SHA-256, computed as its chunks are written when they come in order (they mostly
-   * do: one cursor, a small window in flight). A chunk ahead of the cursor waits in memory (at most
-   * HASH_AHEAD_BYTES per download); one that does not fit, or was written by an earlier run, is
-   * read back from disk by finishFile, from the cursor on. Saves reading the whole file back.
-   */
-  #hashInOrder (fileIndex: number, position: number, plaintext: Uint8Array): void {
-    let h = this.#hashes.get(fileIndex)
-    if (h === undefined) { h = { hash: createHash('sha256'), next: 0, ahead: new Map() }; this.#hashes.set(fileIndex, h) }
-    if (position < h.next || h.ahead.has(position)) return
-    if (position > h.next) {
-      if (this.#aheadBytes + plaintext.length <= HASH_AHEAD_BYTES) {
-        h.ahead.set(position, plaintext)
-        this.#aheadBytes += plaintext.length
-      }
-      return
-    }
-    h.hash.update(plaintext)
-    h.next++
-    for (let more = h.ahead.get(h.next); more !== undefined; more = h.ahead.get(h.next)) {
-      h.ahead.delete(h.next)
-      this.#aheadBytes -= more.length
-      h.hash.update(more)
-      h.next++
-    }
+    this.#hashes.add(fileIndex, position, plaintext)
   }
 
   /**
@@ -513,11 +485,8 @@ export class DownloadWriter {
 
     const part = this.#partFile(fileIndex)
     // What was hashed while writing, then the rest read back from disk.
-    const inOrder = this.#hashes.get(fileIndex)
-    this.#hashes.delete(fileIndex)
-    for (const b of inOrder?.ahead.values() ?? []) this.#aheadBytes -= b.length
-    const hash = inOrder?.hash ?? createHash('sha256')
-    const from = (inOrder?.next ?? 0) * this.#chunkSize
+    const { hash, next } = this.#hashes.take(fileIndex)
+    const from = next * this.#chunkSize
     if (from < file.size) {
       for await (const piece of createReadStream(part, { highWaterMark: READ_SIZE, start: from })) hash.update(piece as Buffer)
     }
