@@ -22,14 +22,15 @@ import { renderSettings, wireSettingsForm } from './settings.js'
 import { renderSVG } from 'uqr'
 import { OpfsTarget } from './opfs-target.js'
 import { OpfsBlocks } from './opfs-blocks.js'
-import { CryptoWorkers } from './chunk-crypto.js'
+import { cryptoWorkers as startCryptoWorkers } from './chunk-crypto.js'
+import type { ChunkCryptoPool } from '../node/swarm/chunk-crypto-pool.js'
 import { buildDigest } from './build-digest.js'
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
 
 /** Content crypto off the page's thread (started on first use). */
-let workers: CryptoWorkers | undefined
-const cryptoWorkers = (): CryptoWorkers => (workers ??= new CryptoWorkers())
+let workers: ChunkCryptoPool | undefined
+const cryptoWorkers = (): ChunkCryptoPool => (workers ??= startCryptoWorkers())
 
 /** Thrown by the preview pass once the manifest is known: nothing is downloaded yet. */
 class PreviewDone extends Error {
