@@ -32,6 +32,7 @@ import { IntegrityError, UnsafePathError } from '../protocol/errors.js'
 import { chunkPlaintextLength, type FileEntry, type ManifestMeta } from '../protocol/manifest.js'
 import { checkFileList, checkName, splitPath } from '../protocol/paths.js'
 import { DiskFullError, OutputPathError } from './errors.js'
+import { nativeBackend } from './crypto-native.js'
 import { OrderedHash } from './ordered-hash.js'
 import { writeAtomic } from './repo.js'
 
@@ -106,7 +107,7 @@ export class DownloadWriter {
   /** fileIndex → absolute final path, once verified and moved. */
   readonly #finished = new Map<number, string>()
   /** Each file's SHA-256, computed as its chunks are written in order (node/ordered-hash.ts). */
-  readonly #hashes = new OrderedHash(HASH_AHEAD_BYTES)
+  readonly #hashes = new OrderedHash(HASH_AHEAD_BYTES, () => nativeBackend.createSha256())
   #root: string | undefined
   readonly #flushMs: number
   readonly #flushEvery: number
@@ -490,7 +491,7 @@ export class DownloadWriter {
     if (from < file.size) {
       for await (const piece of createReadStream(part, { highWaterMark: READ_SIZE, start: from })) hash.update(piece as Buffer)
     }
-    const digest = hash.digest()
+    const digest = Buffer.from(hash.digest())
     if (!digest.equals(Buffer.from(expectedSha256.buffer, expectedSha256.byteOffset, expectedSha256.byteLength))) {
       await rm(part, { force: true })
       for (let c = file.firstChunk; c < file.firstChunk + file.chunks; c++) this.#have.clear(c)

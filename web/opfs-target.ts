@@ -9,9 +9,9 @@
  * the chunks in state.json, so a chunk is claimed only once its bytes are durable. The page
  * resumes a download it finds partly here as soon as the link is opened again.
  *
- * Memory stays flat: chunks go to disk as they arrive; the final SHA-256 check reads the file
- * back in 4 MiB slices on the worker; the user gets the file as a disk-backed File (object URL),
- * never a copy in memory.
+ * Memory stays flat: chunks go to disk as they arrive; the worker hashes them as they are written
+ * in order and reads back only what it could not; the user gets the file as a disk-backed File
+ * (object URL), never a copy in memory.
  */
 import { IntegrityError, KithError } from '../protocol/errors.js'
 import type { ManifestMeta } from '../protocol/manifest.js'
@@ -115,7 +115,7 @@ export class OpfsTarget implements DownloadTarget {
     }
     const store = new Store()
     try {
-      await store.call({ t: 'open', dir: name })
+      await store.call({ t: 'open', dir: name, chunkSize })
     } catch (err) {
       store.terminate()
       throw err
@@ -168,7 +168,7 @@ export class OpfsTarget implements DownloadTarget {
 
   async writeChunk (fileIndex: number, position: number, plaintext: Uint8Array): Promise<void> {
     const data = (plaintext.byteOffset === 0 && plaintext.byteLength === plaintext.buffer.byteLength && plaintext.buffer instanceof ArrayBuffer ? plaintext : plaintext.slice()) as Uint8Array<ArrayBuffer>
-    await this.#store.call({ t: 'write', file: fileIndex, at: position * this.#chunkSize, data }, [data.buffer])
+    await this.#store.call({ t: 'write', file: fileIndex, position, data }, [data.buffer])
   }
 
   markHave (index: number): void {
@@ -225,7 +225,7 @@ export class OpfsTarget implements DownloadTarget {
     }
   }
 
-  /** Checks the file's SHA-256 (read back from disk on the worker) before it counts as done. */
+  /** Checks the file's SHA-256 (computed on the worker) before it counts as done. */
   async finishFile (fileIndex: number, expected: Uint8Array): Promise<string> {
     const entry = this.#meta.files[fileIndex]
     if (entry === undefined) throw new RangeError('no such file')

@@ -2,12 +2,14 @@
  * The browser node's download storage: one worker per download owns that download's OPFS files
  * through synchronous access handles (web/opfs-target.ts is its client). Writes land in place at
  * their offset (a FileSystemWritableFileStream would copy the whole file into a swap file on every
- * reopen: quadratic for a large download), `flush` makes them durable, and the final SHA-256 is
- * computed here by reading the file back in slices, off the page's thread.
+ * reopen: quadratic for a large download), `flush` makes them durable, and each file's SHA-256 is
+ * computed here, off the page's thread: as chunks are written in order (node/ordered-hash.ts),
+ * then whatever was not, read back from disk in slices.
  *
  * Requests run one at a time, in the order they were posted.
  */
-import { sha256 } from '@noble/hashes/sha2.js'
+import { nobleBackend } from '../protocol/crypto.js'
+import { OrderedHash } from '../node/ordered-hash.js'
 
 /** The parts of the (worker-only) FileSystemSyncAccessHandle API used here. */
 interface SyncHandle {
@@ -20,8 +22,8 @@ interface SyncHandle {
 }
 
 export type StoreRequest =
-  | { t: 'open', id: number, dir: string }
-  | { t: 'write', id: number, file: number, at: number, data: Uint8Array<ArrayBuffer> }
+  | { t: 'open', id: number, dir: string, chunkSize: number }
+  | { t: 'write', id: number, file: number, position: number, data: Uint8Array<ArrayBuffer> }
   | { t: 'read', id: number, file: number, at: number, length: number }
   | { t: 'flush', id: number }
   | { t: 'finish', id: number, file: number, size: number }
@@ -37,7 +39,12 @@ const scope = self as unknown as {
 }
 
 const HASH_SLICE = 4 * 1024 * 1024
+/** Chunks written ahead of a file's in-order hash, kept in memory (bytes, all files). */
+const HASH_AHEAD_BYTES = 16 * 1024 * 1024
 let dir: FileSystemDirectoryHandle | undefined
+let chunkSize = 0
+/** Each file's SHA-256, as its chunks are written in order; the rest is read back at the end. */
+const hashes = new OrderedHash(HASH_AHEAD_BYTES, () => nobleBackend.createSha256())
 const handles = new Map<number, SyncHandle>()
 
 async function handle (file: number): Promise<SyncHandle> {
@@ -61,13 +68,16 @@ async function run (m: StoreRequest): Promise<StoreReply & { transfer?: Transfer
     case 'open': {
       const root = await navigator.storage.getDirectory()
       dir = await (await root.getDirectoryHandle('kith', { create: true })).getDirectoryHandle(m.dir, { create: true })
+      chunkSize = m.chunkSize
       return { id: m.id, ok: true }
     }
     case 'write': {
       const h = await handle(m.file)
+      const at = m.position * chunkSize
       let done = 0
-      for (let i = 0; done < m.data.length && i < 1000; i++) done += h.write(m.data.subarray(done), { at: m.at + done })
+      for (let i = 0; done < m.data.length && i < 1000; i++) done += h.write(m.data.subarray(done), { at: at + done })
       if (done !== m.data.length) throw new Error('short write')
+      hashes.add(m.file, m.position, m.data)
       return { id: m.id, ok: true }
     }
     case 'read': {
@@ -80,13 +90,14 @@ async function run (m: StoreRequest): Promise<StoreReply & { transfer?: Transfer
       for (const h of handles.values()) h.flush()
       return { id: m.id, ok: true }
     case 'finish': {
-      // Cut to the exact size, hash it back from disk, and release it (the page reads it as a File).
+      // Cut to the exact size, finish its hash (what was not hashed while writing is read back
+      // from disk), and release it: the page reads it as a File.
       const h = await handle(m.file)
       if (h.getSize() !== m.size) h.truncate(m.size)
       h.flush()
-      const hash = sha256.create()
+      const { hash, next } = hashes.take(m.file)
       const slice = new Uint8Array(Math.min(HASH_SLICE, Math.max(1, m.size)))
-      for (let at = 0; at < m.size;) {
+      for (let at = Math.min(next * chunkSize, m.size); at < m.size;) {
         const n = h.read(slice.subarray(0, Math.min(slice.length, m.size - at)), { at })
         if (n <= 0) throw new Error('short read')
         hash.update(slice.subarray(0, n))
