@@ -8,7 +8,8 @@
  *
  * Requests run one at a time, in the order they were posted.
  */
-import { nobleBackend } from '../protocol/crypto.js'
+import { sha256 } from '@noble/hashes/sha2.js'
+import type { Hasher } from '../protocol/crypto.js'
 import { OrderedHash } from '../node/ordered-hash.js'
 
 /** The parts of the (worker-only) FileSystemSyncAccessHandle API used here. */
@@ -44,7 +45,10 @@ const HASH_AHEAD_BYTES = 16 * 1024 * 1024
 let dir: FileSystemDirectoryHandle | undefined
 let chunkSize = 0
 /** Each file's SHA-256, as its chunks are written in order; the rest is read back at the end. */
-const hashes = new OrderedHash(HASH_AHEAD_BYTES, () => nobleBackend.createSha256())
+const hashes = new OrderedHash(HASH_AHEAD_BYTES, (): Hasher => {
+  const h = sha256.create()
+  return { update: (b) => { h.update(b) }, digest: () => h.digest() }
+})
 const handles = new Map<number, SyncHandle>()
 
 async function handle (file: number): Promise<SyncHandle> {
