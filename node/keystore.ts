@@ -116,8 +116,11 @@ export class Vault {
     return { v: 1, nonce: b64(nonce), sealed: b64(xchacha20poly1305(this.#kek, nonce, aad(label)).encrypt(secret)) }
   }
 
-  /** Opens a secret sealed under `label`. Throws WrongPassphraseError, PassphraseRequiredError or VaultFormatError. */
-  open (label: string, s: unknown): Uint8Array {
+  /**
+   * Opens a secret sealed under `label` (at most `maxBytes` long). Throws WrongPassphraseError,
+   * PassphraseRequiredError or VaultFormatError.
+   */
+  open (label: string, s: unknown, maxBytes = 64 * 1024): Uint8Array {
     const o = s as Partial<{ v: number, nonce: string, sealed: string, plain: string }> | null
     if (o === null || typeof o !== 'object' || o.v !== 1) throw new VaultFormatError()
     if (typeof o.plain === 'string') {
@@ -128,7 +131,7 @@ export class Vault {
     if (this.#kek === undefined) throw new PassphraseRequiredError()
     const nonce = unb64(o.nonce as string, 'nonce')
     const sealed = unb64(o.sealed as string, 'sealed secret')
-    if (nonce.length !== NONCE_BYTES || sealed.length < 16 || sealed.length > 64 * 1024) throw new VaultFormatError()
+    if (nonce.length !== NONCE_BYTES || sealed.length < 16 || sealed.length > maxBytes + 16) throw new VaultFormatError()
     try {
       return xchacha20poly1305(this.#kek, nonce, aad(label)).decrypt(sealed)
     } catch (err) {

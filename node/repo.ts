@@ -5,7 +5,9 @@
  *                         key sealed and the vault's KDF parameters (keystore.ts); marks the repo as initialised
  *   api-token       0600  bearer token for the daemon's local HTTP API (32 random bytes, hex)
  *   config.json           listen/bootstrap addresses, API address, chunk size, rate caps
- *   shares/         0700  one JSON record per share, named by manifest CID (0600: it holds the link)
+ *   shares/         0700  one JSON record per share, named by manifest CID (0600: it holds the link);
+ *                         with a passphrase the whole record is sealed by the vault (label
+ *                         `share/<manifest CID>`), so link, name and path are unreadable at rest
  *   blocks/               content-addressed manifest blocks and ciphertext (blockstore.ts)
  *   datastore/            LevelDB for DHT and provider records; libp2p's peer store is kept in
  *                         memory (libp2p.ts), so no peer address is ever written here
@@ -34,8 +36,9 @@ import { digestFromCid } from '../protocol/cid.js'
 import { parseLink } from '../protocol/link.js'
 import { KithBlockstore } from './blockstore.js'
 import { DiskFullError, RepoFormatError, RepoLockedError, RepoNotInitialisedError } from './errors.js'
+import { KithError } from '../protocol/errors.js'
 import { exists, keepPrivate, makeDir, syncDir, writeAtomic, writeExclusive } from './fs-safe.js'
-import { PassphraseRequiredError, Vault } from './keystore.js'
+import { PassphraseRequiredError, Vault, WrongPassphraseError } from './keystore.js'
 
 export { mapDiskError, writeAtomic, writeExclusive } from './fs-safe.js'
 export * from './repo-format.js'
@@ -56,6 +59,9 @@ const IDENTITY = 'identity.json'
 const CONFIG = 'config.json'
 const API_TOKEN = 'api-token'
 const SHARES = 'shares'
+/** A share record's JSON: a have-map of MAX_CHUNKS in base64 (2.8 MB) plus room for the rest. */
+const MAX_SHARE_RECORD_BYTES = 4 * 1024 * 1024
+const shareLabel = (manifest: string): string => `share/${manifest}`
 const BLOCKS = 'blocks'
 const DATASTORE = 'datastore'
 const DAEMON = 'daemon.json'
@@ -199,7 +205,11 @@ export class Repo {
     const from = this.secrets
     const to = await Vault.create(passphrase)
     await writeAtomic(join(this.dir, IDENTITY), encodeSealedIdentity(this.privateKey, to), 0o600)
+    // Share records hold links (keys), names and paths: read them plain, write them sealed.
+    const records: Array<[string, ShareRecord]> = []
+    for (const rec of await this.listShares()) records.push([parseLink(rec.link).manifest.toString(), rec])
     this.secrets = to
+    for (const [manifest, rec] of records) await this.#serial(manifest, async () => { await this.#writeShare(manifest, rec) })
     return { from, to }
   }
 
@@ -310,15 +320,29 @@ export class Repo {
     let json: unknown
     try {
       json = JSON.parse(text)
+      // A sealed record: the whole record (link, name, path) under the vault, bound to its manifest.
+      const sealed = (json as { sealed?: unknown } | null)?.sealed
+      if (sealed !== undefined) json = JSON.parse(new TextDecoder().decode(this.secrets.open(shareLabel(manifest), sealed, MAX_SHARE_RECORD_BYTES)))
     } catch (err) {
+      // The repo's passphrase was right (the identity opened): a record that does not open was
+      // altered or moved here from another manifest's name.
+      if (err instanceof WrongPassphraseError) throw new RepoFormatError(`${path}: the sealed record does not open (altered, or moved from another share)`, { cause: err })
+      if (err instanceof KithError) throw err
       throw new RepoFormatError(`${path} is not valid JSON`, { cause: err })
     }
     return checkShareRecord(json, path)
   }
 
+  /**
+   * Writes a share record: in a sealed repo as `{ "version": 1, "sealed": … }` (the record's JSON
+   * sealed under the passphrase vault, labelled with its manifest), else as plain JSON; 0600 either way.
+   */
   async #writeShare (manifest: string, rec: ShareRecord): Promise<void> {
     await makeDir(join(this.dir, SHARES), 0o700)
-    await writeAtomic(this.#sharePath(manifest), JSON.stringify(rec, null, 2) + '\n', 0o600)
+    const body = this.secrets.sealed
+      ? { version: 1, sealed: this.secrets.seal(shareLabel(manifest), new TextEncoder().encode(JSON.stringify(rec))) }
+      : rec
+    await writeAtomic(this.#sharePath(manifest), JSON.stringify(body, null, 2) + '\n', 0o600)
   }
 
   /** Records a share (replacing any record of the same manifest). Returns its manifest CID string. */

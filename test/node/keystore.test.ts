@@ -3,6 +3,11 @@ import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PassphraseRequiredError, Vault, VaultFormatError, WrongPassphraseError } from '../../node/keystore.js'
+import { Repo } from '../../node/repo.js'
+import { cidOf } from '../../protocol/cid.js'
+import { nobleBackend } from '../../protocol/crypto.js'
+import { generateRootKey } from '../../protocol/keys.js'
+import { formatLink, parseLink } from '../../protocol/link.js'
 import { buildOnce, killAll, removeTree, Sandbox, tempDir } from './fixtures/procs.js'
 
 const FAST = { KITH_INSECURE_TEST_KDF: '1' }
@@ -51,6 +56,46 @@ afterAll(async () => {
 async function allFiles (dir: string): Promise<string[]> {
   return (await readdir(dir, { recursive: true, withFileTypes: true })).filter(e => e.isFile()).map(e => join(e.parentPath, e.name))
 }
+
+describe('share records at rest', () => {
+  it('sealing a repo seals its share records (link, name, path); they open with the passphrase and not without', async () => {
+    const saved = process.env.KITH_INSECURE_TEST_KDF
+    process.env.KITH_INSECURE_TEST_KDF = '1'
+    const dir = join(box.dir, 'share-records')
+    try {
+      const link = formatLink({ kind: 'read', manifest: cidOf(nobleBackend, new Uint8Array([1, 2, 3])), key: generateRootKey(), hints: [] })
+      const manifest = parseLink(link).manifest.toString()
+      const rec = { version: 1 as const, link, name: 'holiday-secret-name.mp4', size: 10, chunks: 1, kind: 'file' as const, source: '/home/me/holiday-secret-name.mp4', role: 'publisher' as const, added: new Date().toISOString(), complete: true, have: null }
+      const plain = await Repo.open(dir, { create: true })
+      await plain.addShare(rec)
+      const file = join(dir, 'shares', `${manifest}.json`)
+      expect(await readFile(file, 'utf8')).toContain(link)
+      await plain.seal('correct horse')
+      // Written before and after sealing: neither the link, its key part, the name nor the path is on disk.
+      await plain.updateShare(manifest, { complete: true })
+      const onDisk = await readFile(file, 'utf8')
+      for (const needle of [link, link.slice(5, 40), 'holiday-secret-name', '/home/me']) expect(onDisk).not.toContain(needle)
+      expect(JSON.parse(onDisk)).toMatchObject({ version: 1, sealed: { v: 1 } })
+      expect(await plain.getShare(manifest)).toEqual(rec)
+      await plain.close()
+
+      const reopened = await Repo.open(dir, { passphrase: async () => 'correct horse' })
+      expect(await reopened.listShares()).toEqual([rec])
+      await reopened.close()
+      await expect(Repo.open(dir, { passphrase: async () => 'wrong horse' })).rejects.toBeInstanceOf(WrongPassphraseError)
+      // A sealed record moved under another manifest's name does not open there.
+      const other = cidOf(nobleBackend, new Uint8Array([4])).toString()
+      await writeFile(join(dir, 'shares', `${other}.json`), onDisk)
+      const again = await Repo.open(dir, { passphrase: async () => 'correct horse' })
+      await expect(again.getShare(other)).rejects.toThrow(/does not open \(altered, or moved/)
+      expect((await again.listShares()).map(r => r.link)).toEqual([link])
+      await again.close()
+    } finally {
+      if (saved === undefined) delete process.env.KITH_INSECURE_TEST_KDF
+      else process.env.KITH_INSECURE_TEST_KDF = saved
+    }
+  }, 60_000)
+})
 
 describe('kith init --passphrase', () => {
   it('seals an existing repo: no key bytes on disk, same peer ID, wrong or missing passphrase refused with a clear error', async () => {
