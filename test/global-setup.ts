@@ -61,6 +61,11 @@ export async function buildWeb (): Promise<void> {
 }
 
 export const CHROMIUM = '/usr/bin/chromium'
+/** How every browser test starts Chromium: Debian's binary, kept off the network. */
+export const CHROMIUM_LAUNCH = {
+  executablePath: CHROMIUM,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+}
 
 /**
  * Debian's Chromium for the browser tests (never a downloaded browser): installed with apt-get

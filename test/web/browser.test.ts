@@ -11,7 +11,7 @@ import { chromium, type Browser, type BrowserContext } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateRootKey } from '../../protocol/keys.js'
 import { formatLink, parseLink } from '../../protocol/link.js'
-import { CHROMIUM, ROOT } from '../global-setup.js'
+import { CHROMIUM_LAUNCH, ROOT } from '../global-setup.js'
 import { API, buildOnce, killAll, removeTree, Sandbox, sha256File, tempDir, writeRandomFile, type Proc } from '../node/fixtures/procs.js'
 
 const SIZE = 32 * 1024 * 1024
@@ -36,10 +36,7 @@ beforeAll(async () => {
   expect(info.ui).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/)
   ui = info.ui as string
   link = (await box.share(repo, src, [], 120_000)).link
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-  })
+  browser = await chromium.launch(CHROMIUM_LAUNCH)
 }, 300_000)
 
 afterAll(async () => {

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { chromium, type Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CHROMIUM, ROOT } from '../global-setup.js'
+import { CHROMIUM_LAUNCH, ROOT } from '../global-setup.js'
 import { API, buildOnce, killAll, removeTree, Sandbox, sha256File, tempDir, until, writeRandomFile, type Proc } from '../node/fixtures/procs.js'
 
 const SHOTS = join(ROOT, 'test-output', 'screenshots')
@@ -25,7 +25,7 @@ async function daemon (repo: string, bootstrap: string[] = []): Promise<{ ui: st
 beforeAll(async () => {
   await buildOnce()
   box = new Sandbox(await tempDir('kith-web-circles-'))
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] })
+  browser = await chromium.launch(CHROMIUM_LAUNCH)
 }, 300_000)
 
 afterAll(async () => {

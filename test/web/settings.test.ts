@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { chromium, type Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient } from '../../node/api-client.js'
-import { CHROMIUM, ROOT } from '../global-setup.js'
+import { CHROMIUM_LAUNCH, ROOT } from '../global-setup.js'
 import { API, buildOnce, killAll, removeTree, Sandbox, tempDir, type Proc } from '../node/fixtures/procs.js'
 
 const SHOTS = join(ROOT, 'test-output', 'screenshots')
@@ -20,7 +20,7 @@ const procs: Proc[] = []
 beforeAll(async () => {
   await buildOnce()
   box = new Sandbox(await tempDir('kith-web-settings-'))
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] })
+  browser = await chromium.launch(CHROMIUM_LAUNCH)
 }, 300_000)
 
 afterAll(async () => {
