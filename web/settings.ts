@@ -6,19 +6,11 @@
  * circles page (circles.ts).
  */
 import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../protocol/constants.js'
+import type { SettingsResponse } from '../node/api-types.js'
 import { api, el, guarded, message } from './circles.js'
 
-/** GET/PUT /settings (node/api.ts SettingsResponse). */
-interface Settings {
-  uploadRate: number
-  downloadRate: number
-  chunkSize: number
-  listen: string[]
-  bootstrap: string[]
-  api: string
-  repo: string
-  sealed: boolean
-}
+/** GET/PUT /settings. */
+type Settings = SettingsResponse
 
 /** The page shows rates in MB/s: 1 MB = 1,000,000 bytes. */
 const MB = 1_000_000
