@@ -61,10 +61,35 @@ export async function buildWeb (): Promise<void> {
 }
 
 export const CHROMIUM = '/usr/bin/chromium'
-/** How every browser test starts Chromium: Debian's binary, kept off the network. */
+/**
+ * How every browser test (and bench:browser) starts Chromium: Debian's binary, kept off the
+ * network. WebRTC announces plain addresses rather than mDNS names (no multicast): in the
+ * namespace of scripts/netns.sh the only one is its own dead-end interface.
+ */
 export const CHROMIUM_LAUNCH = {
   executablePath: CHROMIUM,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--disable-features=WebRtcHideLocalIpsWithMdns']
+}
+
+/**
+ * True inside the isolated network namespace of scripts/netns.sh (`npm test` runs there). Tests
+ * in which Chromium's WebRTC would otherwise use the machine's real address need it.
+ */
+export const NETWORK_ISOLATED = process.env.KITH_NETNS === '1'
+
+/** Installs Debian packages with apt-get (root only; a fresh CI machine reaches Debian's mirrors). */
+export async function aptInstall (packages: string[]): Promise<void> {
+  const run = async (args: string[]): Promise<void> => {
+    await new Promise<void>((resolve, reject) => {
+      execFile('apt-get', args, { timeout: 600_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }, (err, stdout, stderr) => {
+        if (err !== null) reject(new Error(`apt-get ${args.join(' ')} failed:\n${stderr.slice(-4000)}`))
+        else resolve()
+      })
+    })
+  }
+  await run(['update'])
+  await run(['install', '-y', '--no-install-recommends', ...packages])
 }
 
 /**
@@ -74,17 +99,8 @@ export const CHROMIUM_LAUNCH = {
 export async function ensureChromium (): Promise<void> {
   if (existsSync(CHROMIUM)) return
   if (process.getuid?.() !== 0) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium) to run the browser tests`)
-  const run = async (args: string[]): Promise<void> => {
-    await new Promise<void>((resolve, reject) => {
-      execFile('apt-get', args, { timeout: 600_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }, (err, stdout, stderr) => {
-        if (err !== null) reject(new Error(`apt-get ${args.join(' ')} failed:\n${stderr.slice(-4000)}`))
-        else resolve()
-      })
-    })
-  }
   console.warn('installing Debian chromium for the browser tests (apt-get)…')
-  await run(['update'])
-  await run(['install', '-y', '--no-install-recommends', 'chromium'])
+  await aptInstall(['chromium'])
 }
 
 export async function ensureBuilt (): Promise<void> {
