@@ -58,3 +58,11 @@ export const DHT_K = 20
 
 /** Address hints a link carries by default: two keeps a link short enough for a QR code. */
 export const LINK_HINTS = 2
+
+/**
+ * STUN/TURN servers for WebRTC: none. @libp2p/webrtc defaults to Google's, Twilio's, Cloudflare's
+ * and Mozilla's public STUN servers, which would tell those operators every user's IP address and
+ * when they share (SECURITY.md: no operator, no logs). Without them WebRTC uses the addresses it
+ * has (same LAN, or public ones); where that fails, data goes through a desktop node's relay.
+ */
+export const ICE_SERVERS: Array<{ urls: string[] }> = []

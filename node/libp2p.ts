@@ -33,7 +33,7 @@ import { dcutr } from '@libp2p/dcutr'
 import { enforceConnectionCap } from './connection-cap.js'
 import {
   BOOTSTRAP_ATTEMPTS, BOOTSTRAP_RETRY_MS, BOOTSTRAP_TAG, BOOTSTRAP_TAG_VALUE, DEFAULT_LISTEN, DIAL_TIMEOUT_MS, DHT_K,
-  INBOUND_CONNECTION_THRESHOLD, KITH_DHT_PROTOCOL, MAX_CONNECTIONS, MAX_INCOMING_PENDING, MAX_PARALLEL_DIALS, PING_MAX_STREAMS,
+  ICE_SERVERS, INBOUND_CONNECTION_THRESHOLD, KITH_DHT_PROTOCOL, MAX_CONNECTIONS, MAX_INCOMING_PENDING, MAX_PARALLEL_DIALS, PING_MAX_STREAMS,
   RELAY_MAX_RESERVATIONS, YAMUX_MAX_STREAM_WINDOW
 } from './constants.js'
 
@@ -99,7 +99,7 @@ export async function createKithLibp2p<S extends ServiceMap = ServiceMap> (init:
   if (webrtc) {
     // Loaded only when used: it pulls in a native module (node-datachannel).
     const { webRTCDirect } = await import('@libp2p/webrtc')
-    transports.push(webRTCDirect())
+    transports.push(webRTCDirect({ rtcConfiguration: { iceServers: ICE_SERVERS } }))
   }
 
   const services = {

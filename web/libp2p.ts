@@ -15,7 +15,7 @@ import { webRTC, webRTCDirect } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
 import { MANIFEST_NAMESPACE, selectManifestRecord, validateManifestRecord } from '../protocol/dht-record.js'
-import { KITH_DHT_PROTOCOL } from '../node/constants.js'
+import { ICE_SERVERS, KITH_DHT_PROTOCOL } from '../node/constants.js'
 import { swarm, type Swarm } from '../node/swarm/service.js'
 
 const isWebRTC = (a: string): boolean => /\/webrtc(\/|$)/.test(a)
@@ -26,7 +26,8 @@ export async function createBrowserNode (privateKey?: PrivateKey): Promise<Brows
   return await createLibp2p({
     ...(privateKey !== undefined ? { privateKey } : {}),
     addresses: { listen: ['/p2p-circuit', '/webrtc'] },
-    transports: [webSockets(), webRTCDirect(), webRTC(), circuitRelayTransport()],
+    // No third-party STUN servers (node/constants.ts, ICE_SERVERS).
+    transports: [webSockets(), webRTCDirect({ rtcConfiguration: { iceServers: ICE_SERVERS } }), webRTC({ rtcConfiguration: { iceServers: ICE_SERVERS } }), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     // Friends' nodes are often on the same LAN or this machine: allow private addresses (the

@@ -98,8 +98,11 @@ async function browserNode (): Promise<BrowserNode> {
     const node = await createBrowserNode(await keyPromise)
     try {
       const home = await (await fetch(new URL('node.json', new URL('./', location.href)), { cache: 'no-store' })).json() as { addrs: string[] }
-      const ws = home.addrs.map(a => multiaddr(a)).filter(a => a.toString().includes('/ws'))
-      if (ws.length > 0) await node.dial(ws, { signal: AbortSignal.timeout(10_000) })
+      // WebSockets first (faster here: bench:browser), WebRTC-Direct if the node has no WebSocket
+      // listener or it does not answer.
+      const addrs = home.addrs.map(a => multiaddr(a))
+      const usable = [...addrs.filter(a => a.toString().includes('/ws')), ...addrs.filter(a => a.toString().includes('/webrtc-direct/'))]
+      if (usable.length > 0) await node.dial(usable, { signal: AbortSignal.timeout(10_000) })
     } catch {
       // Not served by a Kith node (or it is unreachable): links' hints and the DHT still work.
     }
