@@ -96,6 +96,8 @@ export class ChunkScheduler {
 
   #fill (): void {
     const window = this.#init.window ?? 8
+    // Chunks received but not yet checked and written hold memory: at most `window` of them.
+    if (this.#delivering.size >= window) return
     const sessions = this.#init.sessions().filter(s => !s.closed && s.remoteHave !== undefined)
     if (sessions.length === 0) return
     this.#compact()
@@ -168,6 +170,9 @@ export class ChunkScheduler {
         const length = bytes.length
         let accepted: boolean
         this.#delivering.add(index)
+        // The session has a free slot again: refill it now, so the link stays busy while this
+        // chunk is checked and written (#fill bounds how many wait for that).
+        this.poke()
         try {
           accepted = await this.#init.deliver(index, bytes)
         } catch (err) {
