@@ -3,13 +3,14 @@
  *
  * Paths come from a verified manifest, i.e. from a possibly hostile publisher. Each file's final
  * path is `<out>/<name>` (one-file share) or `<out>/<name>/<path>` (folder); every name is checked
- * again here with protocol/paths.ts, and the joined path with `path.resolve` against the output
- * folder (defence in depth), before anything is written.
+ * again, and the joined path with `path.resolve` against the output folder (defence in depth,
+ * node/download-paths.ts), before anything is written.
  *
  * While downloading, everything lives in a hidden partial folder next to the output,
  * `<out>/.kith-partial-<manifest id, last 16 chars>/`:
  *   <fileIndex>   one file per manifest file, pre-sized (ftruncate) and written at chunk
- *                 offsets in any order, so memory stays flat whatever the file size
+ *                 offsets in any order, so memory stays flat whatever the file size (at most
+ *                 32 open at once: node/handle-pool.ts)
  *   state.json    the have-map of chunks written (base64), the folder chosen for a folder
  *                 share, and the files already moved into place; written atomically at most
  *                 about once a second or every N chunks, and on close (claims only: the chunk
@@ -19,29 +20,29 @@
  *
  * `finishFile` checks a file's SHA-256 against the manifest, then (and only then) moves it to its
  * final name, never over an existing file (`name (1).ext` instead, created with link(2) so a
- * concurrent writer cannot be clobbered either). So no byte that failed verification, and no
+ * concurrent writer cannot be clobbered either: fs-safe.ts, moveToFreeName). So no byte that failed verification, and no
  * partial file, ever appears under a final name. A folder share gets its own new folder
  * (`name (1)` if `name` exists): files never merge into a folder that was already there.
  */
 import { constants, createReadStream } from 'node:fs'
-import { chmod, link, lstat, mkdir, open, readFile, realpath, rename, rm, unlink, type FileHandle } from 'node:fs/promises'
-import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path'
+import { lstat, mkdir, open, readFile, realpath, rm, type FileHandle } from 'node:fs/promises'
+import { join, relative, resolve, sep } from 'node:path'
 import { Bitfield } from '../protocol/bitfield.js'
-import { checkChunkSize, chunkCount } from '../protocol/chunker.js'
-import { MAX_NAME_BYTES } from '../protocol/constants.js'
+import { checkChunkSize } from '../protocol/chunker.js'
 import { IntegrityError, UnsafePathError } from '../protocol/errors.js'
 import { chunkPlaintextLength, type FileEntry, type ManifestMeta } from '../protocol/manifest.js'
-import { checkFileList, checkName, splitPath } from '../protocol/paths.js'
+import { checkName, splitPath } from '../protocol/paths.js'
 import { DiskFullError, OutputPathError } from './errors.js'
 import { nativeBackend } from './crypto-native.js'
 import { OrderedHash } from './ordered-hash.js'
-import { writeAtomic } from './repo.js'
+import { candidateName, MAX_NAME_ATTEMPTS, moveToFreeName, writeAtomic } from './fs-safe.js'
+import { checkDownloadLayout, inside } from './download-paths.js'
+import { formatState, parseState, STATE_FILE, type StateIdentity } from './download-state.js'
+import { FileHandlePool } from './handle-pool.js'
 
-const STATE_FILE = 'state.json'
 const DEFAULT_FLUSH_MS = 1000
 const DEFAULT_FLUSH_EVERY = 128
 const MAX_OPEN_FILES = 32
-const MAX_NAME_ATTEMPTS = 100
 const READ_SIZE = 1024 * 1024
 /** Plaintext kept in memory, per download, for chunks written ahead of the in-order hash. */
 const HASH_AHEAD_BYTES = 16 * 1024 * 1024
@@ -53,47 +54,10 @@ export interface DownloadWriterOptions {
   flushEveryChunks?: number
 }
 
-/** state.json, version 1. */
-interface SavedState {
-  version: 1
-  manifest: string
-  chunkSize: number
-  chunks: number
-  /** base64 have-map of chunks written (to be re-verified on resume). */
-  have: string
-  /** Folder share: the top-level folder chosen under the output folder, once created. */
-  root: string | null
-  /** fileIndex → final path relative to the output folder ('/'-joined), once verified and moved. */
-  finished: Record<string, string>
-}
-
-interface Slot {
-  handle: Promise<FileHandle>
-  users: number
-}
-
 const hexOf = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 
 function codeOf (err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code
-}
-
-/** `name`, or for attempt i > 0 `stem (i).ext` (folders: `name (i)`), kept within NAME_MAX. */
-export function candidateName (name: string, attempt: number, splitExtension: boolean): string {
-  if (attempt === 0) return name
-  const ext = splitExtension ? extname(name) : ''
-  let stem = ext.length > 0 && ext.length < name.length ? name.slice(0, -ext.length) : name
-  const suffix = ` (${attempt})${stem === name ? '' : ext}`
-  const chars = Array.from(stem)
-  while (chars.length > 1 && Buffer.byteLength(chars.join('') + suffix) > MAX_NAME_BYTES) chars.pop()
-  stem = chars.join('')
-  return stem + suffix
-}
-
-/** True if `child` is strictly below `parent` (both absolute). */
-function inside (parent: string, child: string): boolean {
-  const rel = relative(parent, child)
-  return rel.length > 0 && rel !== '..' && !rel.startsWith('..' + sep) && !isAbsolute(rel)
 }
 
 export class DownloadWriter {
@@ -104,7 +68,7 @@ export class DownloadWriter {
   readonly manifestId: string
   readonly #chunkSize: number
   readonly #have: Bitfield
-  readonly #slots = new Map<number, Slot>()
+  readonly #files: FileHandlePool
   /** fileIndex → absolute final path, once verified and moved. */
   readonly #finished = new Map<number, string>()
   /** Each file's SHA-256, computed as its chunks are written in order (node/ordered-hash.ts). */
@@ -128,6 +92,7 @@ export class DownloadWriter {
     this.#have = have
     this.#flushMs = opts.flushIntervalMs ?? DEFAULT_FLUSH_MS
     this.#flushEvery = opts.flushEveryChunks ?? DEFAULT_FLUSH_EVERY
+    this.#files = new FileHandlePool(MAX_OPEN_FILES, async i => await this.#openPart(i))
   }
 
   /**
@@ -138,7 +103,7 @@ export class DownloadWriter {
     const out = resolve(outDir)
     checkChunkSize(chunkSize)
     if (!/^[A-Za-z0-9]{16,128}$/.test(manifestId)) throw new RangeError('manifest id must be a CID string')
-    DownloadWriter.#checkMeta(out, meta, chunkSize)
+    checkDownloadLayout(out, meta, chunkSize)
 
     const partialDir = join(out, `.kith-partial-${manifestId.slice(-16)}`)
     try {
@@ -161,32 +126,6 @@ export class DownloadWriter {
     return writer
   }
 
-  /** Defence in depth: the manifest was validated when opened; check every name and path again. */
-  static #checkMeta (out: string, meta: ManifestMeta, chunkSize: number): void {
-    checkName(meta.name)
-    const top = resolve(out, meta.name)
-    if (!inside(out, top)) throw new UnsafePathError('unsafe path: the share name leaves the output folder')
-    if (meta.files.length === 0) throw new RangeError('manifest lists no files')
-    if (meta.kind === 'file') {
-      if (meta.files.length !== 1 || meta.files[0]?.path !== meta.name) throw new UnsafePathError('unsafe path: a one-file share must carry its own name')
-    } else if (meta.kind === 'dir') {
-      for (const f of meta.files) {
-        const target = resolve(top, ...splitPath(f.path))
-        if (!inside(top, target)) throw new UnsafePathError('unsafe path: a file path leaves the share folder')
-      }
-      checkFileList(meta.files.map(f => f.path))
-    } else {
-      throw new RangeError('manifest kind must be "file" or "dir"')
-    }
-    let next = 0
-    for (const f of meta.files) {
-      if (!Number.isSafeInteger(f.size) || f.size < 0 || f.firstChunk !== next || f.chunks !== chunkCount(f.size, chunkSize)) {
-        throw new RangeError('manifest file sizes do not match its chunk layout')
-      }
-      next += f.chunks
-    }
-  }
-
   get chunkSize (): number { return this.#chunkSize }
 
   #file (fileIndex: number): FileEntry {
@@ -201,24 +140,22 @@ export class DownloadWriter {
 
   // --- resume state --------------------------------------------------------------------------------
 
-  async #load (): Promise<void> {
-    let state: SavedState
-    try {
-      state = JSON.parse(await readFile(join(this.partialDir, STATE_FILE), 'utf8'))
-    } catch {
-      return // no state yet, or unreadable: start from nothing
-    }
-    if (state === null || typeof state !== 'object' || state.version !== 1 || state.manifest !== this.manifestId ||
-      state.chunkSize !== this.#chunkSize || state.chunks !== this.#have.size || typeof state.have !== 'string') return
-    let have: Bitfield
-    try {
-      have = Bitfield.fromBytes(this.#have.size, Buffer.from(state.have, 'base64'))
-    } catch {
-      return
-    }
-    for (let i = 0; i < have.size; i++) if (have.get(i)) this.#have.set(i)
+  get #identity (): StateIdentity {
+    return { manifest: this.manifestId, chunkSize: this.#chunkSize, chunks: this.#have.size }
+  }
 
-    if (this.meta.kind === 'dir' && typeof state.root === 'string') {
+  async #load (): Promise<void> {
+    let text: string
+    try {
+      text = await readFile(join(this.partialDir, STATE_FILE), 'utf8')
+    } catch {
+      return // no state yet: start from nothing
+    }
+    const state = parseState(text, this.#identity)
+    if (state === undefined) return // unreadable, or another download's: start from nothing
+    for (let i = 0; i < state.have.size; i++) if (state.have.get(i)) this.#have.set(i)
+
+    if (this.meta.kind === 'dir' && state.root !== undefined) {
       try {
         checkName(state.root)
         const root = join(this.outDir, state.root)
@@ -226,11 +163,9 @@ export class DownloadWriter {
         if (st === undefined || st.isDirectory()) this.#root = root
       } catch {}
     }
-    const finished = state.finished !== null && typeof state.finished === 'object' ? state.finished : {}
-    for (const [key, rel] of Object.entries(finished)) {
-      const i = Number(key)
+    for (const [i, rel] of state.finished) {
       const f = this.meta.files[i]
-      if (f === undefined || typeof rel !== 'string') continue
+      if (f === undefined) continue
       let ok = false
       try {
         const abs = resolve(this.outDir, ...splitPath(rel))
@@ -307,23 +242,14 @@ export class DownloadWriter {
     this.#pending = 0
     // Snapshot first: every chunk it claims was written (not necessarily synced) before this.
     const have = this.#have.toBytes()
-    const finished: Record<string, string> = {}
-    for (const [i, abs] of this.#finished) finished[String(i)] = relative(this.outDir, abs).split(sep).join('/')
-    const state: SavedState = {
-      version: 1,
-      manifest: this.manifestId,
-      chunkSize: this.#chunkSize,
-      chunks: this.#have.size,
-      have: Buffer.from(have).toString('base64'),
-      root: this.#root === undefined ? null : relative(this.outDir, this.#root),
-      finished
-    }
+    const finished = new Map([...this.#finished].map(([i, abs]) => [i, relative(this.outDir, abs).split(sep).join('/')]))
+    const text = formatState(this.#identity, have, this.#root === undefined ? undefined : relative(this.outDir, this.#root), finished)
     // No fdatasync of the chunk data first: a resume re-verifies every chunk state.json claims
     // (get.ts), so a claim whose bytes a power cut lost is caught and fetched again. Syncing here
     // forced 1 GiB of writeback in 128 MiB steps during the transfer. Finished files are synced
     // before they get their final name (finishFile).
     try {
-      await writeAtomic(join(this.partialDir, STATE_FILE), JSON.stringify(state) + '\n', 0o600)
+      await writeAtomic(join(this.partialDir, STATE_FILE), text, 0o600)
     } catch (err) {
       this.#dirty = true
       throw err
@@ -336,61 +262,21 @@ export class DownloadWriter {
 
   // --- partial files ---------------------------------------------------------------------------
 
-  /** A handle on file `fileIndex`'s partial file, created and pre-sized on first use. */
-  async #acquire (fileIndex: number): Promise<FileHandle> {
-    let slot = this.#slots.get(fileIndex)
-    if (slot === undefined) {
-      const file = this.#file(fileIndex)
-      const path = this.#partFile(fileIndex)
-      const handle = (async () => {
-        let fh: FileHandle | undefined
-        try {
-          fh = await open(path, constants.O_RDWR | constants.O_CREAT, 0o600)
-          const st = await fh.stat()
-          if (!st.isFile()) throw new OutputPathError(`${path} is not a regular file`)
-          if (st.size !== file.size) await fh.truncate(file.size)
-          return fh
-        } catch (err) {
-          await fh?.close().catch(() => {})
-          DiskFullError.rethrow(err, this.partialDir)
-        }
-      })()
-      slot = { handle, users: 0 }
-      this.#slots.set(fileIndex, slot)
-      handle.catch(() => { if (this.#slots.get(fileIndex) === slot) this.#slots.delete(fileIndex) })
-    } else {
-      // Most recently used last (the map's order is the eviction order).
-      this.#slots.delete(fileIndex)
-      this.#slots.set(fileIndex, slot)
-    }
-    slot.users++
+  /** Opens file `fileIndex`'s partial file, created and pre-sized on first use. */
+  async #openPart (fileIndex: number): Promise<FileHandle> {
+    const file = this.#file(fileIndex)
+    const path = this.#partFile(fileIndex)
+    let fh: FileHandle | undefined
     try {
-      return await slot.handle
+      fh = await open(path, constants.O_RDWR | constants.O_CREAT, 0o600)
+      const st = await fh.stat()
+      if (!st.isFile()) throw new OutputPathError(`${path} is not a regular file`)
+      if (st.size !== file.size) await fh.truncate(file.size)
+      return fh
     } catch (err) {
-      slot.users--
-      throw err
+      await fh?.close().catch(() => {})
+      DiskFullError.rethrow(err, this.partialDir)
     }
-  }
-
-  async #release (fileIndex: number): Promise<void> {
-    const slot = this.#slots.get(fileIndex)
-    if (slot !== undefined) slot.users--
-    // Bound the open files: close idle handles, least recently used first.
-    if (this.#slots.size <= MAX_OPEN_FILES) return
-    for (const [i, s] of this.#slots) {
-      if (this.#slots.size <= MAX_OPEN_FILES) break
-      if (s.users > 0) continue
-      this.#slots.delete(i)
-      await (await s.handle).close().catch(() => {})
-    }
-  }
-
-  async #closeSlot (fileIndex: number): Promise<void> {
-    const slot = this.#slots.get(fileIndex)
-    if (slot === undefined) return
-    if (slot.users > 0) throw new Error(`file ${fileIndex} is still being written`)
-    this.#slots.delete(fileIndex)
-    await (await slot.handle).close().catch(() => {})
   }
 
   /**
@@ -403,7 +289,7 @@ export class DownloadWriter {
     if (plaintext.length !== chunkPlaintextLength(file, position, this.#chunkSize)) throw new RangeError(`chunk ${position} of file ${fileIndex} has the wrong length`)
     if (this.#finished.has(fileIndex)) throw new RangeError(`file ${fileIndex} is already complete`)
     if (this.#closed) throw new Error('download writer is closed')
-    const fh = await this.#acquire(fileIndex)
+    const fh = await this.#files.acquire(fileIndex)
     try {
       let done = 0
       const at = position * this.#chunkSize
@@ -415,7 +301,7 @@ export class DownloadWriter {
     } catch (err) {
       DiskFullError.rethrow(err, this.partialDir)
     } finally {
-      await this.#release(fileIndex)
+      await this.#files.release(fileIndex)
     }
     this.#hashes.add(fileIndex, position, plaintext)
   }
@@ -478,15 +364,15 @@ export class DownloadWriter {
     if (done !== undefined) return done
     if (expectedSha256.length !== 32) throw new RangeError('expected a 32-byte SHA-256')
     // Creates (and pre-sizes) the file if no chunk was ever written: an empty file has no bytes to receive.
-    const fh = await this.#acquire(fileIndex)
+    const fh = await this.#files.acquire(fileIndex)
     try {
       await fh.sync()
     } catch (err) {
       DiskFullError.rethrow(err, this.partialDir)
     } finally {
-      await this.#release(fileIndex)
+      await this.#files.release(fileIndex)
     }
-    await this.#closeSlot(fileIndex)
+    await this.#files.close(fileIndex)
 
     const part = this.#partFile(fileIndex)
     // What was hashed while writing, then the rest read back from disk.
@@ -537,7 +423,7 @@ export class DownloadWriter {
     throw new OutputPathError(`no free name for "${this.meta.name}" in ${this.outDir} after ${MAX_NAME_ATTEMPTS} tries`)
   }
 
-  /** Moves the verified `tmp` to a free final name for file `fileIndex`; returns it. */
+  /** Moves the verified `tmp` to a free final name for file `fileIndex` (fs-safe.ts); returns it. */
   async #place (fileIndex: number, tmp: string): Promise<string> {
     const file = this.#file(fileIndex)
     let dir: string
@@ -560,38 +446,7 @@ export class DownloadWriter {
       const realDir = await realpath(dir)
       if (realDir !== realRoot && !inside(realRoot, realDir)) throw new UnsafePathError(`unsafe path: ${dir} leads outside ${root}`)
     }
-    try {
-      await chmod(tmp, file.mode === 0o755 ? 0o755 : 0o644)
-    } catch (err) {
-      DiskFullError.rethrow(err, this.partialDir)
-    }
-    for (let i = 0; i < MAX_NAME_ATTEMPTS; i++) {
-      const candidate = join(dir, candidateName(name, i, true))
-      try {
-        // link(2) fails if the name exists: no check-then-rename race, no overwrite.
-        await link(tmp, candidate)
-        await unlink(tmp)
-        await syncDirectory(dir)
-        return candidate
-      } catch (err) {
-        const code = codeOf(err)
-        if (code === 'EEXIST') continue
-        if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS' || code === 'EMLINK') {
-          // No hard links here (FAT, some network filesystems): check, then rename.
-          const taken = await lstat(candidate).then(() => true, () => false)
-          if (taken) continue
-          try {
-            await rename(tmp, candidate)
-          } catch (e) {
-            DiskFullError.rethrow(e, dir)
-          }
-          await syncDirectory(dir)
-          return candidate
-        }
-        DiskFullError.rethrow(err, dir)
-      }
-    }
-    throw new OutputPathError(`no free name for "${name}" in ${dir} after ${MAX_NAME_ATTEMPTS} tries`)
+    return await moveToFreeName(tmp, dir, name, file.mode === 0o755 ? 0o755 : 0o644)
   }
 
   /**
@@ -625,10 +480,7 @@ export class DownloadWriter {
       this.#closed = true
       await this.flush().catch((err: unknown) => { error = err })
     }
-    for (const [i, slot] of [...this.#slots]) {
-      this.#slots.delete(i)
-      await slot.handle.then(async fh => { await fh.close() }).catch(() => {})
-    }
+    await this.#files.closeAll()
     if (error !== undefined) throw error
   }
 
@@ -644,11 +496,4 @@ export class DownloadWriter {
     this.#removed = true
     await rm(this.partialDir, { recursive: true, force: true })
   }
-}
-
-async function syncDirectory (dir: string): Promise<void> {
-  try {
-    const fh = await open(dir, 'r')
-    try { await fh.sync() } finally { await fh.close() }
-  } catch {}
 }

@@ -1,12 +1,17 @@
 /**
  * Crash-safe file writes for the repo and downloads: atomic replace (temporary file, fsync,
- * rename, fsync of the folder), exclusive create (link(2) fails if the name exists), and
- * ENOSPC/EDQUOT reported as DiskFullError naming where.
+ * rename, fsync of the folder), exclusive create (link(2) fails if the name exists), moving a
+ * finished file to a free name without ever replacing one, and ENOSPC/EDQUOT reported as
+ * DiskFullError naming where.
  */
 import { randomBytes } from 'node:crypto'
-import { chmod, link, mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
-import { DiskFullError } from './errors.js'
+import { chmod, link, lstat, mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises'
+import { basename, dirname, extname, join } from 'node:path'
+import { MAX_NAME_BYTES } from '../protocol/constants.js'
+import { DiskFullError, OutputPathError } from './errors.js'
+
+/** How many names (`name`, `name (1)`, …) a move to a free name tries. */
+export const MAX_NAME_ATTEMPTS = 100
 
 
 /** Rethrows ENOSPC/EDQUOT as `DiskFullError` naming `where`; anything else unchanged. */
@@ -124,3 +129,55 @@ export async function keepPrivate (path: string): Promise<void> {
 
 // --- formats -----------------------------------------------------------------------------------
 
+// --- final names -------------------------------------------------------------------------------
+
+/** `name`, or for attempt i > 0 `stem (i).ext` (folders: `name (i)`), kept within NAME_MAX. */
+export function candidateName (name: string, attempt: number, splitExtension: boolean): string {
+  if (attempt === 0) return name
+  const ext = splitExtension ? extname(name) : ''
+  let stem = ext.length > 0 && ext.length < name.length ? name.slice(0, -ext.length) : name
+  const suffix = ` (${attempt})${stem === name ? '' : ext}`
+  const chars = Array.from(stem)
+  while (chars.length > 1 && Buffer.byteLength(chars.join('') + suffix) > MAX_NAME_BYTES) chars.pop()
+  stem = chars.join('')
+  return stem + suffix
+}
+
+/**
+ * Gives file `tmp` mode `mode`, then moves it to the first free name in `dir` among `name`,
+ * `stem (1).ext`, … and syncs the folder; returns the final path. Never replaces a file: link(2)
+ * fails if the name exists, so there is no check-then-rename race. Where there are no hard links
+ * (FAT, some network filesystems): check, then rename.
+ */
+export async function moveToFreeName (tmp: string, dir: string, name: string, mode: number): Promise<string> {
+  try {
+    await chmod(tmp, mode)
+  } catch (err) {
+    DiskFullError.rethrow(err, dirname(tmp))
+  }
+  for (let i = 0; i < MAX_NAME_ATTEMPTS; i++) {
+    const candidate = join(dir, candidateName(name, i, true))
+    try {
+      await link(tmp, candidate)
+      await unlink(tmp)
+      await syncDir(dir)
+      return candidate
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EEXIST') continue
+      if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS' || code === 'EMLINK') {
+        const taken = await lstat(candidate).then(() => true, () => false)
+        if (taken) continue
+        try {
+          await rename(tmp, candidate)
+        } catch (e) {
+          DiskFullError.rethrow(e, dir)
+        }
+        await syncDir(dir)
+        return candidate
+      }
+      DiskFullError.rethrow(err, dir)
+    }
+  }
+  throw new OutputPathError(`no free name for "${name}" in ${dir} after ${MAX_NAME_ATTEMPTS} tries`)
+}
