@@ -5,42 +5,27 @@
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { chromium, type Browser } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CHROMIUM_LAUNCH, ROOT } from '../global-setup.js'
-import { API, buildOnce, killAll, removeTree, Sandbox, sha256File, tempDir, until, writeRandomFile, type Proc } from '../node/fixtures/procs.js'
+import { describe, expect, it } from 'vitest'
+import { ROOT } from '../global-setup.js'
+import { API, sha256File, until, writeRandomFile } from '../node/fixtures/procs.js'
+import { webSuite } from './suite.js'
 
 const SHOTS = join(ROOT, 'test-output', 'screenshots')
-let box: Sandbox
-let browser: Browser
-const procs: Proc[] = []
+const suite = webSuite('kith-web-circles-')
 
 async function daemon (repo: string, bootstrap: string[] = []): Promise<{ ui: string, addrs: string[], repo: string }> {
-  const p = box.start(['daemon', '--repo', repo, '--listen', '/ip4/127.0.0.1/tcp/0', '--listen', '/ip4/127.0.0.1/tcp/0/ws', ...API, ...bootstrap.flatMap(b => ['--bootstrap', b]), '--json'])
-  procs.push(p)
+  const p = suite.box.start(['daemon', '--repo', repo, '--listen', '/ip4/127.0.0.1/tcp/0', '--listen', '/ip4/127.0.0.1/tcp/0/ws', ...API, ...bootstrap.flatMap(b => ['--bootstrap', b]), '--json'])
+  suite.procs.push(p)
   const info = await p.firstJsonLine<{ ui: string, addrs: string[] }>(60_000)
   return { ...info, repo }
 }
 
-beforeAll(async () => {
-  await buildOnce()
-  box = new Sandbox(await tempDir('kith-web-circles-'))
-  browser = await chromium.launch(CHROMIUM_LAUNCH)
-}, 300_000)
-
-afterAll(async () => {
-  await browser?.close().catch(() => {})
-  await Promise.allSettled(procs.map(async p => { await p.stop('SIGTERM', 10_000) }))
-  await killAll()
-  await removeTree(box?.dir)
-}, 60_000)
-
 describe('circles page', () => {
   it('joins by code, shows the feed, downloads a post with one click; invite shows a QR code; a reused code is refused', async () => {
-    const a = await daemon(box.path('repo-a'))
-    const b = await daemon(box.path('repo-b'), [a.addrs[0] as string])
+    const a = await daemon(suite.box.path('repo-a'))
+    const b = await daemon(suite.box.path('repo-b'), [a.addrs[0] as string])
     const kith = async (args: string[]): Promise<Record<string, unknown>> => {
-      const r = await box.kith([...args, '--json'], 60_000)
+      const r = await suite.box.kith([...args, '--json'], 60_000)
       expect(r.code, r.stderr).toBe(0)
       return JSON.parse(r.stdout) as Record<string, unknown>
     }
@@ -48,7 +33,7 @@ describe('circles page', () => {
     const code = (await kith(['circle', 'invite', 'friends', '--repo', a.repo])).code as string
 
     const token = (await readFile(join(b.repo, 'api-token'), 'utf8')).trim()
-    const ctx = await browser.newContext({ acceptDownloads: true })
+    const ctx = await suite.browser.newContext({ acceptDownloads: true })
     const page = await ctx.newPage()
     await page.goto(`${b.ui}#token=${token}`)
     await page.locator('#screen-circles').waitFor({ state: 'visible' })
@@ -60,8 +45,8 @@ describe('circles page', () => {
     expect(await page.locator('article[data-circle="friends"] .members').textContent()).toContain('bob (you)')
     expect(await page.locator('#circles-message').textContent()).toContain('joined "friends"')
 
-    // A posts; the feed shows it; one click downloads it in this browser.
-    const src = join(box.dir, 'holiday.bin')
+    // A posts; the feed shows it; one click downloads it in this suite.browser.
+    const src = join(suite.box.dir, 'holiday.bin')
     const sha = await writeRandomFile(src, 2 * 1024 * 1024 + 3)
     await kith(['share', src, '--circle', 'friends', '--repo', a.repo])
     await until(async () => {
@@ -73,7 +58,7 @@ describe('circles page', () => {
       page.waitForEvent('download', { timeout: 120_000 }),
       page.locator('article[data-circle="friends"] .feed li[data-name="holiday.bin"] button').click()
     ])
-    const saved = join(box.dir, 'from-feed.bin')
+    const saved = join(suite.box.dir, 'from-feed.bin')
     await download.saveAs(saved)
     expect(await sha256File(saved)).toBe(sha)
 
@@ -98,7 +83,7 @@ describe('circles page', () => {
     await pageA.waitForFunction(() => /key was rotated \(epoch 1\)/.test(document.getElementById('circles-message')?.textContent ?? ''), undefined, { timeout: 30_000 })
 
     // The node page: add a share by path; shares with seeding figures; peers with connection type.
-    const extra = join(box.dir, 'notes.bin')
+    const extra = join(suite.box.dir, 'notes.bin')
     await writeRandomFile(extra, 100_000)
     await pageA.goto(`${a.ui}#node`)
     await pageA.locator('#screen-node').waitFor({ state: 'visible' })

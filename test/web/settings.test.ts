@@ -6,39 +6,24 @@
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { chromium, type Browser } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { ApiClient } from '../../node/api-client.js'
-import { CHROMIUM_LAUNCH, ROOT } from '../global-setup.js'
-import { API, buildOnce, killAll, removeTree, Sandbox, tempDir, type Proc } from '../node/fixtures/procs.js'
+import { ROOT } from '../global-setup.js'
+import { API } from '../node/fixtures/procs.js'
+import { webSuite } from './suite.js'
 
 const SHOTS = join(ROOT, 'test-output', 'screenshots')
-let box: Sandbox
-let browser: Browser
-const procs: Proc[] = []
-
-beforeAll(async () => {
-  await buildOnce()
-  box = new Sandbox(await tempDir('kith-web-settings-'))
-  browser = await chromium.launch(CHROMIUM_LAUNCH)
-}, 300_000)
-
-afterAll(async () => {
-  await browser?.close().catch(() => {})
-  await Promise.allSettled(procs.map(async p => { await p.stop('SIGTERM', 10_000) }))
-  await killAll()
-  await removeTree(box?.dir)
-}, 60_000)
+const suite = webSuite('kith-web-settings-')
 
 describe('settings page', () => {
   it('shows the settings, saves an upload limit (GET and config.json reflect it), shows refusals', async () => {
-    const repo = box.path('repo')
-    const p = box.start(['daemon', '--repo', repo, '--listen', '/ip4/127.0.0.1/tcp/0', '--listen', '/ip4/127.0.0.1/tcp/0/ws', ...API, '--json'])
-    procs.push(p)
+    const repo = suite.box.path('repo')
+    const p = suite.box.start(['daemon', '--repo', repo, '--listen', '/ip4/127.0.0.1/tcp/0', '--listen', '/ip4/127.0.0.1/tcp/0/ws', ...API, '--json'])
+    suite.procs.push(p)
     const info = await p.firstJsonLine<{ ui: string, api: string }>(60_000)
     const token = (await readFile(join(repo, 'api-token'), 'utf8')).trim()
     const client = new ApiClient({ url: info.api, token })
-    const ctx = await browser.newContext()
+    const ctx = await suite.browser.newContext()
     try {
       // Not managed (no token): no Settings link.
       const anon = await ctx.newPage()
