@@ -260,6 +260,21 @@ function decodeKind (byte: number, index: number, what: string): PieceKind {
 }
 
 /**
+ * Decodes a piece given as its 10-byte header and its data, so a receiver that holds the frame in
+ * pieces can keep the data in a buffer of its own (a transfer to a worker then needs no copy):
+ * the same checks and result as `decodeMessage` on header ‖ data. `data` is returned as given.
+ */
+export function decodePiece (header: Uint8Array, data: Uint8Array): SwarmMessage {
+  if (!(header instanceof Uint8Array) || !(data instanceof Uint8Array)) throw new MalformedMessageError('message is not bytes')
+  exact(header, PIECE_HEADER_BYTES, 'piece')
+  if (header[0] !== MESSAGE_TYPES.piece) throw new MalformedMessageError('not a piece')
+  const index = readU32(header, 6)
+  const kind = decodeKind(header[5] as number, index, 'piece')
+  if (data.length > MAX_CHUNK_CIPHERTEXT) throw new MessageTooLargeError(`piece of ${data.length} bytes is larger than the largest chunk`)
+  return { type: 'piece', id: readU32(header, 1), kind, index, data }
+}
+
+/**
  * Decodes one message body (the frame without its length prefix). Given any bytes, returns a
  * well-formed message or throws:
  *  - MessageTooLargeError: the body is over MAX_MESSAGE_BYTES, or piece data is over
@@ -314,14 +329,9 @@ export function decodeMessage (bytes: Uint8Array): SwarmMessage {
       const kind = decodeKind(bytes[5] as number, index, 'request')
       return { type: 'request', id: readU32(bytes, 1), kind, index }
     }
-    case MESSAGE_TYPES.piece: {
+    case MESSAGE_TYPES.piece:
       atLeast(bytes, PIECE_HEADER_BYTES, 'piece')
-      const index = readU32(bytes, 6)
-      const kind = decodeKind(bytes[5] as number, index, 'piece')
-      const data = bytes.subarray(PIECE_HEADER_BYTES)
-      if (data.length > MAX_CHUNK_CIPHERTEXT) throw new MessageTooLargeError(`piece of ${data.length} bytes is larger than the largest chunk`)
-      return { type: 'piece', id: readU32(bytes, 1), kind, index, data }
-    }
+      return decodePiece(bytes.subarray(0, PIECE_HEADER_BYTES), bytes.subarray(PIECE_HEADER_BYTES))
     case MESSAGE_TYPES.cancel:
       exact(bytes, 5, 'cancel')
       return { type: 'cancel', id: readU32(bytes, 1) }

@@ -18,7 +18,7 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { Bitfield } from '../../protocol/bitfield.js'
 import { MAX_MESSAGE_BYTES } from '../../protocol/constants.js'
 import { KithError } from '../../protocol/errors.js'
-import { decodeMessage, encodeMessage, encodePiece, type PieceKind, type RejectReason, type SwarmMessage } from '../../protocol/messages.js'
+import { decodeMessage, decodePiece, encodeMessage, encodePiece, MESSAGE_TYPES, PIECE_HEADER_BYTES, type PieceKind, type RejectReason, type SwarmMessage } from '../../protocol/messages.js'
 import type { RateLimiter } from '../rate-limit.js'
 import type { ShareState } from './share-state.js'
 import { SESSION_MAX_BUFFER } from './handshake.js'
@@ -208,7 +208,11 @@ export class Session {
       }
       let msg: SwarmMessage
       try {
-        msg = decodeMessage(frame.subarray())
+        // A piece's data is cut from the frame on its own: a fresh buffer when the frame came in
+        // several pieces (the usual case), which a worker can take without another copy.
+        msg = frame.byteLength > PIECE_HEADER_BYTES && frame.get(0) === MESSAGE_TYPES.piece
+          ? decodePiece(frame.subarray(0, PIECE_HEADER_BYTES), frame.subarray(PIECE_HEADER_BYTES))
+          : decodeMessage(frame.subarray())
       } catch (err) {
         throw new PeerMisbehaviourError(`undecodable message from peer: ${(err as Error).name}`, { cause: err })
       }

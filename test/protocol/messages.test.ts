@@ -1,7 +1,8 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { MalformedMessageError, MessageTooLargeError } from '../../protocol/errors.js'
 import {
-  Bitfield, decodeMessage, encodeMessage, encodePiece, MAX_CHUNK_CIPHERTEXT, MAX_CHUNKS, MAX_MESSAGE_BYTES, MAX_REASON_BYTES,
+  Bitfield, decodeMessage, decodePiece, encodeMessage, encodePiece, MAX_CHUNK_CIPHERTEXT, MAX_CHUNKS, MAX_MESSAGE_BYTES, MAX_REASON_BYTES,
   MESSAGE_TYPES, PIECE_HEADER_BYTES, PIECE_KINDS, REJECT_REASONS, type SwarmMessage
 } from '../../protocol/index.js'
 
@@ -66,6 +67,27 @@ describe('swarm messages: round trips', () => {
       expect(body).toBe(data)
       expect(hex(header) + hex(body)).toBe(hex(encodeMessage({ type: 'piece', id, ...r, data })))
     }), { numRuns: 500 })
+  })
+
+  it('decodePiece(header, data) gives what decodeMessage gives for header ‖ data, keeping data as given (property)', () => {
+    fc.assert(fc.property(u32, pieceRef, fc.uint8Array({ maxLength: 500 }), (id, r, data) => {
+      const [header, body] = encodePiece(id, r.kind, r.index, data)
+      const split = decodePiece(header, body)
+      expect(split).toEqual(decodeMessage(encodeMessage({ type: 'piece', id, ...r, data })))
+      expect(split.type === 'piece' && split.data).toBe(data)
+    }), { numRuns: 300 })
+  })
+
+  it('decodePiece refuses what decodeMessage refuses: a short header, another type, a bad kind, too much data', () => {
+    const [header] = encodePiece(1, 'chunk', 3, new Uint8Array(4))
+    expect(() => decodePiece(header.subarray(0, 9), new Uint8Array(4))).toThrow(MalformedMessageError)
+    const other = header.slice()
+    other[0] = MESSAGE_TYPES.request
+    expect(() => decodePiece(other, new Uint8Array(4))).toThrow(MalformedMessageError)
+    const badKind = header.slice()
+    badKind[5] = 0x7f
+    expect(() => decodePiece(badKind, new Uint8Array(4))).toThrow(MalformedMessageError)
+    expect(() => decodePiece(header, new Uint8Array(MAX_CHUNK_CIPHERTEXT + 1))).toThrow(MessageTooLargeError)
   })
 
   it('limits are inclusive: the largest piece, have-map and reject text decode', () => {
