@@ -7,7 +7,7 @@
  */
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { chromium, type Browser, type BrowserContext } from 'playwright-core'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateRootKey } from '../../protocol/keys.js'
 import { formatLink, parseLink } from '../../protocol/link.js'
@@ -53,6 +53,20 @@ async function newContext (): Promise<{ ctx: BrowserContext, requests: string[] 
   // WebSocket connections (libp2p to the daemon) are recorded per page.
   ctx.on('page', page => { page.on('websocket', ws => { requests.push(ws.url()) }) })
   return { ctx, requests }
+}
+
+/** Opens `url` (a share link on the app), clicks "Download" and saves the file as `saveAs`. */
+async function downloadOn (page: Page, url: string, saveAs: string): Promise<void> {
+  await page.goto(url)
+  const button = page.getByRole('button', { name: 'Download' })
+  await button.waitFor({ state: 'visible', timeout: 60_000 })
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 120_000 }), button.click()])
+  await download.saveAs(saveAs)
+}
+
+/** The page's connections to `peer`, as its peer list shows them: kind and swarm streams. */
+async function connectionsTo (page: Page, peer: string): Promise<Array<{ kind?: string, swarm: number }>> {
+  return await page.locator(`#peers li[data-peer="${peer}"]`).evaluateAll(els => els.map(e => ({ kind: (e as HTMLElement).dataset.kind, swarm: Number((e as HTMLElement).dataset.swarm) })))
 }
 
 describe('web build', () => {
@@ -223,16 +237,12 @@ describe('browser node', () => {
     const peerA = (hints[0] as string).split('/p2p/').at(-1) as string
 
     const pageB = await b.ctx.newPage()
-    await pageB.goto(`${ui}#${shared}`)
-    const button = pageB.getByRole('button', { name: 'Download' })
-    await button.waitFor({ state: 'visible', timeout: 60_000 })
-    const [download] = await Promise.all([pageB.waitForEvent('download', { timeout: 120_000 }), button.click()])
     const saved = join(box.dir, 'tab-to-tab.bin')
-    await download.saveAs(saved)
+    await downloadOn(pageB, `${ui}#${shared}`, saved)
     expect(await sha256File(saved)).toBe(createHash('sha256').update(data).digest('hex'))
     // B's swarm session with A runs on the WebRTC connection; the relayed connection to A (which
     // carried the WebRTC signalling) carries no swarm stream.
-    const conns = await pageB.locator(`#peers li[data-peer="${peerA}"]`).evaluateAll(els => els.map(e => ({ kind: (e as HTMLElement).dataset.kind, swarm: Number((e as HTMLElement).dataset.swarm) })))
+    const conns = await connectionsTo(pageB, peerA)
     expect(conns.filter(c => c.kind === 'webrtc' && c.swarm > 0).length).toBeGreaterThan(0)
     expect(conns.filter(c => c.kind === 'relayed' && c.swarm > 0)).toEqual([])
     await pageB.screenshot({ path: join(SHOTS, 'webrtc-download.png') })
@@ -257,14 +267,10 @@ describe('browser node', () => {
       const l = (await box.share(repo, src, [], 120_000)).link
       const { ctx } = await newContext()
       const page = await ctx.newPage()
-      await page.goto(`${info.ui}#${l}`)
-      const button = page.getByRole('button', { name: 'Download' })
-      await button.waitFor({ state: 'visible', timeout: 60_000 })
-      const [download] = await Promise.all([page.waitForEvent('download', { timeout: 120_000 }), button.click()])
       const saved = join(box.dir, 'direct-saved.bin')
-      await download.saveAs(saved)
+      await downloadOn(page, `${info.ui}#${l}`, saved)
       expect(await sha256File(saved)).toBe(createHash('sha256').update(data).digest('hex'))
-      const conns = await page.locator(`#peers li[data-peer="${info.peerId}"]`).evaluateAll(els => els.map(e => ({ kind: (e as HTMLElement).dataset.kind, swarm: Number((e as HTMLElement).dataset.swarm) })))
+      const conns = await connectionsTo(page, info.peerId)
       expect(conns.filter(c => c.kind === 'webrtc-direct' && c.swarm > 0).length).toBeGreaterThan(0)
       await ctx.close()
     } finally {
