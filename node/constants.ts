@@ -36,6 +36,8 @@ export const YAMUX_MAX_STREAM_WINDOW = 16 * 1024 * 1024
 
 /** Circuit relay v2 server: reservations for browser nodes, bounded. */
 export const RELAY_MAX_RESERVATIONS = 128
+/** How long a relay reservation or relayed connection waits for the asking peer's identify (node/relay-gate.ts). */
+export const RELAY_IDENTIFY_WAIT_MS = 5_000
 
 /** Bootstrap dial attempts: enough to ride out a peer restarting, bounded so a dead one costs little. */
 export const BOOTSTRAP_ATTEMPTS = 5

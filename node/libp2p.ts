@@ -34,8 +34,9 @@ import { enforceConnectionCap } from './connection-cap.js'
 import {
   BOOTSTRAP_ATTEMPTS, BOOTSTRAP_RETRY_MS, BOOTSTRAP_TAG, BOOTSTRAP_TAG_VALUE, DEFAULT_LISTEN, DIAL_TIMEOUT_MS, DHT_K,
   ICE_SERVERS, INBOUND_CONNECTION_THRESHOLD, KITH_DHT_PROTOCOL, MAX_CONNECTIONS, MAX_INCOMING_PENDING, MAX_PARALLEL_DIALS, PING_MAX_STREAMS,
-  RELAY_MAX_RESERVATIONS, YAMUX_MAX_STREAM_WINDOW
+  RELAY_IDENTIFY_WAIT_MS, RELAY_MAX_RESERVATIONS, YAMUX_MAX_STREAM_WINDOW
 } from './constants.js'
+import { kithOnlyRelay } from './relay-gate.js'
 
 /** The services every Kith libp2p node has. `relay` is absent when `relayServer: false`. */
 export interface KithServices extends ServiceMap {
@@ -126,6 +127,7 @@ export async function createKithLibp2p<S extends ServiceMap = ServiceMap> (init:
     ...init.services
   }
 
+  let nodeRef: Libp2p | undefined
   const options: Libp2pOptions<KithServices & S> = {
     privateKey,
     addresses: { listen },
@@ -140,11 +142,16 @@ export async function createKithLibp2p<S extends ServiceMap = ServiceMap> (init:
       dialTimeout: DIAL_TIMEOUT_MS
     },
     // libp2p's Node default gater allows every address; only narrow it when asked to.
-    ...(allowPrivate || memoryOnly ? {} : { connectionGater: { denyDialMultiaddr: (ma: Multiaddr) => isPrivate(ma) } }),
+    connectionGater: {
+      ...(allowPrivate || memoryOnly ? {} : { denyDialMultiaddr: (ma: Multiaddr) => isPrivate(ma) }),
+      // The relay serves Kith peers only (node/relay-gate.ts).
+      ...(init.relayServer === false ? {} : kithOnlyRelay(() => nodeRef, RELAY_IDENTIFY_WAIT_MS))
+    },
     services: services as unknown as ServiceFactoryMap<KithServices & S>
   }
   if (init.datastore !== undefined) options.datastore = withoutPeerPersistence(init.datastore)
   const node = await createLibp2p(options)
+  nodeRef = node
   enforceConnectionCap(node, init.maxConnections ?? MAX_CONNECTIONS)
   if (bootstrap.length > 0) void dialBootstrap(node, bootstrap)
   return node

@@ -128,3 +128,31 @@ describe('createKithLibp2p', () => {
     expect((node.services as unknown as { probe: { registrar: string } }).probe.registrar).toBe('function')
   })
 })
+
+describe('circuit relay', () => {
+  // A Kith node relays without libp2p's default limits (browser shares), so it relays for Kith
+  // peers only: node/relay-gate.ts.
+  it('grants a reservation to a Kith peer (it serves the swarm protocol) and refuses any other libp2p peer', async () => {
+    const { swarm } = await import('../../node/swarm/service.js')
+    const relay = await make()
+    const relayAddr = relay.getMultiaddrs().find(m => m.toString().startsWith('/ip4/127.0.0.1/tcp/'))!
+    const circuit = `${relayAddr.toString()}/p2p-circuit`
+    const reserved = async (services: Record<string, unknown>): Promise<boolean> => {
+      let node: Libp2p
+      try {
+        node = await createKithLibp2p({ listen: [circuit], relayServer: false, services: services as never })
+      } catch {
+        return false // its only listen address, the reservation, was refused
+      }
+      started.push(node)
+      try {
+        await waitFor(() => node.getMultiaddrs().some(m => m.toString().includes('/p2p-circuit')), 8_000, 'a relay reservation')
+        return true
+      } catch {
+        return false
+      }
+    }
+    expect(await reserved({ swarm: swarm() })).toBe(true)
+    expect(await reserved({})).toBe(false)
+  }, 60_000)
+})
