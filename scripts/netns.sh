@@ -8,7 +8,7 @@
 # route; on the host it would pick the machine's real address for browser-to-browser tests. Here
 # the only such interface is kith0, and nothing sent to it leaves the namespace.
 #
-# Needs root (or CAP_SYS_ADMIN), util-linux's `unshare` and iproute2's `ip` (scripts/
+# Needs root (or CAP_SYS_ADMIN), util-linux's `unshare`, iproute2's `ip` and veth support (scripts/
 # test-prepare.ts installs iproute2 when missing). Without them the command runs as it is, with
 # KITH_NETNS unset: tests that need the namespace (WebRTC between browsers) skip themselves and say
 # why. Inside, KITH_NETNS=1.
@@ -23,17 +23,19 @@ if [ "${KITH_NETNS:-}" = 1 ]; then
   exec "$@"
 fi
 
-if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 && unshare --net true 2>/dev/null; then
-  exec unshare --net -- env KITH_NETNS=1 bash -c '
-    set -e
-    ip link set lo up
-    ip link add kith0 type veth peer name kith1
-    ip addr add 198.18.0.1/24 dev kith0
-    ip link set kith0 up
-    ip link set kith1 up
-    ip route add default via 198.18.0.2 dev kith0
-    exec "$@"' bash "$@"
+# The namespace's setup; tried once in a throwaway namespace first, so a machine where any step
+# fails (no veth support in a container, say) falls back to the host instead of failing the run.
+SETUP='ip link set lo up &&
+  ip link add kith0 type veth peer name kith1 &&
+  ip addr add 198.18.0.1/24 dev kith0 &&
+  ip link set kith0 up &&
+  ip link set kith1 up &&
+  ip route add default via 198.18.0.2 dev kith0'
+
+if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 &&
+  unshare --net bash -c "$SETUP" >/dev/null 2>&1; then
+  exec unshare --net -- env KITH_NETNS=1 bash -c "$SETUP"' && exec "$@"' bash "$@"
 fi
 
-echo "scripts/netns.sh: cannot make a network namespace here (needs root, unshare and ip): running on the host; tests that need one (WebRTC between browsers) are skipped" >&2
+echo "scripts/netns.sh: cannot make a network namespace here (needs root, unshare, ip and veth): running on the host; tests that need one (WebRTC between browsers) are skipped" >&2
 exec "$@"
