@@ -1,8 +1,9 @@
 /**
  * One side of the raw libp2p stream ceiling measurement (scripts/bench-transfer.ts): the
  * project's own libp2p assembly (TCP + Noise + yamux), one stream, no Kith protocol on top.
- *   server: listens, prints its multiaddr, and on each stream sends KITH_BENCH_BYTES bytes.
- *   client <addr>: opens one stream, reads everything, prints {"bytes","seconds"}.
+ *   server: listens, prints {"addr"}, and on each stream sends KITH_BENCH_BYTES bytes, then
+ *           prints {"cpu"}: CPU seconds (all threads) spent from the stream's start to its close.
+ *   client <addr>: opens one stream, reads everything, prints {"bytes","seconds","cpu"}.
  */
 import '../../node/polyfills.js'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -15,6 +16,7 @@ const mode = process.argv[2]
 if (mode === 'server') {
   const node = await createKithLibp2p({ listen: ['/ip4/127.0.0.1/tcp/0'], relayServer: false })
   await node.handle(PROTOCOL, async (stream) => {
+    const c0 = process.cpuUsage()
     const buf = new Uint8Array(1024 * 1024).fill(7)
     let sent = 0
     while (sent < total) {
@@ -23,17 +25,21 @@ if (mode === 'server') {
       sent += n
     }
     await stream.close()
+    const c = process.cpuUsage(c0)
+    console.log(JSON.stringify({ cpu: (c.user + c.system) / 1e6 }))
   })
   console.log(JSON.stringify({ addr: node.getMultiaddrs()[0]?.toString() }))
   process.on('SIGTERM', () => { void Promise.resolve(node.stop()).then(() => process.exit(0)) })
 } else if (mode === 'client') {
   const node = await createKithLibp2p({ listen: [], relayServer: false })
+  const c0 = process.cpuUsage()
   const stream = await node.dialProtocol(multiaddr(process.argv[3] as string), PROTOCOL)
   const t0 = performance.now()
   let bytes = 0
   for await (const chunk of stream) bytes += chunk.byteLength
   const seconds = (performance.now() - t0) / 1000
-  console.log(JSON.stringify({ bytes, seconds }))
+  const c = process.cpuUsage(c0)
+  console.log(JSON.stringify({ bytes, seconds, cpu: (c.user + c.system) / 1e6 }))
   await node.stop()
   process.exit(0)
 } else {
