@@ -13,16 +13,16 @@ import { CustomProgressEvent } from 'progress-events'
 import { Bitfield } from '../protocol/bitfield.js'
 import type { CryptoBackend } from '../protocol/crypto.js'
 import { DecryptionError, KithError } from '../protocol/errors.js'
-import { deriveShareKeys, type ShareKeys } from '../protocol/keys.js'
+import { deriveShareKeys, type SeedKeys, type ShareKeys } from '../protocol/keys.js'
 import type { ShareLink } from '../protocol/link.js'
 import { chunkPlaintextLength, locateChunk, type ManifestMeta } from '../protocol/manifest.js'
-import { completeManifest, fetchFromPeers, type ManifestFetchContext } from './manifest-fetch.js'
+import { completeManifest, fetchFromPeers, type FetchedManifest, type ManifestFetchContext } from './manifest-fetch.js'
 import { sleep } from './rate-limit.js'
 import { scope } from './abort.js'
 import { inlineChunkCrypto, type ChunkCrypto, type ChunkCryptoFactory } from './swarm/chunk-crypto.js'
 import { ChunkScheduler } from './swarm/scheduler.js'
 import type { Swarm } from './swarm/service.js'
-import { ShareState, type BlockStore } from './swarm/share-state.js'
+import { ShareState, type BlockStore, type ChunkSource } from './swarm/share-state.js'
 import { PlaintextChunkSource } from './swarm/sources.js'
 import type { Logger } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
@@ -144,14 +144,117 @@ export async function getShare (ctx: NodeContext, link: ShareLink, opts: GetOpti
   if (link.kind !== 'read') throw new SeedOnlyLinkError()
   const keys = deriveShareKeys(link.key)
   const chunks = chunkCryptoFor(ctx, keys)
-  const state = new ShareState({ keys, rootCid: link.manifest, backend: ctx.backend, blocks: ctx.blocks })
-  const existing = ctx.swarm.getShare(keys.discovery)
+  let meta: ManifestMeta | undefined
+  let writer: DownloadTarget | undefined
+  let received = 0
+  let bytesDone = 0
+  try {
+    const { state, manifest } = await fetchShare(ctx, { keys, rootCid: link.manifest, hints: link.hints, timeoutMs: opts.timeoutMs, signal: opts.signal, window: opts.window }, {
+      onPeers: peers => { opts.onProgress?.(new CustomProgressEvent('kith:get:peers', { peers })) },
+      prepare: async (manifest, state) => {
+        const m = manifest.meta as ManifestMeta
+        meta = m
+        const index = manifest.root.index
+        opts.onProgress?.(new CustomProgressEvent('kith:get:manifest', { name: m.name, size: m.size, chunks: index.chunks, files: m.files.length }))
+        const w = await opts.openTarget(m, link.manifest.toString(), index.chunkSize)
+        writer = w
+        const have = await reverify(w, m, index.chunkSize, chunks, manifest.digests, opts)
+        for (let i = 0; i < have.size; i++) if (have.get(i)) bytesDone += chunkPlaintextLength(...fileAndPos(m, i), index.chunkSize)
+        return { have, source: new PlaintextChunkSource(m, index.chunkSize, chunks, i => state.chunkDigest(i), w.readChunk.bind(w)) }
+      },
+      deliver: async (i, sealed, state) => {
+        const m = meta as ManifestMeta
+        const w = writer as DownloadTarget
+        const loc = locateChunk(m, i)
+        let plaintext: Uint8Array | undefined
+        try {
+          plaintext = await chunks.open(i, loc.last, sealed, state.chunkDigest(i))
+        } catch (err) {
+          if (err instanceof DecryptionError) throw new CorruptShareError({ cause: err })
+          throw err
+        }
+        if (plaintext === undefined) return false
+        const length = plaintext.length // writeChunk may take the bytes (a worker transfer)
+        await w.writeChunk(loc.fileIndex, loc.position, plaintext)
+        w.markHave(i)
+        bytesDone += length
+        received++
+        return true
+      },
+      onChunk: (state, peers) => {
+        const have = state.have as Bitfield
+        opts.onProgress?.(new CustomProgressEvent('kith:get:chunk', { bytes: bytesDone, total: meta?.size ?? 0, chunks: have.count(), totalChunks: have.size, peers }))
+      },
+      abort: async () => { await writer?.close() }
+    })
+    const m = meta as ManifestMeta
+    const w = writer as DownloadTarget
+    try {
+      await w.flush()
+      for (let i = 0; i < m.files.length; i++) {
+        const file = m.files[i]
+        if (file === undefined) continue
+        opts.signal?.throwIfAborted()
+        await w.finishFile(i, file.sha256)
+      }
+      const committed = await w.commit()
+      await w.cleanup()
+      const path = committed.path
+      opts.onProgress?.(new CustomProgressEvent('kith:get:file', { path }))
+      ctx.log('download of %s complete: %d chunks received this run', link.manifest, received)
+      return { path, name: m.name, size: m.size, sha256: shareDigest(ctx.backend, m), manifest: link.manifest.toString(), state, meta: m }
+    } catch (err) {
+      ctx.swarm.removeShare(state)
+      await w.close().catch(() => {})
+      throw err
+    }
+  } catch (err) {
+    chunks.close()
+    throw err
+  }
+}
+
+/** What fetching a share does with its manifest and chunks (a download, or a blind seed). */
+export interface FetchPlan {
+  /**
+   * The manifest is fetched and verified: returns the chunks already held (each re-verified) and
+   * where this node serves chunks from while and after it fetches.
+   */
+  prepare: (manifest: FetchedManifest, state: ShareState) => Promise<{ have: Bitfield, source: ChunkSource }>
+  /** Verifies one received chunk and keeps it; false if it does not match its digest. */
+  deliver: (index: number, sealed: Uint8Array, state: ShareState) => Promise<boolean>
+  onPeers?: (peers: number) => void
+  /** After each chunk lands, with the number of peers in the swarm. */
+  onChunk?: (state: ShareState, peers: number) => void
+  /** The fetch failed after `prepare`: release what it opened. */
+  abort?: () => Promise<void>
+}
+
+export interface FetchInit {
+  keys: SeedKeys
+  rootCid: CID
+  hints: readonly Uint8Array[]
+  timeoutMs?: number
+  signal?: AbortSignal
+  window?: number
+}
+
+/**
+ * Joins a share's swarm and fetches every chunk of it: finds peers (link hints, then DHT
+ * providers), fetches and verifies the manifest, then downloads from every admitted peer at once,
+ * handing each chunk to `plan.deliver`. Fails with NoSeedersError when no peer is found, and
+ * StalledError when none makes progress, within `timeoutMs`. Resolves once every chunk is held;
+ * the share stays in the swarm (this node serves it) unless the fetch failed.
+ */
+export async function fetchShare (ctx: NodeContext, init: FetchInit, plan: FetchPlan): Promise<{ state: ShareState, manifest: FetchedManifest }> {
+  const state = new ShareState({ keys: init.keys, rootCid: init.rootCid, backend: ctx.backend, blocks: ctx.blocks })
+  const existing = ctx.swarm.getShare(init.keys.discovery)
   if (existing !== undefined) ctx.swarm.removeShare(existing)
   ctx.swarm.addShare(state)
 
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_GET_TIMEOUT_MS
+  const timeoutMs = init.timeoutMs ?? DEFAULT_GET_TIMEOUT_MS
   const controller = new AbortController()
-  const outer = scope(undefined, opts.signal, controller.signal)
+  const outer = scope(undefined, init.signal, controller.signal)
   const signal = outer.signal
   let lastProgress = Date.now()
   let everConnected = false
@@ -164,88 +267,49 @@ export async function getShare (ctx: NodeContext, link: ShareLink, opts: GetOpti
   const unsubscribe = ctx.swarm.onSession(state, () => {
     everConnected = true
     progress()
-    opts.onProgress?.(new CustomProgressEvent('kith:get:peers', { peers: ctx.swarm.sessions(state).length }))
+    plan.onPeers?.(ctx.swarm.sessions(state).length)
   })
   const discoveryDone = new AbortController()
   const discoveryScope = scope(undefined, signal, discoveryDone.signal)
-  const discovery = discoverPeers(ctx, state, link.hints, discoveryScope.signal)
+  const discovery = discoverPeers(ctx, state, init.hints, discoveryScope.signal)
+  let prepared = false
 
   try {
     const fetchCtx: ManifestFetchContext = { backend: ctx.backend, blocks: ctx.blocks, sessions: () => ctx.swarm.sessions(state), log: ctx.log, signal }
-    const rootBytes = await raceRoot(ctx, fetchCtx, link.manifest, signal)
+    const rootBytes = await raceRoot(ctx, fetchCtx, init.rootCid, signal)
     progress()
-    const manifest = await completeManifest(fetchCtx, link.manifest, rootBytes, keys)
-    const meta = manifest.meta as ManifestMeta
-    const index = manifest.root.index
-    opts.onProgress?.(new CustomProgressEvent('kith:get:manifest', { name: meta.name, size: meta.size, chunks: index.chunks, files: meta.files.length }))
+    const manifest = await completeManifest(fetchCtx, init.rootCid, rootBytes, init.keys)
     progress()
+    const { have, source } = await plan.prepare(manifest, state)
+    prepared = true
+    state.setManifest(rootBytes, manifest.root.index, manifest.digests, manifest.treeBlockDigests, have)
+    state.source = source
+    // A fetching node seeds what it has: announce now, so later peers can draw from us too.
+    void ctx.discovery.provide(init.keys.discoveryCid, signal).catch(() => {})
 
-    const writer = await opts.openTarget(meta, link.manifest.toString(), index.chunkSize)
-    const have = await reverify(writer, meta, index.chunkSize, chunks, manifest.digests, opts)
-    state.setManifest(rootBytes, index, manifest.digests, manifest.treeBlockDigests, have)
-    state.source = new PlaintextChunkSource(meta, index.chunkSize, chunks, i => state.chunkDigest(i), writer.readChunk.bind(writer))
-    // A downloader seeds what it has: announce now, so later downloaders can draw from us too.
-    void ctx.discovery.provide(keys.discoveryCid, signal).catch(() => {})
-
-    let received = 0
-    let bytesDone = 0
-    for (let i = 0; i < have.size; i++) if (have.get(i)) bytesDone += chunkPlaintextLength(...fileAndPos(meta, i), index.chunkSize)
     const scheduler = new ChunkScheduler({
       share: state,
       sessions: () => ctx.swarm.sessions(state),
       download: ctx.swarm.download,
       log: ctx.log,
-      window: opts.window,
+      window: init.window,
       signal,
-      deliver: async (i, sealed) => {
-        const loc = locateChunk(meta, i)
-        let plaintext: Uint8Array | undefined
-        try {
-          plaintext = await chunks.open(i, loc.last, sealed, state.chunkDigest(i))
-        } catch (err) {
-          if (err instanceof DecryptionError) throw new CorruptShareError({ cause: err })
-          throw err
-        }
-        if (plaintext === undefined) return false
-        const length = plaintext.length // writeChunk may take the bytes (a worker transfer)
-        await writer.writeChunk(loc.fileIndex, loc.position, plaintext)
-        writer.markHave(i)
-        bytesDone += length
-        received++
-        return true
-      },
+      deliver: async (i, sealed) => await plan.deliver(i, sealed, state),
       onChunk: () => {
         progress()
-        opts.onProgress?.(new CustomProgressEvent('kith:get:chunk', { bytes: bytesDone, total: meta.size, chunks: have.count(), totalChunks: index.chunks, peers: ctx.swarm.sessions(state).length }))
+        plan.onChunk?.(state, ctx.swarm.sessions(state).length)
       }
     })
     const poke = ctx.swarm.onSession(state, () => { scheduler.poke() })
     try {
       await scheduler.run()
-    } catch (err) {
-      await writer.close()
-      throw err
     } finally {
       poke()
     }
-    discoveryDone.abort()
-    await writer.flush()
-
-    for (let i = 0; i < meta.files.length; i++) {
-      const file = meta.files[i]
-      if (file === undefined) continue
-      await writer.finishFile(i, file.sha256)
-      progress()
-    }
-    const committed = await writer.commit()
-    await writer.cleanup()
-    const path = committed.path
-    opts.onProgress?.(new CustomProgressEvent('kith:get:file', { path }))
-    ctx.log('download of %s complete: %d chunks received this run', link.manifest, received)
-    return { path, name: meta.name, size: meta.size, sha256: shareDigest(ctx.backend, meta), manifest: link.manifest.toString(), state, meta }
+    return { state, manifest }
   } catch (err) {
     ctx.swarm.removeShare(state)
-    chunks.close()
+    if (prepared) await plan.abort?.().catch(() => {})
     if (signal.aborted && signal.reason instanceof KithError) throw signal.reason
     throw err
   } finally {
