@@ -10,7 +10,7 @@ import { request } from 'node:http'
 import { KithError } from '../protocol/errors.js'
 import {
   ROUTES, oneLine,
-  type ApiErrorBody, type DownloadRequest, type DownloadStatus, type DownloadsResponse, type PeersResponse,
+  type ApiErrorBody, type DownloadRequest, type DownloadStatus, type DownloadsResponse, type PeersResponse, type SeedRequest, type SeedStatus,
   type SettingsRequest, type SettingsResponse, type ShareInfo, type ShareRequest, type SharesResponse, type StatusResponse,
   type UnshareResponse
 } from './api.js'
@@ -87,6 +87,20 @@ export class ApiClient {
   /** Cancels a running download (or forgets a finished one). */
   async cancelDownload (id: string): Promise<DownloadStatus> {
     return await this.request<DownloadStatus>('DELETE', ROUTES.download(id))
+  }
+
+  /** Starts blind-seeding a share (send its seed-only link: the daemon needs no more). */
+  async startSeed (req: SeedRequest): Promise<SeedStatus> {
+    return await this.request<SeedStatus>('POST', ROUTES.seeds, req)
+  }
+
+  async seed (id: string): Promise<SeedStatus> {
+    return await this.request<SeedStatus>('GET', ROUTES.seed(id))
+  }
+
+  /** Cancels a running seed job (what it fetched stays in the blockstore for a later run). */
+  async cancelSeed (id: string): Promise<SeedStatus> {
+    return await this.request<SeedStatus>('DELETE', ROUTES.seed(id))
   }
 
   // --- settings ---

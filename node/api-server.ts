@@ -13,18 +13,19 @@ import { extname, resolve, sep } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import { KithError } from '../protocol/errors.js'
-import { parseLink } from '../protocol/link.js'
+import { parseLink, seedOnlyLink, type ShareLink } from '../protocol/link.js'
 import {
   API_PREFIX, BadRequestError, ConflictError, DownloadNotFoundError, ForbiddenError, MAX_BODY_BYTES, MAX_FINISHED_DOWNLOADS,
-  MethodNotAllowedError, NotFoundError, PayloadTooLargeError, ShareNotFoundError, UnauthorizedError, applyGetProgress,
-  errorBody, initialProgress, parseDownloadRequest, parseShareRequest, parseUnshareRequest, statusForError,
-  type DownloadStatus, type DownloadsResponse, type PeersResponse, type SettingsRequest, type SettingsResponse, type SharesResponse,
+  MethodNotAllowedError, NotFoundError, PayloadTooLargeError, SeedNotFoundError, ShareNotFoundError, UnauthorizedError, applyGetProgress,
+  applySeedProgress, errorBody, initialProgress, parseDownloadRequest, parseSeedRequest, parseShareRequest, parseUnshareRequest, statusForError,
+  type DownloadStatus, type DownloadsResponse, type PeersResponse, type SeedStatus, type SeedsResponse, type SettingsRequest, type SettingsResponse, type SharesResponse,
   type StatusResponse, type UnshareResponse
 } from './api.js'
 import { kithVersion } from './cli/version.js'
 import { DEFAULT_GET_TIMEOUT_MS, SeedOnlyLinkError, type GetResult } from './get.js'
 import type { NodeGetOptions, PeerInfoSummary, ShareInfo } from './node.js'
 import type { ShareOptions } from './publish.js'
+import type { SeedOptions, SeedResult } from './seed.js'
 import { type DaemonInfo } from './repo.js'
 import { routeCircles } from './api-circles.js'
 import { routeSettings } from './api-settings.js'
@@ -53,7 +54,7 @@ export class DaemonRunningError extends KithError {
 
 export class CancelledError extends KithError {
   static override name = 'CancelledError'
-  constructor (message = 'download cancelled') { super(message) }
+  constructor (message = 'cancelled') { super(message) }
 }
 
 export interface ApiAddress {
@@ -91,6 +92,8 @@ export interface ApiBackend {
   share: (path: string, opts?: ShareOptions) => Promise<ShareInfo>
   unshare: (linkOrManifest: string) => Promise<boolean>
   get: (link: string, opts: NodeGetOptions) => Promise<GetResult>
+  /** Blind-seeds a share (seed-only link): fetches its ciphertext and keeps serving it. */
+  seed: (link: ShareLink, opts: SeedOptions) => Promise<SeedResult>
   /** Dials a peer by multiaddr. */
   dial: (addr: string, signal?: AbortSignal) => Promise<void>
   shareToCircle: (path: string, circle: string, opts?: ShareOptions) => Promise<ShareInfo>
@@ -121,11 +124,14 @@ export interface ApiServerOptions {
   staticRoot?: string
 }
 
-interface DownloadJob {
-  status: DownloadStatus
+/** A background job the API started: a download or a blind seed. */
+interface Job<S extends JobStatus> {
+  status: S
   controller: AbortController
   done: Promise<void>
 }
+
+type JobStatus = DownloadStatus | SeedStatus
 
 /** Longest `close()` waits for cancelled downloads to wind down. */
 const CLOSE_WAIT_MS = 5_000
@@ -148,7 +154,8 @@ export class ApiServer {
   readonly #opts: ApiServerOptions
   readonly #server: Server
   readonly #tokenDigest: Buffer
-  readonly #downloads = new Map<string, DownloadJob>()
+  readonly #downloads = new Map<string, Job<DownloadStatus>>()
+  readonly #seeds = new Map<string, Job<SeedStatus>>()
   #allowedHosts = new Set<string>()
   #url = ''
   #closed = false
@@ -197,7 +204,8 @@ export class ApiServer {
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    for (const job of this.#downloads.values()) {
+    const jobs = [...this.#downloads.values(), ...this.#seeds.values()]
+    for (const job of jobs) {
       if (job.status.state === 'running') job.controller.abort(new CancelledError('daemon stopping'))
     }
     await new Promise<void>(resolve => {
@@ -207,7 +215,7 @@ export class ApiServer {
     // Cancelled downloads close their files; wait for that, but not forever.
     let timer: ReturnType<typeof setTimeout> | undefined
     await Promise.race([
-      Promise.all([...this.#downloads.values()].map(async j => { await j.done })),
+      Promise.all(jobs.map(async j => { await j.done })),
       new Promise<void>(resolve => { timer = setTimeout(resolve, CLOSE_WAIT_MS) })
     ])
     clearTimeout(timer)
@@ -289,18 +297,15 @@ export class ApiServer {
       allow('GET, POST')
     }
     if (a === 'downloads' && parts.length === 2 && b !== undefined && c === undefined) {
-      const job = this.#downloads.get(b)
-      if (job === undefined) throw new DownloadNotFoundError()
-      if (method === 'GET') return [200, snapshot(job.status)]
-      if (method === 'DELETE') {
-        if (job.status.state === 'running') {
-          job.controller.abort(new CancelledError())
-          await job.done
-        }
-        this.#downloads.delete(b)
-        return [200, snapshot(job.status)]
-      }
-      allow('GET, DELETE')
+      return await jobById(this.#downloads, b, method, () => new DownloadNotFoundError(), allow)
+    }
+    if (a === 'seeds' && parts.length === 1) {
+      if (method === 'GET') return [200, { seeds: [...this.#seeds.values()].map(j => snapshot(j.status)) } satisfies SeedsResponse]
+      if (method === 'POST') return [201, await this.#startSeed(body)]
+      allow('GET, POST')
+    }
+    if (a === 'seeds' && parts.length === 2 && b !== undefined) {
+      return await jobById(this.#seeds, b, method, () => new SeedNotFoundError(), allow)
     }
     if (a === 'circles') return await routeCircles(this.#opts.backend, method, parts.slice(1), body, allow)
     if (a === 'settings') return await routeSettings(this.#opts.backend, method, parts.slice(1), body, allow)
@@ -334,36 +339,62 @@ export class ApiServer {
     const link = parseLink(req.link)
     if (link.kind !== 'read') throw new SeedOnlyLinkError()
     const manifest = link.manifest.toString()
-    for (const j of this.#downloads.values()) {
-      if (j.status.manifest === manifest && j.status.state === 'running') throw new ConflictError(`this share is already being downloaded (download ${j.status.id})`)
-    }
-    const bootstrap = (req.bootstrap ?? []).map(a => {
-      try {
-        return multiaddr(a).toString()
-      } catch {
-        throw new BadRequestError(`"bootstrap": "${a.slice(0, 100)}" is not a multiaddr`)
-      }
-    })
+    this.#checkNotBusy(manifest)
+    const bootstrap = bootstrapAddrs(req.bootstrap)
     await mkdir(req.outDir, { recursive: true })
-    const id = randomBytes(8).toString('hex')
-    const status: DownloadStatus = { id, manifest, state: 'running', outDir: req.outDir, started: new Date().toISOString(), ...initialProgress() }
-    const controller = new AbortController()
-    const timeoutMs = req.timeoutSeconds !== undefined ? Math.round(req.timeoutSeconds * 1000) : DEFAULT_GET_TIMEOUT_MS
-    // Best effort, in parallel with discovery: a peer that answers joins the DHT and the swarm.
-    for (const a of bootstrap) void this.#opts.backend.dial(a, controller.signal).catch(() => {})
-    const done = this.#opts.backend.get(req.link, {
-      outDir: req.outDir,
-      timeoutMs,
-      signal: controller.signal,
-      onProgress: evt => { applyGetProgress(status, evt) }
-    }).then(result => {
-      status.state = 'done'
-      status.phase = 'done'
+    const status: DownloadStatus = { id: jobId(), manifest, state: 'running', outDir: req.outDir, started: new Date().toISOString(), ...initialProgress() }
+    return this.#run(this.#downloads, status, bootstrap, async signal => {
+      const result = await this.#opts.backend.get(req.link, {
+        outDir: req.outDir,
+        timeoutMs: timeoutOf(req.timeoutSeconds),
+        signal,
+        onProgress: evt => { applyGetProgress(status, evt) }
+      })
       status.bytes = result.size
       status.total = result.size
       status.chunks = status.totalChunks
       status.name = result.name
       status.result = { path: result.path, name: result.name, size: result.size, sha256: result.sha256, manifest: result.manifest }
+    })
+  }
+
+  async #startSeed (body: unknown): Promise<SeedStatus> {
+    const req = parseSeedRequest(body)
+    // Only the seed-only form is kept, even if a read link was sent.
+    const link = seedOnlyLink(parseLink(req.link))
+    const manifest = link.manifest.toString()
+    this.#checkNotBusy(manifest)
+    const bootstrap = bootstrapAddrs(req.bootstrap)
+    const status: SeedStatus = { id: jobId(), manifest, state: 'running', started: new Date().toISOString(), ...initialProgress() }
+    return this.#run(this.#seeds, status, bootstrap, async signal => {
+      const result = await this.#opts.backend.seed(link, {
+        timeoutMs: timeoutOf(req.timeoutSeconds),
+        signal,
+        onProgress: evt => { applySeedProgress(status, evt) }
+      })
+      status.bytes = result.bytes
+      status.total = result.bytes
+      status.chunks = result.chunks
+      status.totalChunks = result.chunks
+      status.result = { ...result }
+    })
+  }
+
+  /** One download or seed of a share at a time. */
+  #checkNotBusy (manifest: string): void {
+    for (const j of [...this.#downloads.values(), ...this.#seeds.values()]) {
+      if (j.status.manifest === manifest && j.status.state === 'running') throw new ConflictError(`this share is already being fetched (${'outDir' in j.status ? 'download' : 'seed'} ${j.status.id})`)
+    }
+  }
+
+  /** Starts `work` as a job in `jobs`; its status turns done or failed when it settles. */
+  #run<S extends JobStatus> (jobs: Map<string, Job<S>>, status: S, bootstrap: string[], work: (signal: AbortSignal) => Promise<void>): S {
+    const controller = new AbortController()
+    // Best effort, in parallel with discovery: a peer that answers joins the DHT and the swarm.
+    for (const a of bootstrap) void this.#opts.backend.dial(a, controller.signal).catch(() => {})
+    const done = work(controller.signal).then(() => {
+      status.state = 'done'
+      status.phase = 'done'
     }, (err: unknown) => {
       status.state = 'failed'
       status.phase = 'failed'
@@ -371,15 +402,11 @@ export class ApiServer {
       status.error = errorBody(reason).error
     }).finally(() => {
       status.finished = new Date().toISOString()
-      this.#pruneDownloads()
+      const finished = [...jobs.entries()].filter(([, j]) => j.status.state !== 'running')
+      for (const [id] of finished.slice(0, Math.max(0, finished.length - MAX_FINISHED_DOWNLOADS))) jobs.delete(id)
     })
-    this.#downloads.set(id, { status, controller, done })
+    jobs.set(status.id, { status, controller, done })
     return snapshot(status)
-  }
-
-  #pruneDownloads (): void {
-    const finished = [...this.#downloads.entries()].filter(([, j]) => j.status.state !== 'running')
-    for (const [id] of finished.slice(0, Math.max(0, finished.length - MAX_FINISHED_DOWNLOADS))) this.#downloads.delete(id)
   }
 
   async #static (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
@@ -436,8 +463,41 @@ function sha256 (text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest()
 }
 
-function snapshot (s: DownloadStatus): DownloadStatus {
+function snapshot<S extends JobStatus> (s: S): S {
   return { ...s, ...(s.result !== undefined ? { result: { ...s.result } } : {}), ...(s.error !== undefined ? { error: { ...s.error } } : {}) }
+}
+
+/** GET (status) or DELETE (cancel, then forget) one job. */
+async function jobById<S extends JobStatus> (jobs: Map<string, Job<S>>, id: string, method: string, notFound: () => Error, allow: (methods: string) => never): Promise<[number, S]> {
+  const job = jobs.get(id)
+  if (job === undefined) throw notFound()
+  if (method === 'GET') return [200, snapshot(job.status)]
+  if (method === 'DELETE') {
+    if (job.status.state === 'running') {
+      job.controller.abort(new CancelledError())
+      await job.done
+    }
+    jobs.delete(id)
+    return [200, snapshot(job.status)]
+  }
+  return allow('GET, DELETE')
+}
+
+function jobId (): string { return randomBytes(8).toString('hex') }
+
+function timeoutOf (seconds: number | undefined): number {
+  return seconds !== undefined ? Math.round(seconds * 1000) : DEFAULT_GET_TIMEOUT_MS
+}
+
+/** Validates a request's bootstrap multiaddrs (400 for a bad one). */
+function bootstrapAddrs (list: string[] | undefined): string[] {
+  return (list ?? []).map(a => {
+    try {
+      return multiaddr(a).toString()
+    } catch {
+      throw new BadRequestError(`"bootstrap": "${a.slice(0, 100)}" is not a multiaddr`)
+    }
+  })
 }
 
 function send (res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {

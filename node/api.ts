@@ -16,6 +16,7 @@ import { isAbsolute } from 'node:path'
 import { KithError } from '../protocol/errors.js'
 import type { GetProgressEvents, GetResult } from './get.js'
 import type { PeerInfoSummary, ShareInfo } from './node.js'
+import type { SeedProgressEvents, SeedResult } from './seed.js'
 import { LIVE_CONFIG_FIELDS, configProblem, defaultConfig } from './repo-format.js'
 
 export type { PeerInfoSummary, ShareInfo } from './node.js'
@@ -39,6 +40,8 @@ export const ROUTES = {
   share: (manifest: string) => `${API_PREFIX}/shares/${encodeURIComponent(manifest)}`,
   downloads: `${API_PREFIX}/downloads`,
   download: (id: string) => `${API_PREFIX}/downloads/${encodeURIComponent(id)}`,
+  seeds: `${API_PREFIX}/seeds`,
+  seed: (id: string) => `${API_PREFIX}/seeds/${encodeURIComponent(id)}`,
   circles: `${API_PREFIX}/circles`,
   circleJoin: `${API_PREFIX}/circles/join`,
   circle: (name: string, what: 'invite' | 'members' | 'feed' | 'remove' | 'auto-fetch') => `${API_PREFIX}/circles/${encodeURIComponent(name)}/${what}`,
@@ -169,6 +172,34 @@ export interface DownloadsResponse {
   downloads: DownloadStatus[]
 }
 
+/**
+ * POST /seeds → SeedStatus (201): blind-seed a share. `link` may be a read link; the daemon keeps
+ * only its seed-only form (the CLI sends that form in the first place).
+ */
+export interface SeedRequest {
+  link: string
+  /** Give up when no peer makes progress for this long (default 60). */
+  timeoutSeconds?: number
+  /** Multiaddrs the daemon dials first (at most MAX_DOWNLOAD_BOOTSTRAP). */
+  bootstrap?: string[]
+}
+
+/** GET /seeds/:id, and the answer to POST /seeds. Progress counts ciphertext bytes; `name` is unset. */
+export interface SeedStatus extends DownloadProgress {
+  id: string
+  manifest: string
+  state: DownloadState
+  started: string
+  finished?: string
+  result?: SeedResult
+  error?: { name: string, message: string }
+}
+
+/** GET /seeds */
+export interface SeedsResponse {
+  seeds: SeedStatus[]
+}
+
 // --- errors ---------------------------------------------------------------------------------------
 
 /** An error with an HTTP status, thrown by the server's request handling. */
@@ -231,11 +262,16 @@ export class DownloadNotFoundError extends HttpError {
   constructor (message = 'no download with that ID') { super(404, message) }
 }
 
+export class SeedNotFoundError extends HttpError {
+  static override name = 'SeedNotFoundError'
+  constructor (message = 'no seed job with that ID') { super(404, message) }
+}
+
 /** Errors whose cause is the request itself: 400 rather than 500. */
 const CLIENT_ERRORS = new Set([
   'NotAKithLinkError', 'LinkChecksumError', 'TruncatedLinkError', 'MalformedLinkError', 'UnsupportedVersionError',
   'SeedOnlyLinkError', 'SourceError', 'OutputPathError', 'LimitError', 'UnsafePathError',
-  'InviteCodeError', 'InviteRefusedError', 'CircleExistsError'
+  'InviteCodeError', 'InviteRefusedError', 'CircleExistsError', 'AlreadyHeldError'
 ])
 /** Errors that name something the daemon does not have: 404. */
 const NOT_FOUND_ERRORS = new Set(['CircleNotFoundError', 'MemberNotFoundError'])
@@ -362,23 +398,61 @@ export function parseUnshareRequest (body: unknown): UnshareRequest {
 export function parseDownloadRequest (body: unknown): DownloadRequest {
   const o = object(body)
   onlyKeys(o, ['link', 'outDir', 'timeoutSeconds', 'bootstrap'])
-  const req: DownloadRequest = { link: text(o, 'link'), outDir: absolutePath(o, 'outDir') }
+  return { link: text(o, 'link'), outDir: absolutePath(o, 'outDir'), ...fetchOptions(o) }
+}
+
+export function parseSeedRequest (body: unknown): SeedRequest {
+  const o = object(body)
+  onlyKeys(o, ['link', 'timeoutSeconds', 'bootstrap'])
+  return { link: text(o, 'link'), ...fetchOptions(o) }
+}
+
+/** `timeoutSeconds` and `bootstrap`, as downloads and seeds take them. */
+function fetchOptions (o: Record<string, unknown>): { timeoutSeconds?: number, bootstrap?: string[] } {
+  const out: { timeoutSeconds?: number, bootstrap?: string[] } = {}
   const timeoutSeconds = positive(o, 'timeoutSeconds', false)
-  if (timeoutSeconds !== undefined) req.timeoutSeconds = timeoutSeconds
+  if (timeoutSeconds !== undefined) out.timeoutSeconds = timeoutSeconds
   if (o.bootstrap !== undefined) {
     const list = o.bootstrap
     if (!Array.isArray(list) || list.length > MAX_DOWNLOAD_BOOTSTRAP || list.some(a => typeof a !== 'string' || a.length === 0 || a.length > 1024)) {
       throw new BadRequestError(`"bootstrap" must be an array of at most ${MAX_DOWNLOAD_BOOTSTRAP} multiaddr strings`)
     }
-    req.bootstrap = list as string[]
+    out.bootstrap = list as string[]
   }
-  return req
+  return out
 }
 
 // --- progress -------------------------------------------------------------------------------------
 
 export function initialProgress (): DownloadProgress {
   return { phase: 'finding', bytes: 0, total: 0, chunks: 0, totalChunks: 0, peers: 0 }
+}
+
+/** Folds one `seedShare` progress event into `p` (bytes are ciphertext; there is no name). */
+export function applySeedProgress (p: DownloadProgress, evt: SeedProgressEvents): void {
+  switch (evt.type) {
+    case 'kith:seed:peers':
+      p.peers = evt.detail.peers
+      break
+    case 'kith:seed:manifest':
+      p.total = evt.detail.bytes
+      p.totalChunks = evt.detail.chunks
+      p.phase = 'downloading'
+      break
+    case 'kith:seed:chunk':
+      applyChunk(p, evt.detail)
+      break
+  }
+}
+
+/** A chunk landed: the counts every chunk event carries. */
+function applyChunk (p: DownloadProgress, d: Pick<DownloadProgress, 'bytes' | 'total' | 'chunks' | 'totalChunks' | 'peers'>): void {
+  p.phase = 'downloading'
+  p.bytes = d.bytes
+  p.total = d.total
+  p.chunks = d.chunks
+  p.totalChunks = d.totalChunks
+  p.peers = d.peers
 }
 
 /** Folds one `getShare` progress event into `p` (the daemon and the foreground CLI both use it). */
@@ -397,12 +471,7 @@ export function applyGetProgress (p: DownloadProgress, evt: GetProgressEvents): 
       p.phase = 'verifying'
       break
     case 'kith:get:chunk':
-      p.phase = 'downloading'
-      p.bytes = evt.detail.bytes
-      p.total = evt.detail.total
-      p.chunks = evt.detail.chunks
-      p.totalChunks = evt.detail.totalChunks
-      p.peers = evt.detail.peers
+      applyChunk(p, evt.detail)
       if (p.chunks >= p.totalChunks && p.totalChunks > 0) p.phase = 'finishing'
       break
     case 'kith:get:file':

@@ -5,13 +5,15 @@
  */
 import './polyfills.js'
 import type { Libp2p, PeerId } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import { Bitfield } from '../protocol/bitfield.js'
 import type { CryptoBackend } from '../protocol/crypto.js'
 import { MAX_HINT_BYTES, MAX_LINK_HINTS } from '../protocol/constants.js'
 import { deriveShareKeys } from '../protocol/keys.js'
-import { parseLink, type ShareLink } from '../protocol/link.js'
+import { parseLink, seedOnlyLink, type ShareLink } from '../protocol/link.js'
+import { KithError } from '../protocol/errors.js'
 import { bestBackend } from './crypto-native.js'
 import { findProviders, getManifest, provide, putManifest } from './dht.js'
 import { DownloadWriter } from './download-file.js'
@@ -24,6 +26,7 @@ import type { Repo, ShareRecord } from './repo.js'
 import { swarm as swarmService, type Swarm } from './swarm/service.js'
 import { ShareState } from './swarm/share-state.js'
 import { PlaintextChunkSource } from './swarm/sources.js'
+import { reopenSeed, seedBlocks, seedShare, type SeedOptions, type SeedResult } from './seed.js'
 import { join } from 'node:path'
 import { scope } from './abort.js'
 import { LINK_HINTS } from './constants.js'
@@ -56,7 +59,7 @@ export interface ShareInfo {
   name: string
   size: number
   chunks: number
-  kind: 'file' | 'dir'
+  kind: ShareRecord['kind']
   role: ShareRecord['role']
   complete: boolean
   /** Live figures (0 when not being served). */
@@ -189,7 +192,12 @@ export class KithNode {
       openTarget: async (meta, manifestId, chunkSize) => await DownloadWriter.open(outDir, meta, manifestId, chunkSize)
     })
     this.#states.set(manifest, result.state)
-    const existing = await this.repo.getShare(manifest)
+    let existing = await this.repo.getShare(manifest)
+    if (existing?.role === 'seed') {
+      // A blind seed of this share is now a download: it serves from the plaintext from now on.
+      await forgetShare(this.repo, this.backend, manifest)
+      existing = undefined
+    }
     if (existing === undefined && linkString !== undefined) {
       await this.repo.addShare({
         version: 1,
@@ -208,6 +216,38 @@ export class KithNode {
     this.#watchSource(result.state, manifest)
     void this.announce(result.state).catch(() => {})
     const { state: _s, meta: _m, ...plain } = result
+    return plain
+  }
+
+  /**
+   * Blind-seeds a share by its seed-only link (a read link is turned into its seed-only form
+   * first): fetches every sealed chunk into the blockstore, then keeps serving it while the node
+   * runs, and after a restart. The key that decrypts the share is never used or stored.
+   */
+  async seed (linkText: string | ShareLink, opts: SeedOptions = {}): Promise<SeedResult> {
+    const link = seedOnlyLink(typeof linkText === 'string' ? parseLink(linkText) : linkText)
+    const manifest = link.manifest.toString()
+    const existing = await this.repo.getShare(manifest)
+    if (existing !== undefined && existing.role !== 'seed') throw new AlreadyHeldError(existing.role)
+    const result = await seedShare(this.#ctx, link, opts)
+    this.#states.set(manifest, result.state)
+    if (existing === undefined) {
+      await this.repo.addShare({
+        version: 1,
+        link: result.seedLink,
+        name: '',
+        size: result.bytes,
+        chunks: result.chunks,
+        kind: 'sealed',
+        source: null,
+        role: 'seed',
+        added: new Date().toISOString(),
+        complete: true,
+        have: null
+      })
+    }
+    void this.announce(result.state).catch(() => {})
+    const { state: _s, ...plain } = result
     return plain
   }
 
@@ -274,7 +314,7 @@ export class KithNode {
       // Stop kad-dht re-announcing us under this share's discovery key.
       await this.libp2p.services.dht.cancelReprovide(state.keys.discoveryCid).catch(() => {})
     }
-    return await this.repo.removeShare(manifest)
+    return await forgetShare(this.repo, this.backend, manifest)
   }
 
   async listShares (): Promise<ShareInfo[]> {
@@ -340,13 +380,21 @@ export class KithNode {
     await this.libp2p.dial(multiaddr(addr), { signal })
   }
 
-  /** Re-serves the shares recorded in the repo (publisher and completed downloads). */
+  /** Re-serves the shares recorded in the repo (publisher, completed downloads, blind seeds). */
   async #reopenShares (): Promise<void> {
     for (const r of await this.repo.listShares()) {
-      if (!r.complete || r.source === null) continue
+      if (!r.complete || (r.source === null && r.role !== 'seed')) continue
       try {
         const link = parseLink(r.link)
-        if (link.kind !== 'read') continue
+        if (r.role === 'seed') {
+          const local = scope(30_000)
+          const state = await reopenSeed(this.#ctx, link, local.signal).finally(local.clear)
+          this.#ctx.swarm.addShare(state)
+          this.#states.set(link.manifest.toString(), state)
+          void this.announce(state).catch(() => {})
+          continue
+        }
+        if (link.kind !== 'read' || r.source === null) continue
         const keys = deriveShareKeys(link.key)
         const rootBytes = await this.repo.blocks.get(link.manifest)
         // Everything must be local: a share recorded as complete has all its blocks here.
@@ -358,7 +406,7 @@ export class KithNode {
         const have = new Bitfield(fetched.root.index.chunks)
         for (let i = 0; i < have.size; i++) have.set(i)
         state.setManifest(rootBytes, fetched.root.index, fetched.digests, fetched.treeBlockDigests, have)
-        const base = r.source
+        const base: string = r.source
         const paths = meta.files.map(f => meta.kind === 'file' ? base : join(base, ...f.path.split('/')))
         state.source = new PlaintextChunkSource(meta, fetched.root.index.chunkSize, chunkCryptoFor(this.#ctx, keys), i => state.chunkDigest(i), diskReader(i => paths[i], fetched.root.index.chunkSize))
         this.#ctx.swarm.addShare(state)
@@ -444,6 +492,32 @@ export class KithNode {
       }
     })()
   }
+}
+
+/**
+ * Removes a share from the repo's registry (files on disk stay). A blind seed's blocks go too: its
+ * ciphertext is of no use to this node, which cannot decrypt it.
+ */
+export async function forgetShare (repo: Repo, backend: CryptoBackend, manifest: string): Promise<boolean> {
+  const rec = await repo.getShare(manifest)
+  if (rec?.role === 'seed') {
+    const guard = scope(30_000)
+    try {
+      const cids = await seedBlocks({ backend, blocks: repo.blocks, log: repoLog }, parseLink(rec.link), guard.signal)
+      for (const cid of cids ?? []) await repo.blocks.delete(cid).catch(() => {})
+    } finally {
+      guard.clear()
+    }
+  }
+  return await repo.removeShare(manifest)
+}
+
+const repoLog = logger('kith:repo')
+
+/** `seed` of a share this node already holds in plaintext (it serves it already). */
+export class AlreadyHeldError extends KithError {
+  static override name = 'AlreadyHeldError'
+  constructor (role: string) { super(`this node already serves this share (as ${role}): there is nothing to seed blindly`) }
 }
 
 /** A registry record as ShareInfo, with live figures when the share is being served. */

@@ -36,7 +36,8 @@ export interface ShareRecord {
   name: string
   size: number
   chunks: number
-  kind: 'file' | 'dir'
+  /** 'sealed' for a blind seed: its names and kind are encrypted under a key it does not hold. */
+  kind: 'file' | 'dir' | 'sealed'
   /** Absolute path of the shared file/folder (publisher) or of the finished download; null if none (blind seed). */
   source: string | null
   role: 'publisher' | 'downloader' | 'seed'
@@ -204,7 +205,7 @@ export function checkShareRecord (rec: unknown, where = 'share record'): ShareRe
   if (typeof r.name !== 'string') bad('name')
   if (!Number.isSafeInteger(r.size) || (r.size as number) < 0) bad('size')
   if (!Number.isSafeInteger(r.chunks) || (r.chunks as number) < 0) bad('chunks')
-  if (r.kind !== 'file' && r.kind !== 'dir') bad('kind')
+  if (r.kind !== 'file' && r.kind !== 'dir' && r.kind !== 'sealed') bad('kind')
   if (r.source !== null && typeof r.source !== 'string') bad('source')
   if (r.role !== 'publisher' && r.role !== 'downloader' && r.role !== 'seed') bad('role')
   if (typeof r.added !== 'string' || Number.isNaN(Date.parse(r.added))) bad('added')

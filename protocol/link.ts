@@ -23,9 +23,9 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import type { CID } from 'multiformats/cid'
 import { base32 } from 'multiformats/bases/base32'
 import { cidFromDigest, digestFromCid } from './cid.js'
-import { DIGEST_BYTES, FORMAT_VERSION, KEY_BYTES, LINK_CHECKSUM_BYTES, LINK_SCHEME, MAX_HINT_BYTES, MAX_LINK_CHARS, MAX_LINK_HINTS } from './constants.js'
+import { DIGEST_BYTES, FORMAT_VERSION, KEY_BYTES, LABELS, LINK_CHECKSUM_BYTES, LINK_SCHEME, MAX_HINT_BYTES, MAX_LINK_CHARS, MAX_LINK_HINTS } from './constants.js'
 import { LinkChecksumError, MalformedLinkError, NotAKithLinkError, TruncatedLinkError, UnsupportedVersionError } from './errors.js'
-import { SecretKey } from './keys.js'
+import { derive, SecretKey } from './keys.js'
 
 export type LinkKind = 'read' | 'seed'
 
@@ -70,6 +70,22 @@ export function formatLink (link: ShareLink): string {
   }
   payload.set(checksum(payload.subarray(0, at)), at)
   return LINK_SCHEME + base32.baseEncode(payload)
+}
+
+/**
+ * The seed-only capability for a share: the same manifest and hints, with the seed key in place of
+ * the root key (docs/PROTOCOL.md §1). Whoever holds it can find, fetch, verify and serve the share's
+ * ciphertext, but not decrypt it or read its names (HKDF is one-way). A seed-only link is returned
+ * as it is.
+ */
+export function seedOnlyLink (link: ShareLink): ShareLink {
+  if (link.kind === 'seed') return link
+  const seed = derive(link.key.bytes, LABELS.seed)
+  try {
+    return { kind: 'seed', manifest: link.manifest, key: new SecretKey(seed), hints: link.hints }
+  } finally {
+    seed.fill(0)
+  }
 }
 
 /** Takes the `kith:` part of a link, of a URL whose fragment holds one, or throws. */

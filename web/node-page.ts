@@ -5,7 +5,7 @@
  */
 import { api, el, guarded } from './circles.js'
 
-interface Share { name: string, size: number, role: string, peers: number, uploaded: number, serving: boolean, link: string }
+interface Share { name: string, kind: string, size: number, role: string, peers: number, uploaded: number, serving: boolean, link: string }
 interface Peer { peerId: string, kind: string, sessions: number }
 interface Download { id: string, state: string, bytes: number, total: number, peers: number, result?: { path: string } }
 
@@ -21,7 +21,7 @@ export async function renderNode (): Promise<void> {
     const $ = (id: string): HTMLElement => document.getElementById(id) as HTMLElement
     $('node-shares').replaceChildren(...(shares.length === 0
       ? [el('li', { textContent: 'nothing shared yet' })]
-      : shares.map(s => el('li', { dataset: { name: s.name } }, `${s.name} · ${mib(s.size)} · ${s.role} · ${s.serving ? 'seeding' : 'not serving'} · ${s.peers} peers · ${mib(s.uploaded)} uploaded`))))
+      : shares.map(s => el('li', { dataset: { name: s.name } }, `${s.kind === 'sealed' ? '(encrypted: blind seed)' : s.name} · ${mib(s.size)} · ${s.role} · ${s.serving ? 'seeding' : 'not serving'} · ${s.peers} peers · ${mib(s.uploaded)} uploaded`))))
     $('node-downloads').replaceChildren(...(downloads.length === 0
       ? [el('li', { textContent: 'no downloads' })]
       : downloads.map(d => el('li', {}, `${d.result?.path ?? d.id} · ${d.state} · ${mib(d.bytes)} of ${mib(d.total)} · ${d.peers} peers`))))

@@ -111,6 +111,37 @@ export const COMMANDS: CommandSpec[] = [
     examples: ['kith get \'kith:aea2b…\'', 'kith get \'kith:aea2b…\' -o ~/Downloads --timeout 300', 'kith get \'kith:aea2b…\' --json']
   },
   {
+    name: 'seed',
+    summary: 'keep a share available without being able to read it (blind seeding)',
+    args: [{ name: 'link', required: true }],
+    options: {
+      timeout: { type: 'string', arg: '<seconds>', help: 'give up when no peer makes progress for this long (default 60)' },
+      bootstrap,
+      listen: { ...listen, help: 'listen address when no daemon runs (default from the repo config)' }
+    },
+    description: [
+      'Fetches every encrypted chunk of a share into the repo, checking each against the manifest,',
+      'and serves them to the share\'s other peers. Give it a seed-only link (`kith seed-link`): it',
+      'holds no key that decrypts the files or their names. A read link is turned into its seed-only',
+      'form first, and only that form is used and kept. With a daemon running for the repo, the',
+      'daemon fetches and keeps seeding (also after a restart); without one, this command seeds in',
+      'the foreground until Ctrl-C. `kith unshare` stops it and deletes the ciphertext.'
+    ],
+    examples: ['kith seed \'kith:aeb2b…\'', 'kith seed \'kith:aeb2b…\' --bootstrap /ip4/192.0.2.7/tcp/4001/p2p/12D3… --json']
+  },
+  {
+    name: 'seed-link',
+    summary: 'print the seed-only link of a share (to give to a blind seeder)',
+    args: [{ name: 'link', required: true }],
+    options: {},
+    description: [
+      'Prints the seed-only form of a read link: the same share and address hints, but a key that',
+      'can only find, fetch, verify and serve its ciphertext. Give it to someone who keeps your share',
+      'online (`kith seed`) without letting them read it. Works offline; needs no repo.'
+    ],
+    examples: ['kith seed-link \'kith:aea2b…\'', 'kith seed-link \'kith:aea2b…\' --json']
+  },
+  {
     name: 'ls',
     summary: 'list shares (name, size, role, peers, link)',
     args: [],

@@ -3,7 +3,8 @@
  * share: opening the repo, finding the daemon, validating addresses, waiting for Ctrl-C.
  */
 import { multiaddr } from '@multiformats/multiaddr'
-import { connectDaemon, type DaemonConnection } from '../api-client.js'
+import { DOWNLOAD_POLL_MS } from '../api.js'
+import { connectDaemon, RemoteError, type DaemonConnection } from '../api-client.js'
 import { RepoLockedError } from '../errors.js'
 import { Repo } from '../repo.js'
 import type { CommandSpec, Flags } from './args.js'
@@ -56,6 +57,7 @@ export function multiaddrFlag (ctx: Context, name: 'listen' | 'bootstrap'): stri
 }
 
 export { catchTermination, type Termination } from './signals.js'
+import type { Termination } from './signals.js'
 
 /** Awaits `p`, but gives up waiting after `ms` (shutdown must not hang). */
 export async function bounded (p: Promise<unknown>, ms: number): Promise<void> {
@@ -65,6 +67,14 @@ export async function bounded (p: Promise<unknown>, ms: number): Promise<void> {
     new Promise<void>(resolve => { timer = setTimeout(resolve, ms); timer.unref?.() })
   ])
   if (timer !== undefined) clearTimeout(timer)
+}
+
+/** Stops a command's own node, then closes its repo; gives up waiting after `ms`. */
+export async function shutDown (node: { stop: () => Promise<void> } | undefined, repo: { close: () => Promise<void> }, ms: number): Promise<void> {
+  await bounded((async () => {
+    await node?.stop()
+    await repo.close()
+  })(), ms)
 }
 
 /** Awaits `p`, or throws the signal's reason as soon as it aborts. */
@@ -86,4 +96,38 @@ export async function untilAborted<T> (p: Promise<T>, signal: AbortSignal): Prom
 
 export async function sleep (ms: number): Promise<void> {
   await new Promise(resolve => setTimeout(resolve, ms))
+}
+
+/** A daemon job (a download or a seed) as the CLI follows it. */
+interface JobStatusLike<R> { id: string, state: string, result?: R, error?: { name: string, message: string } }
+
+/**
+ * Starts a job on the daemon and polls it until it ends, drawing each status; Ctrl-C cancels it on
+ * the daemon. Resolves with its result; a failed job throws its error as the daemon reported it.
+ */
+export async function followJob<S extends JobStatusLike<R>, R> (
+  job: { start: () => Promise<S>, poll: (id: string) => Promise<S>, cancel: (id: string) => Promise<unknown> },
+  draw: (status: S, force?: boolean) => void,
+  term: Termination,
+  failed: string
+): Promise<R> {
+  let status = await job.start()
+  const id = status.id
+  try {
+    // Ends when the job does: the daemon fails a job whose peers make no progress (its timeout).
+    while (status.state === 'running') {
+      draw(status)
+      await Promise.race([sleep(DOWNLOAD_POLL_MS), term.received])
+      if (term.signal.aborted) throw term.signal.reason
+      status = await job.poll(id)
+    }
+  } catch (err) {
+    if (term.signal.aborted) await bounded(job.cancel(id), 5_000)
+    throw err
+  }
+  draw(status, true)
+  if (status.state === 'failed' || status.result === undefined) {
+    throw new RemoteError(500, status.error?.name ?? 'Error', status.error?.message ?? failed)
+  }
+  return status.result
 }

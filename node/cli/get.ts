@@ -6,13 +6,13 @@
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseLink } from '../../protocol/link.js'
-import { DOWNLOAD_POLL_MS, applyGetProgress, initialProgress, type DownloadRequest, type DownloadResult, type DownloadStatus } from '../api.js'
-import { RemoteError, type DaemonConnection } from '../api-client.js'
+import { applyGetProgress, initialProgress, type DownloadRequest, type DownloadResult, type DownloadStatus } from '../api.js'
+import type { DaemonConnection } from '../api-client.js'
 import { DEFAULT_GET_TIMEOUT_MS, SeedOnlyLinkError } from '../get.js'
 import { KithNode } from '../node.js'
 import { mapDiskError } from '../repo.js'
 import { parseSeconds } from './args.js'
-import { bounded, catchTermination, findDaemon, multiaddrFlag, openRepo, sleep, type Context, type Termination } from './context.js'
+import { catchTermination, findDaemon, followJob, multiaddrFlag, openRepo, shutDown, type Context, type Termination } from './context.js'
 import { formatBytes } from './output.js'
 import { ProgressLine } from './progress.js'
 
@@ -50,24 +50,11 @@ export async function get (ctx: Context): Promise<number> {
 }
 
 async function viaDaemon (daemon: DaemonConnection, req: DownloadRequest, progress: ProgressLine, term: Termination): Promise<DownloadResult> {
-  let status: DownloadStatus = await daemon.client.startDownload(req)
-  const id = status.id
-  try {
-    while (status.state === 'running') {
-      progress.download(status)
-      await Promise.race([sleep(DOWNLOAD_POLL_MS), term.received])
-      if (term.signal.aborted) throw term.signal.reason
-      status = await daemon.client.download(id)
-    }
-  } catch (err) {
-    if (term.signal.aborted) await bounded(daemon.client.cancelDownload(id), SHUTDOWN_MS)
-    throw err
-  }
-  progress.download(status, true)
-  if (status.state === 'failed' || status.result === undefined) {
-    throw new RemoteError(500, status.error?.name ?? 'Error', status.error?.message ?? 'the download failed')
-  }
-  return status.result
+  return await followJob<DownloadStatus, DownloadResult>({
+    start: async () => await daemon.client.startDownload(req),
+    poll: async id => await daemon.client.download(id),
+    cancel: async id => await daemon.client.cancelDownload(id)
+  }, (s, force) => { progress.download(s, force) }, term, 'the download failed')
 }
 
 async function withTemporaryNode (ctx: Context, link: string, outDir: string, timeoutSeconds: number, listen: string[] | undefined, bootstrap: string[] | undefined, progress: ProgressLine, term: Termination): Promise<DownloadResult> {
@@ -93,10 +80,6 @@ async function withTemporaryNode (ctx: Context, link: string, outDir: string, ti
       clearInterval(ticker)
     }
   } finally {
-    const n = node
-    await bounded((async () => {
-      await n?.stop()
-      await repo.close()
-    })(), SHUTDOWN_MS)
+    await shutDown(node, repo, SHUTDOWN_MS)
   }
 }

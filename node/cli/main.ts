@@ -15,7 +15,7 @@ import { kithVersion } from './version.js'
 type Handler = (ctx: Context) => Promise<number>
 
 /** Commands that catch SIGINT/SIGTERM to shut a node down cleanly. */
-const SIGNAL_AWARE = new Set(['daemon', 'share', 'get'])
+const SIGNAL_AWARE = new Set(['daemon', 'share', 'get', 'seed'])
 
 /** Loaded on demand: --help, --version and usage errors do not load libp2p. */
 const HANDLERS: Record<string, () => Promise<Handler>> = {
@@ -23,6 +23,8 @@ const HANDLERS: Record<string, () => Promise<Handler>> = {
   daemon: async () => (await import('./daemon.js')).daemon,
   share: async () => (await import('./share.js')).share,
   get: async () => (await import('./get.js')).get,
+  seed: async () => (await import('./seed.js')).seed,
+  'seed-link': async () => (await import('./seed.js')).seedLink,
   ls: async () => (await import('./manage.js')).ls,
   unshare: async () => (await import('./manage.js')).unshare,
   peers: async () => (await import('./manage.js')).peers,

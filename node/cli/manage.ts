@@ -7,7 +7,8 @@ import { CID } from 'multiformats/cid'
 import { NotAKithLinkError } from '../../protocol/errors.js'
 import { parseLink } from '../../protocol/link.js'
 import { ShareNotFoundError, type ShareInfo } from '../api.js'
-import { shareInfo } from '../node.js'
+import { bestBackend } from '../crypto-native.js'
+import { forgetShare, shareInfo } from '../node.js'
 import { findDaemon, openRepo, type Context } from './context.js'
 import { NoDaemonError } from './errors.js'
 import { formatBytes, table } from './output.js'
@@ -32,7 +33,7 @@ export async function ls (ctx: Context): Promise<number> {
   }
   ctx.out.line(table(
     ['NAME', 'SIZE', 'ROLE', 'PEERS', 'LINK'],
-    shares.map(s => [s.name + (s.kind === 'dir' ? '/' : ''), formatBytes(s.size), s.role, daemon !== undefined ? String(s.peers) : '-', s.link])
+    shares.map(s => [s.kind === 'sealed' ? '(encrypted: blind seed)' : s.name + (s.kind === 'dir' ? '/' : ''), formatBytes(s.size), s.role, daemon !== undefined ? String(s.peers) : '-', s.link])
   ))
   if (daemon === undefined) ctx.out.note('(no daemon running: nothing is being served)')
   return 0
@@ -57,13 +58,13 @@ export async function unshare (ctx: Context): Promise<number> {
   } else {
     const repo = await openRepo(ctx.repoDir, false)
     try {
-      if (!(await repo.removeShare(manifest))) throw new ShareNotFoundError(`no share ${manifest} in ${ctx.repoDir}`)
+      if (!(await forgetShare(repo, bestBackend(), manifest))) throw new ShareNotFoundError(`no share ${manifest} in ${ctx.repoDir}`)
     } finally {
       await repo.close()
     }
   }
   ctx.out.result({ manifest, removed: true })
-  ctx.out.line(`unshared ${manifest} (files on disk are kept)`)
+  ctx.out.line(`unshared ${manifest} (files on disk are kept; a blind seed's ciphertext is deleted)`)
   return 0
 }
 

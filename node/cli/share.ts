@@ -8,7 +8,7 @@ import type { ShareInfo } from '../api.js'
 import { KithNode } from '../node.js'
 import type { ShareOptions } from '../publish.js'
 import { parseChunkSize } from './args.js'
-import { bounded, catchTermination, findDaemon, multiaddrFlag, openRepo, untilAborted, type Context } from './context.js'
+import { catchTermination, findDaemon, multiaddrFlag, openRepo, shutDown, untilAborted, type Context } from './context.js'
 import { ProgressLine } from './progress.js'
 import { qrString } from './qr.js'
 
@@ -63,11 +63,7 @@ export async function share (ctx: Context): Promise<number> {
   } finally {
     progress.clear()
     term.dispose()
-    const n = node
-    await bounded((async () => {
-      await n?.stop()
-      await repo.close()
-    })(), SHUTDOWN_MS)
+    await shutDown(node, repo, SHUTDOWN_MS)
   }
 }
 

@@ -416,6 +416,62 @@ describe('kith daemon and its API', () => {
     expect(expectOneJsonObject(empty.stdout)).toEqual({ shares: [] })
   })
 
+  it('seed-link, then seed through a second daemon: the reader gets the share from the blind seeder alone', async () => {
+    const data = randomBytes(400_000)
+    const src = join(tmp, 'private-name-for-seed.bin')
+    await writeFile(src, data)
+    const shared = expectOneJsonObject((await kith(['share', src, '--repo', repo, '--chunk-size', '64K', '--json'])).stdout)
+    const sl = await kith(['seed-link', shared.link, '--json'])
+    expect(sl.code, sl.stderr).toBe(0)
+    const { seedLink } = expectOneJsonObject(sl.stdout)
+    expect(Object.keys(expectOneJsonObject(sl.stdout))).toEqual(['seedLink'])
+    expect(parseLink(seedLink).kind).toBe('seed')
+    expect(parseLink(seedLink).manifest.toString()).toBe(parseLink(shared.link).manifest.toString())
+    // The seed-only link does not download.
+    const refused = await kith(['get', seedLink, '--repo', repoPath(), '--json'])
+    expect(refused.code).toBe(3)
+    expect(expectOneJsonObject(refused.stdout)).toMatchObject({ code: 'SeedOnlyLinkError' })
+
+    const repoB = repoPath()
+    const b = new Running(['daemon', '--repo', repoB, ...LISTEN, ...API, '--bootstrap', info.addrs[0] as string, '--json'])
+    const bInfo = await b.firstJsonLine<{ addrs: string[], api: string }>(30_000)
+    try {
+      const seeded = await kith(['seed', seedLink, '--repo', repoB, '--timeout', '20', '--json'], 60_000)
+      expect(seeded.code, seeded.stderr).toBe(0)
+      const r = expectOneJsonObject(seeded.stdout)
+      expect(r).toEqual({ manifest: parseLink(seedLink).manifest.toString(), seedLink, chunks: 7, bytes: data.length + 7 * 16 })
+      const lsB = expectOneJsonObject((await kith(['ls', '--repo', repoB, '--json'])).stdout)
+      expect(lsB.shares).toMatchObject([{ role: 'seed', kind: 'sealed', name: '', link: seedLink, serving: true }])
+      const api = await fetch(`${bInfo.api}/api/v1/seeds`, { headers: { Authorization: `Bearer ${(await readFile(join(repoB, 'api-token'), 'utf8')).trim()}` } })
+      expect((await api.json()).seeds).toMatchObject([{ state: 'done', manifest: r.manifest, result: r }])
+
+      // The publisher stops serving it; a new reader bootstrapped only to B gets it from B.
+      expect((await kith(['unshare', shared.link, '--repo', repo])).code).toBe(0)
+      const out = join(tmp, 'from-blind-seeder')
+      const got = await kith(['get', shared.link, '--repo', repoPath(), '--bootstrap', bInfo.addrs[0] as string, '-o', out, '--timeout', '20', '--json'], 60_000)
+      expect(got.code, got.stderr).toBe(0)
+      expect((await readFile(join(out, 'private-name-for-seed.bin'))).equals(data)).toBe(true)
+
+      const un = await kith(['unshare', seedLink, '--repo', repoB, '--json'])
+      expect(un.code, un.stderr).toBe(0)
+      expect(expectOneJsonObject((await kith(['ls', '--repo', repoB, '--json'])).stdout)).toEqual({ shares: [] })
+    } finally {
+      await b.stop('SIGINT')
+    }
+  }, 120_000)
+
+  it('API: seed requests get typed JSON errors', async () => {
+    const auth = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }
+    const badLink = await fetch(`${info.api}/api/v1/seeds`, { method: 'POST', headers: auth, body: JSON.stringify({ link: 'nope' }) })
+    expect(badLink.status).toBe(400)
+    expect(await badLink.json()).toMatchObject({ error: { name: 'NotAKithLinkError' } })
+    const extra = await fetch(`${info.api}/api/v1/seeds`, { method: 'POST', headers: auth, body: JSON.stringify({ link: 'kith:aa', outDir: '/tmp' }) })
+    expect(extra.status).toBe(400)
+    const none = await fetch(`${info.api}/api/v1/seeds/0123456789abcdef`, { headers: auth })
+    expect(none.status).toBe(404)
+    expect(await none.json()).toMatchObject({ error: { name: 'SeedNotFoundError' } })
+  })
+
   it('a second daemon on the same repo is refused', async () => {
     const r = await kith(['daemon', '--repo', repo, ...LISTEN, ...API])
     expect(r.code).toBe(1)

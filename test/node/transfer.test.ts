@@ -3,22 +3,13 @@ import { createHash } from 'node:crypto'
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { startNode, stopNode, waitFor, type TestNode } from './helpers/nodes.js'
+import { startNode, stopNode, waitFor, walk, type TestNode } from './helpers/nodes.js'
 import { pseudoRandomBytes } from '../protocol/helpers/fixtures.js'
 import { parseLink } from '../../protocol/link.js'
 import { deriveShareKeys } from '../../protocol/keys.js'
 
 const nodes: TestNode[] = []
 
-async function walk (dir: string): Promise<string[]> {
-  const out: string[] = []
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name)
-    if (e.isDirectory()) out.push(...await walk(p))
-    else if (e.isFile()) out.push(p)
-  }
-  return out
-}
 afterAll(async () => { await Promise.all(nodes.map(stopNode)) })
 
 describe('share and get over loopback', () => {

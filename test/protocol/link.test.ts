@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { base32 } from 'multiformats/bases/base32'
-import { cidFromDigest, formatLink, parseLink, SecretKey, type ShareLink } from '../../protocol/index.js'
+import { cidFromDigest, deriveSeedKeys, deriveShareKeys, formatLink, parseLink, SecretKey, seedOnlyLink, type ShareLink } from '../../protocol/index.js'
 
 const digest = Uint8Array.from({ length: 32 }, (_, i) => 0xa0 + i)
 const key = new SecretKey(Uint8Array.from({ length: 32 }, (_, i) => i))
@@ -28,6 +28,24 @@ describe('links', () => {
     expect(text.length).toBe(119)
     expect(text).toMatch(/^kith:[a-z2-7]+$/)
     same(parseLink(text), link)
+  })
+
+  it('seedOnlyLink: same manifest and hints, the seed key in place of the root key; a seed link stays as it is', () => {
+    const hinted: ShareLink = { ...link, hints: [Uint8Array.of(4, 127, 0, 0, 1)] }
+    const seed = seedOnlyLink(hinted)
+    expect(seed.kind).toBe('seed')
+    expect(seed.manifest.equals(hinted.manifest)).toBe(true)
+    expect(seed.hints).toEqual(hinted.hints)
+    const keys = deriveShareKeys(key)
+    expect(seed.key.bytes).toEqual(keys.seed.bytes)
+    expect(seed.key.bytes).not.toEqual(key.bytes)
+    // Whoever holds it derives what a seeder needs and nothing a reader needs.
+    const derived = deriveSeedKeys(seed.key)
+    expect(derived.discovery).toEqual(keys.discovery)
+    expect(derived.access.bytes).toEqual(keys.access.bytes)
+    expect('encryption' in derived).toBe(false)
+    same(parseLink(formatLink(seed)), seed)
+    expect(seedOnlyLink(seed)).toBe(seed)
   })
 
   it('round-trips any capability (property)', () => {

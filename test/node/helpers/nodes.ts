@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { KithNode } from '../../../node/node.js'
@@ -34,4 +34,15 @@ export async function waitFor (cond: () => boolean | Promise<boolean>, ms = 10_0
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
     await new Promise(resolve => setTimeout(resolve, 50))
   }
+}
+
+/** Every file under `dir`, recursively. */
+export async function walk (dir: string): Promise<string[]> {
+  const out: string[] = []
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name)
+    if (e.isDirectory()) out.push(...await walk(p))
+    else if (e.isFile()) out.push(p)
+  }
+  return out
 }

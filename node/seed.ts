@@ -1,0 +1,143 @@
+/**
+ * Blind seeding: keeping a share available with its seed-only capability (docs/PROTOCOL.md §1,
+ * SECURITY.md §4). The node joins the swarm, fetches the manifest's index and blocks and every
+ * sealed chunk, checks each against its content ID, keeps it in the blockstore, and serves it on.
+ * It never holds the key that decrypts the chunks or the file names: a read link is turned into its
+ * seed-only form before anything else happens, and only that form is used or stored.
+ *
+ * Platform-free (no Node APIs): the blockstore is whatever the platform provides.
+ */
+import { CustomProgressEvent } from 'progress-events'
+import { Bitfield } from '../protocol/bitfield.js'
+import { cidFromDigest, digestEquals } from '../protocol/cid.js'
+import { DIGEST_BYTES } from '../protocol/constants.js'
+import type { CryptoBackend } from '../protocol/crypto.js'
+import { deriveSeedKeys } from '../protocol/keys.js'
+import { formatLink, seedOnlyLink, type ShareLink } from '../protocol/link.js'
+import { completeManifest, type FetchedManifest } from './manifest-fetch.js'
+import { fetchShare, type NodeContext } from './get.js'
+import { ShareState, type BlockStore } from './swarm/share-state.js'
+import { BlockstoreChunkSource } from './swarm/sources.js'
+
+export type SeedProgressEvents =
+  | CustomProgressEvent<{ peers: number }, 'kith:seed:peers'>
+  | CustomProgressEvent<{ chunks: number, bytes: number }, 'kith:seed:manifest'>
+  | CustomProgressEvent<{ chunks: number, totalChunks: number, bytes: number, total: number, peers: number }, 'kith:seed:chunk'>
+
+export interface SeedOptions {
+  /** Fails when no peer makes progress for this long (also: no seeder found). */
+  timeoutMs?: number
+  signal?: AbortSignal
+  onProgress?: (evt: SeedProgressEvents) => void
+  window?: number
+}
+
+export interface SeedResult {
+  /** Manifest ID (never the key). */
+  manifest: string
+  /** The seed-only link this node seeds with: it can pass it on to other blind seeders. */
+  seedLink: string
+  chunks: number
+  /** Ciphertext bytes held (every chunk, sealed). */
+  bytes: number
+}
+
+/**
+ * Fetches every sealed chunk of the share `link` names (read or seed-only) into `ctx.blocks` and
+ * keeps serving it from there. Chunks already in the store (an interrupted run) are re-verified and
+ * kept. Same errors as a download: NoSeedersError, StalledError, ManifestUnavailableError.
+ */
+export async function seedShare (ctx: NodeContext, link: ShareLink, opts: SeedOptions = {}): Promise<SeedResult & { state: ShareState }> {
+  const seed = seedOnlyLink(link)
+  const keys = deriveSeedKeys(seed.key)
+  let total = 0
+  let bytes = 0
+  const { state, manifest } = await fetchShare(ctx, { keys, rootCid: seed.manifest, hints: seed.hints, timeoutMs: opts.timeoutMs, signal: opts.signal, window: opts.window }, {
+    onPeers: peers => { opts.onProgress?.(new CustomProgressEvent('kith:seed:peers', { peers })) },
+    prepare: async (m, state) => {
+      total = m.root.index.bytes
+      opts.onProgress?.(new CustomProgressEvent('kith:seed:manifest', { chunks: m.root.index.chunks, bytes: total }))
+      const held = await heldChunks(ctx.backend, ctx.blocks, m.digests, opts.signal)
+      bytes = held.bytes
+      return { have: held.have, source: new BlockstoreChunkSource(state, ctx.blocks) }
+    },
+    deliver: async (i, sealed, state) => {
+      const digest = state.chunkDigest(i)
+      if (!digestEquals(ctx.backend.sha256(sealed), digest)) return false
+      await ctx.blocks.put(cidFromDigest(digest), sealed)
+      bytes += sealed.length
+      return true
+    },
+    onChunk: (state, peers) => {
+      const have = state.have as Bitfield
+      opts.onProgress?.(new CustomProgressEvent('kith:seed:chunk', { chunks: have.count(), totalChunks: have.size, bytes, total, peers }))
+    }
+  })
+  ctx.log('blind seed of %s: every chunk held', seed.manifest)
+  return { manifest: seed.manifest.toString(), seedLink: formatLink(seed), chunks: manifest.root.index.chunks, bytes: total, state }
+}
+
+/**
+ * Which chunks the store holds intact: each present block is read back, which re-checks it against
+ * its content ID (a block that rotted on disk counts as missing and is fetched again).
+ */
+async function heldChunks (backend: CryptoBackend, blocks: BlockStore, digests: Uint8Array, signal?: AbortSignal): Promise<{ have: Bitfield, bytes: number }> {
+  const have = new Bitfield(digests.length / DIGEST_BYTES)
+  let bytes = 0
+  for (let i = 0; i < have.size; i++) {
+    signal?.throwIfAborted()
+    const digest = digests.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)
+    const cid = cidFromDigest(digest)
+    if (!(await blocks.has(cid))) continue
+    const held = await blocks.get(cid).catch(() => undefined)
+    if (held === undefined || !digestEquals(backend.sha256(held), digest)) continue
+    have.set(i)
+    bytes += held.length
+  }
+  return { have, bytes }
+}
+
+/**
+ * A blind seed recorded in the repo, opened again from the blockstore alone (a daemon restart):
+ * the manifest must be held in full; chunks that are missing are simply not announced.
+ */
+export async function reopenSeed (ctx: Pick<NodeContext, 'backend' | 'blocks' | 'log'>, link: ShareLink, signal: AbortSignal): Promise<ShareState> {
+  const seed = seedOnlyLink(link)
+  const keys = deriveSeedKeys(seed.key)
+  const rootBytes = await ctx.blocks.get(seed.manifest)
+  const fetched = await completeManifest({ backend: ctx.backend, blocks: ctx.blocks, sessions: () => [], log: ctx.log, signal }, seed.manifest, rootBytes, keys)
+  const state = new ShareState({ keys, rootCid: seed.manifest, backend: ctx.backend, blocks: ctx.blocks })
+  state.setManifest(rootBytes, fetched.root.index, fetched.digests, fetched.treeBlockDigests, await presentChunks(ctx.blocks, fetched, signal))
+  state.source = new BlockstoreChunkSource(state, ctx.blocks)
+  return state
+}
+
+/** Chunks whose block is in the store (not read back: serving re-verifies every block it sends). */
+async function presentChunks (blocks: BlockStore, fetched: FetchedManifest, signal: AbortSignal): Promise<Bitfield> {
+  const have = new Bitfield(fetched.root.index.chunks)
+  for (let i = 0; i < have.size; i++) {
+    signal.throwIfAborted()
+    if (await blocks.has(cidFromDigest(fetched.digests.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)))) have.set(i)
+  }
+  return have
+}
+
+/**
+ * The blocks a blind seed keeps (every chunk, the root and the manifest blocks), for removal when
+ * it is unshared. Undefined if its manifest is no longer complete in the store.
+ */
+export async function seedBlocks (ctx: Pick<NodeContext, 'backend' | 'blocks' | 'log'>, link: ShareLink, signal: AbortSignal): Promise<Array<ReturnType<typeof cidFromDigest>> | undefined> {
+  const seed = seedOnlyLink(link)
+  try {
+    const rootBytes = await ctx.blocks.get(seed.manifest)
+    const fetched = await completeManifest({ backend: ctx.backend, blocks: ctx.blocks, sessions: () => [], log: ctx.log, signal }, seed.manifest, rootBytes, deriveSeedKeys(seed.key))
+    const cids = [seed.manifest]
+    for (let i = 0; i < fetched.root.index.chunks; i++) cids.push(cidFromDigest(fetched.digests.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)))
+    const meta = fetched.root.index.metaPieces
+    for (let i = 0; i < meta.length / DIGEST_BYTES; i++) cids.push(cidFromDigest(meta.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)))
+    for (const d of fetched.treeBlockDigests) if (d !== undefined) cids.push(cidFromDigest(d))
+    return cids
+  } catch {
+    return undefined
+  }
+}

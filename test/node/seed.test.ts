@@ -1,0 +1,139 @@
+/**
+ * Blind seeding with a seed-only link (SECURITY.md §4, docs/THREAT-MODEL.md §2.5): real libp2p
+ * nodes on loopback TCP with on-disk repos, in one process. A blind seeder fetches and serves a
+ * share whose names and plaintext it cannot read; a reader downloads from it alone; it serves again
+ * after a restart; unshare deletes its ciphertext.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { formatLink, parseLink, seedOnlyLink } from '../../protocol/link.js'
+import { deriveSeedKeys, deriveShareKeys, SecretKey } from '../../protocol/keys.js'
+import { KithNode } from '../../node/node.js'
+import { Repo } from '../../node/repo.js'
+import { startNode, stopNode, waitFor, walk, type TestNode } from './helpers/nodes.js'
+import { pseudoRandomBytes } from '../protocol/helpers/fixtures.js'
+
+const nodes: TestNode[] = []
+afterAll(async () => { await Promise.all(nodes.map(stopNode)) })
+
+
+async function blockFiles (repoDir: string): Promise<number> {
+  return (await walk(join(repoDir, 'blocks'))).filter(f => f.endsWith('.data')).length
+}
+
+const NAME = 'holiday-in-the-mountains-7f3a.bin'
+const CHUNK = 256 * 1024
+const data = pseudoRandomBytes(3 * 1024 * 1024 + 5)
+const sha = createHash('sha256').update(data).digest('hex')
+
+describe('blind seeding', () => {
+  let a: TestNode
+  let b: TestNode
+  let c: TestNode
+  let readLink: string
+  let seedLink: string
+
+  it('a blind seeder fetches every chunk with the seed-only link, and holds nothing readable', async () => {
+    a = await startNode(); nodes.push(a)
+    const src = join(a.dir, NAME)
+    await writeFile(src, data)
+    const shared = await a.node.share(src, { chunkSize: CHUNK })
+    readLink = shared.link
+    seedLink = formatLink(seedOnlyLink(parseLink(readLink)))
+
+    b = await startNode({ bootstrap: [a.node.addrs()[0] as string] }); nodes.push(b)
+    await waitFor(() => b.node.libp2p.getConnections().length > 0, 10_000, 'bootstrap connection')
+    const phases = new Set<string>()
+    const result = await b.node.seed(seedLink, { timeoutMs: 20_000, onProgress: evt => { phases.add(evt.type) } })
+    expect(result).toMatchObject({ manifest: shared.manifest, seedLink, chunks: 13 })
+    expect(result.bytes).toBe(data.length + 13 * 16) // every chunk sealed: plaintext + one tag each
+    expect(phases).toContain('kith:seed:manifest')
+    expect(phases).toContain('kith:seed:chunk')
+
+    const [rec] = await b.repo.listShares()
+    expect(rec).toMatchObject({ link: seedLink, role: 'seed', kind: 'sealed', name: '', source: null, complete: true, chunks: 13 })
+    expect(parseLink(rec?.link as string).kind).toBe('seed')
+    // Every chunk, the root and the manifest blocks are in B's blockstore.
+    expect(await blockFiles(join(b.dir, 'repo'))).toBeGreaterThanOrEqual(14)
+
+    // Nothing in B's repo holds the file's name, its plaintext, the read link or any read key.
+    const keys = deriveShareKeys(parseLink(readLink).key)
+    const needles = [Buffer.from(NAME), Buffer.from(data.subarray(1000, 1064)), Buffer.from(readLink), Buffer.from(keys.root.bytes), Buffer.from(keys.encryption.bytes)]
+    for (const f of await walk(join(b.dir, 'repo'))) {
+      const bytes = await readFile(f)
+      for (const n of needles) expect(bytes.includes(n), `${f} holds something only a reader may hold`).toBe(false)
+    }
+  }, 60_000)
+
+  it('a reader downloads the share from the blind seeder alone, after the publisher left', async () => {
+    await a.node.stop()
+    c = await startNode({ bootstrap: [b.node.addrs()[0] as string] }); nodes.push(c)
+    const out = join(c.dir, 'out')
+    await mkdir(out)
+    const got = await c.node.get(readLink, { outDir: out, timeoutMs: 20_000 })
+    expect(got).toMatchObject({ name: NAME, size: data.length, sha256: sha })
+    expect((await readFile(join(out, NAME))).equals(Buffer.from(data))).toBe(true)
+    const [s] = await b.node.listShares()
+    expect(s?.uploaded).toBeGreaterThanOrEqual(data.length)
+  }, 60_000)
+
+  it('after a restart the seed is served again from the blockstore; unshare deletes its ciphertext', async () => {
+    const repoDir = join(b.dir, 'repo')
+    await b.node.stop()
+    await b.repo.close()
+    const repo = await Repo.open(repoDir)
+    // As a restarted daemon does: it bootstraps to a peer it knows (here C, which also holds the share).
+    const node = await KithNode.start({ repo, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [c.node.addrs()[0] as string] })
+    try {
+      expect((await node.listShares())[0]).toMatchObject({ role: 'seed', serving: true })
+      await c.node.stop() // so that the download below can come from the restarted blind seeder only
+      const d = await startNode({ bootstrap: [node.addrs()[0] as string] }); nodes.push(d)
+      const out = join(d.dir, 'out')
+      await mkdir(out)
+      const got = await d.node.get(readLink, { outDir: out, timeoutMs: 20_000 })
+      expect(got.sha256).toBe(sha)
+
+      expect(await node.unshare(seedLink)).toBe(true)
+      expect(await node.listShares()).toEqual([])
+      expect(await blockFiles(repoDir)).toBe(0)
+    } finally {
+      await node.stop()
+      await repo.close()
+    }
+  }, 60_000)
+})
+
+describe('blind seeding: refusals', () => {
+  it('a read link is kept only in its seed-only form; a node that publishes the share refuses to seed it blindly', async () => {
+    const a = await startNode(); nodes.push(a)
+    const src = join(a.dir, 'notes.bin')
+    await writeFile(src, randomBytes(300_000))
+    const shared = await a.node.share(src, { chunkSize: 64 * 1024 })
+    await expect(a.node.seed(shared.link, { timeoutMs: 5_000 })).rejects.toMatchObject({ name: 'AlreadyHeldError' })
+
+    const b = await startNode({ bootstrap: [a.node.addrs()[0] as string] }); nodes.push(b)
+    await waitFor(() => b.node.libp2p.getConnections().length > 0, 10_000, 'bootstrap connection')
+    const r = await b.node.seed(shared.link, { timeoutMs: 20_000 })
+    const stored = parseLink(r.seedLink)
+    expect(stored.kind).toBe('seed')
+    expect(Buffer.from(stored.key.bytes).equals(Buffer.from(deriveShareKeys(parseLink(shared.link).key).seed.bytes))).toBe(true)
+    expect((await b.repo.listShares())[0]?.link).toBe(r.seedLink)
+  }, 60_000)
+
+  it('a seed-only link with the wrong key → WrongKeyError, and nothing is recorded', async () => {
+    const a = await startNode(); nodes.push(a)
+    const src = join(a.dir, 'x.bin')
+    await writeFile(src, randomBytes(100_000))
+    const shared = await a.node.share(src, { chunkSize: 64 * 1024 })
+    const b = await startNode({ bootstrap: [a.node.addrs()[0] as string] }); nodes.push(b)
+    await waitFor(() => b.node.libp2p.getConnections().length > 0, 10_000, 'bootstrap connection')
+    const wrong = { ...parseLink(shared.link), kind: 'seed' as const, key: new SecretKey(randomBytes(32)) }
+    // The wrong key derives another discovery key: no peer admits us, but the root from the DHT
+    // does not open under it.
+    await expect(b.node.seed(wrong, { timeoutMs: 10_000 })).rejects.toMatchObject({ name: 'WrongKeyError' })
+    expect(await b.repo.listShares()).toEqual([])
+    expect(deriveSeedKeys(wrong.key).discovery).not.toEqual(deriveShareKeys(parseLink(shared.link).key).discovery)
+  }, 60_000)
+})
