@@ -254,6 +254,14 @@ export class KithNode {
   /** Puts the root into the DHT and provides under the discovery key; retries until it works. */
   async announce (state: ShareState, signal?: AbortSignal): Promise<boolean> {
     if (this.#stopped || !state.serving) return false
+    if (this.libp2p.getConnections().length === 0) {
+      // Nobody to announce to: a DHT query would wait for peers until its deadline, and the
+      // first peer that connects in the meantime would find nothing. That peer's arrival
+      // triggers the announcement instead (#retryAnnouncements).
+      this.#unannounced.add(state)
+      this.#schedule(() => { void this.announce(state).catch(() => {}) }, ANNOUNCE_RETRY_MS, state)
+      return false
+    }
     const guard = scope(30_000, signal)
     const s = guard.signal
     let ok = true

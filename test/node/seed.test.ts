@@ -84,11 +84,12 @@ describe('blind seeding', () => {
     await b.node.stop()
     await b.repo.close()
     const repo = await Repo.open(repoDir)
-    // As a restarted daemon does: it bootstraps to a peer it knows (here C, which also holds the share).
-    const node = await KithNode.start({ repo, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [c.node.addrs()[0] as string] })
+    // No bootstrap peer: the restarted seeder announces itself when the first peer connects to it
+    // (before, its announcement waited for DHT peers until its deadline, and that peer found nothing).
+    await c.node.stop() // so that the download below can come from the restarted blind seeder only
+    const node = await KithNode.start({ repo, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [] })
     try {
       expect((await node.listShares())[0]).toMatchObject({ role: 'seed', serving: true })
-      await c.node.stop() // so that the download below can come from the restarted blind seeder only
       const d = await startNode({ bootstrap: [node.addrs()[0] as string] }); nodes.push(d)
       const out = join(d.dir, 'out')
       await mkdir(out)
