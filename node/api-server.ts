@@ -94,6 +94,8 @@ export interface ApiBackend {
   get: (link: string, opts: NodeGetOptions) => Promise<GetResult>
   /** Blind-seeds a share (seed-only link): fetches its ciphertext and keeps serving it. */
   seed: (link: ShareLink, opts: SeedOptions) => Promise<SeedResult>
+  /** Throws (AlreadyHeldError) if the node cannot blind-seed this share: checked before the job starts. */
+  checkSeedable: (link: ShareLink) => Promise<void>
   /** Dials a peer by multiaddr. */
   dial: (addr: string, signal?: AbortSignal) => Promise<void>
   shareToCircle: (path: string, circle: string, opts?: ShareOptions) => Promise<ShareInfo>
@@ -364,6 +366,7 @@ export class ApiServer {
     const link = seedOnlyLink(parseLink(req.link))
     const manifest = link.manifest.toString()
     this.#checkNotBusy(manifest)
+    await this.#opts.backend.checkSeedable(link)
     const bootstrap = bootstrapAddrs(req.bootstrap)
     const status: SeedStatus = { id: jobId(), manifest, state: 'running', started: new Date().toISOString(), ...initialProgress() }
     return this.#run(this.#seeds, status, bootstrap, async signal => {

@@ -195,7 +195,9 @@ export class KithNode {
     let existing = await this.repo.getShare(manifest)
     if (existing?.role === 'seed') {
       // A blind seed of this share is now a download: it serves from the plaintext from now on.
-      await forgetShare(this.repo, this.backend, manifest)
+      // Its ciphertext goes; the manifest blocks stay (the download uses and serves them).
+      await dropSeedBlocks(this.repo, this.backend, existing, false)
+      await this.repo.removeShare(manifest)
       existing = undefined
     }
     if (existing === undefined && linkString !== undefined) {
@@ -227,28 +229,39 @@ export class KithNode {
   async seed (linkText: string | ShareLink, opts: SeedOptions = {}): Promise<SeedResult> {
     const link = seedOnlyLink(typeof linkText === 'string' ? parseLink(linkText) : linkText)
     const manifest = link.manifest.toString()
-    const existing = await this.repo.getShare(manifest)
-    if (existing !== undefined && existing.role !== 'seed') throw new AlreadyHeldError(existing.role)
-    const result = await seedShare(this.#ctx, link, opts)
+    await this.checkSeedable(link)
+    const result = await seedShare(this.#ctx, link, {
+      ...opts,
+      // Recorded (incomplete) before the first chunk: a cancelled or failed run's ciphertext is
+      // listed, resumed by the next `seed`, or deleted by `unshare`.
+      onManifest: async info => {
+        if (await this.repo.getShare(manifest) !== undefined) return
+        await this.repo.addShare({
+          version: 1,
+          link: info.seedLink,
+          name: '',
+          size: info.bytes,
+          chunks: info.chunks,
+          kind: 'sealed',
+          source: null,
+          role: 'seed',
+          added: new Date().toISOString(),
+          complete: false,
+          have: null
+        })
+      }
+    })
     this.#states.set(manifest, result.state)
-    if (existing === undefined) {
-      await this.repo.addShare({
-        version: 1,
-        link: result.seedLink,
-        name: '',
-        size: result.bytes,
-        chunks: result.chunks,
-        kind: 'sealed',
-        source: null,
-        role: 'seed',
-        added: new Date().toISOString(),
-        complete: true,
-        have: null
-      })
-    }
+    await this.repo.updateShare(manifest, { complete: true })
     void this.announce(result.state).catch(() => {})
     const { state: _s, ...plain } = result
     return plain
+  }
+
+  /** Throws AlreadyHeldError if this node holds the share in plaintext (it serves it already). */
+  async checkSeedable (link: ShareLink): Promise<void> {
+    const existing = await this.repo.getShare(link.manifest.toString())
+    if (existing !== undefined && existing.role !== 'seed') throw new AlreadyHeldError(existing.role)
   }
 
   /** Puts the root into the DHT and provides under the discovery key; retries until it works. */
@@ -508,16 +521,19 @@ export class KithNode {
  */
 export async function forgetShare (repo: Repo, backend: CryptoBackend, manifest: string): Promise<boolean> {
   const rec = await repo.getShare(manifest)
-  if (rec?.role === 'seed') {
-    const guard = scope(30_000)
-    try {
-      const cids = await seedBlocks({ backend, blocks: repo.blocks, log: repoLog }, parseLink(rec.link), guard.signal)
-      for (const cid of cids ?? []) await repo.blocks.delete(cid).catch(() => {})
-    } finally {
-      guard.clear()
-    }
-  }
+  if (rec?.role === 'seed') await dropSeedBlocks(repo, backend, rec, true)
   return await repo.removeShare(manifest)
+}
+
+/** Deletes a blind seed's chunk blocks, and with `manifest` its manifest blocks too. */
+async function dropSeedBlocks (repo: Repo, backend: CryptoBackend, rec: ShareRecord, manifest: boolean): Promise<void> {
+  const guard = scope(30_000)
+  try {
+    const cids = await seedBlocks({ backend, blocks: repo.blocks, log: repoLog }, parseLink(rec.link), manifest, guard.signal)
+    for (const cid of cids ?? []) await repo.blocks.delete(cid).catch(() => {})
+  } finally {
+    guard.clear()
+  }
 }
 
 const repoLog = logger('kith:repo')

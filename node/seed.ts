@@ -7,6 +7,7 @@
  *
  * Platform-free (no Node APIs): the blockstore is whatever the platform provides.
  */
+import type { CID } from 'multiformats/cid'
 import { CustomProgressEvent } from 'progress-events'
 import { Bitfield } from '../protocol/bitfield.js'
 import { cidFromDigest, digestEquals } from '../protocol/cid.js'
@@ -25,6 +26,11 @@ export type SeedProgressEvents =
   | CustomProgressEvent<{ chunks: number, totalChunks: number, bytes: number, total: number, peers: number }, 'kith:seed:chunk'>
 
 export interface SeedOptions {
+  /**
+   * Called (and awaited) once the manifest is verified, before any chunk is fetched: where a node
+   * records the seed, so that what a cancelled or failed run fetched can still be found and removed.
+   */
+  onManifest?: (info: { manifest: string, seedLink: string, chunks: number, bytes: number }) => Promise<void>
   /** Fails when no peer makes progress for this long (also: no seeder found). */
   timeoutMs?: number
   signal?: AbortSignal
@@ -56,6 +62,7 @@ export async function seedShare (ctx: NodeContext, link: ShareLink, opts: SeedOp
     onPeers: peers => { opts.onProgress?.(new CustomProgressEvent('kith:seed:peers', { peers })) },
     prepare: async (m, state) => {
       total = m.root.index.bytes
+      await opts.onManifest?.({ manifest: seed.manifest.toString(), seedLink: formatLink(seed), chunks: m.root.index.chunks, bytes: total })
       opts.onProgress?.(new CustomProgressEvent('kith:seed:manifest', { chunks: m.root.index.chunks, bytes: total }))
       const held = await heldChunks(ctx.backend, ctx.blocks, m.digests, opts.signal)
       bytes = held.bytes
@@ -123,16 +130,19 @@ async function presentChunks (blocks: BlockStore, fetched: FetchedManifest, sign
 }
 
 /**
- * The blocks a blind seed keeps (every chunk, the root and the manifest blocks), for removal when
- * it is unshared. Undefined if its manifest is no longer complete in the store.
+ * The blocks a blind seed keeps, for removal: its chunks, and with `manifest` also the root and the
+ * manifest blocks (kept when the node goes on to hold the share otherwise: a download of it serves
+ * them). Undefined if the manifest is not complete in the store (then no chunk can be named).
  */
-export async function seedBlocks (ctx: Pick<NodeContext, 'backend' | 'blocks' | 'log'>, link: ShareLink, signal: AbortSignal): Promise<Array<ReturnType<typeof cidFromDigest>> | undefined> {
+export async function seedBlocks (ctx: Pick<NodeContext, 'backend' | 'blocks' | 'log'>, link: ShareLink, manifest: boolean, signal: AbortSignal): Promise<CID[] | undefined> {
   const seed = seedOnlyLink(link)
   try {
     const rootBytes = await ctx.blocks.get(seed.manifest)
     const fetched = await completeManifest({ backend: ctx.backend, blocks: ctx.blocks, sessions: () => [], log: ctx.log, signal }, seed.manifest, rootBytes, deriveSeedKeys(seed.key))
-    const cids = [seed.manifest]
+    const cids: CID[] = []
     for (let i = 0; i < fetched.root.index.chunks; i++) cids.push(cidFromDigest(fetched.digests.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)))
+    if (!manifest) return cids
+    cids.push(seed.manifest)
     const meta = fetched.root.index.metaPieces
     for (let i = 0; i < meta.length / DIGEST_BYTES; i++) cids.push(cidFromDigest(meta.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)))
     for (const d of fetched.treeBlockDigests) if (d !== undefined) cids.push(cidFromDigest(d))

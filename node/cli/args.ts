@@ -146,7 +146,11 @@ export const COMMANDS: CommandSpec[] = [
     summary: 'list shares (name, size, role, peers, link)',
     args: [],
     options: {},
-    description: ['Lists the repo\'s shares: published ones and completed downloads. Live peer counts need a daemon.'],
+    description: [
+      'Lists the repo\'s shares: published ones, completed downloads, and blind seeds (`kith seed`; shown as',
+      '"(encrypted: blind seed)" with their size in ciphertext, since this node cannot read their names).',
+      'Live peer counts need a daemon.'
+    ],
     examples: ['kith ls', 'kith ls --json']
   },
   {
@@ -154,7 +158,10 @@ export const COMMANDS: CommandSpec[] = [
     summary: 'stop sharing a share and forget it (files stay on disk)',
     args: [{ name: 'link', required: true }],
     options: {},
-    description: ['Stops serving the share and removes it from the repo. Takes the link or its manifest ID (from `kith ls --json`).'],
+    description: [
+      'Stops serving the share and removes it from the repo. Takes the link (read or seed-only) or its manifest',
+      'ID (from `kith ls --json`). Your files stay on disk; a blind seed\'s ciphertext is deleted.'
+    ],
     examples: ['kith unshare \'kith:aea2b…\'']
   },
   {

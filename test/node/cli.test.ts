@@ -470,6 +470,17 @@ describe('kith daemon and its API', () => {
     const none = await fetch(`${info.api}/api/v1/seeds/0123456789abcdef`, { headers: auth })
     expect(none.status).toBe(404)
     expect(await none.json()).toMatchObject({ error: { name: 'SeedNotFoundError' } })
+    // A share the daemon publishes: refused before any job starts.
+    const src = join(tmp, 'own.bin')
+    await writeFile(src, randomBytes(10_000))
+    const own = expectOneJsonObject((await kith(['share', src, '--repo', repo, '--json'])).stdout)
+    const held = await fetch(`${info.api}/api/v1/seeds`, { method: 'POST', headers: auth, body: JSON.stringify({ link: own.link }) })
+    expect(held.status).toBe(400)
+    expect(await held.json()).toMatchObject({ error: { name: 'AlreadyHeldError' } })
+    const cli = await kith(['seed', own.link, '--repo', repo, '--json'])
+    expect(cli.code).toBe(1)
+    expect(expectOneJsonObject(cli.stdout)).toMatchObject({ code: 'AlreadyHeldError' })
+    expect((await kith(['unshare', own.link, '--repo', repo])).code).toBe(0)
   })
 
   it('a second daemon on the same repo is refused', async () => {

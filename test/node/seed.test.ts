@@ -106,6 +106,66 @@ describe('blind seeding', () => {
   }, 60_000)
 })
 
+describe('blind seeding: interrupted, and then downloaded', () => {
+  it('a cancelled seed is recorded as incomplete; the next run resumes it; downloading it replaces the seed, keeps the manifest, and is served after a restart', async () => {
+    const a = await startNode({ uploadRate: 2_000_000 }); nodes.push(a) // about 8 chunks a second
+    const src = join(a.dir, 'slow.bin')
+    const bytes = pseudoRandomBytes(40 * CHUNK + 3)
+    await writeFile(src, bytes)
+    const shared = await a.node.share(src, { chunkSize: CHUNK })
+    const b = await startNode({ bootstrap: [a.node.addrs()[0] as string] }); nodes.push(b)
+    await waitFor(() => b.node.libp2p.getConnections().length > 0, 10_000, 'bootstrap connection')
+
+    const stop = new AbortController()
+    const cancelled = b.node.seed(shared.link, {
+      timeoutMs: 20_000,
+      signal: stop.signal,
+      onProgress: evt => { if (evt.type === 'kith:seed:chunk' && evt.detail.chunks >= 3) stop.abort(new Error('stopped by the test')) }
+    })
+    await expect(cancelled).rejects.toThrow()
+    const [partial] = await b.repo.listShares()
+    expect(partial).toMatchObject({ role: 'seed', complete: false, chunks: 41 })
+    const held = await blockFiles(join(b.dir, 'repo'))
+    expect(held).toBeGreaterThanOrEqual(4) // the root and at least 3 chunks
+
+    // Run again: the chunks already held are kept, the rest fetched.
+    a.node.setRates({ uploadRate: 0 })
+    let fetched = 0
+    const done = await b.node.seed(shared.link, { timeoutMs: 20_000, onProgress: evt => { if (evt.type === 'kith:seed:chunk') fetched++ } })
+    expect(done.chunks).toBe(41)
+    expect(fetched).toBeLessThanOrEqual(41 - 3)
+    expect((await b.repo.listShares())[0]).toMatchObject({ role: 'seed', complete: true })
+
+    // B now downloads the share it blind-seeds: the download's record replaces the seed, the
+    // ciphertext goes, the manifest blocks stay (the download serves them).
+    const out = join(b.dir, 'out')
+    await mkdir(out)
+    const got = await b.node.get(shared.link, { outDir: out, timeoutMs: 20_000 })
+    expect(got.sha256).toBe(createHash('sha256').update(bytes).digest('hex'))
+    expect((await b.repo.listShares()).map(r => r.role)).toEqual(['downloader'])
+    const left = await blockFiles(join(b.dir, 'repo'))
+    expect(left).toBeGreaterThanOrEqual(1)
+    expect(left).toBeLessThan(41)
+
+    // After a restart B serves it from the downloaded file (its manifest blocks were kept).
+    await b.node.stop()
+    await b.repo.close()
+    await a.node.stop()
+    const repo = await Repo.open(join(b.dir, 'repo'))
+    const node = await KithNode.start({ repo, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [] })
+    try {
+      expect((await node.listShares())[0]).toMatchObject({ role: 'downloader', serving: true })
+      const d = await startNode({ bootstrap: [node.addrs()[0] as string] }); nodes.push(d)
+      const outD = join(d.dir, 'out')
+      await mkdir(outD)
+      expect((await d.node.get(shared.link, { outDir: outD, timeoutMs: 20_000 })).sha256).toBe(got.sha256)
+    } finally {
+      await node.stop()
+      await repo.close()
+    }
+  }, 90_000)
+})
+
 describe('blind seeding: refusals', () => {
   it('a read link is kept only in its seed-only form; a node that publishes the share refuses to seed it blindly', async () => {
     const a = await startNode(); nodes.push(a)
