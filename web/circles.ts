@@ -6,6 +6,7 @@
  * code, the feed with a one-click download (in this browser, peer-to-peer), members, remove.
  */
 import { renderSVG } from 'uqr'
+import { KithError } from '../protocol/errors.js'
 
 const TOKEN_KEY = 'kith-api-token'
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
@@ -61,7 +62,8 @@ export async function guarded (fn: () => Promise<void>): Promise<void> {
   try {
     await fn()
   } catch (err) {
-    message(err instanceof ApiError ? err.message : `something went wrong: ${(err as Error).name}`, true)
+    // Kith's own errors say what is wrong and never echo a key or a link: shown as they are.
+    message(err instanceof ApiError || err instanceof KithError ? err.message : `something went wrong: ${(err as Error).name}`, true)
   }
 }
 
