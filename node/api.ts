@@ -284,6 +284,7 @@ export function statusForError (err: unknown): number {
   if (NOT_FOUND_ERRORS.has(name)) return 404
   if (name === 'NotCircleAdminError') return 403
   if (name === 'InviterUnreachableError') return 504
+  if (name === 'ShareBusyError') return 409
   if (name === 'DiskFullError') return 507
   return 500
 }

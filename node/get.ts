@@ -226,7 +226,7 @@ export interface FetchPlan {
   onPeers?: (peers: number) => void
   /** After each chunk lands, with the number of peers in the swarm. */
   onChunk?: (state: ShareState, peers: number) => void
-  /** The fetch failed after `prepare`: release what it opened. */
+  /** The fetch failed: release whatever `prepare` opened (it may have failed half-way, or not run). */
   abort?: () => Promise<void>
 }
 
@@ -258,9 +258,11 @@ export async function fetchShare (ctx: NodeContext, init: FetchInit, plan: Fetch
   const signal = outer.signal
   let lastProgress = Date.now()
   let everConnected = false
+  /** Local work (re-checking what is on disk) is not a stall: the watchdog waits for it. */
+  let local = false
   const progress = (): void => { lastProgress = Date.now() }
   const watchdog = setInterval(() => {
-    if (Date.now() - lastProgress > timeoutMs) {
+    if (!local && Date.now() - lastProgress > timeoutMs) {
       controller.abort(everConnected ? new StalledError(Math.round(timeoutMs / 1000)) : new NoSeedersError(Math.round(timeoutMs / 1000)))
     }
   }, 250)
@@ -272,7 +274,6 @@ export async function fetchShare (ctx: NodeContext, init: FetchInit, plan: Fetch
   const discoveryDone = new AbortController()
   const discoveryScope = scope(undefined, signal, discoveryDone.signal)
   const discovery = discoverPeers(ctx, state, init.hints, discoveryScope.signal)
-  let prepared = false
 
   try {
     const fetchCtx: ManifestFetchContext = { backend: ctx.backend, blocks: ctx.blocks, sessions: () => ctx.swarm.sessions(state), log: ctx.log, signal }
@@ -280,8 +281,10 @@ export async function fetchShare (ctx: NodeContext, init: FetchInit, plan: Fetch
     progress()
     const manifest = await completeManifest(fetchCtx, init.rootCid, rootBytes, init.keys)
     progress()
+    local = true
     const { have, source } = await plan.prepare(manifest, state)
-    prepared = true
+    local = false
+    progress()
     state.setManifest(rootBytes, manifest.root.index, manifest.digests, manifest.treeBlockDigests, have)
     state.source = source
     // A fetching node seeds what it has: announce now, so later peers can draw from us too.
@@ -309,7 +312,9 @@ export async function fetchShare (ctx: NodeContext, init: FetchInit, plan: Fetch
     return { state, manifest }
   } catch (err) {
     ctx.swarm.removeShare(state)
-    if (prepared) await plan.abort?.().catch(() => {})
+    // What this node served before (a blind seed of the same share) goes on being served.
+    if (existing !== undefined) ctx.swarm.addShare(existing)
+    await plan.abort?.().catch(() => {})
     if (signal.aborted && signal.reason instanceof KithError) throw signal.reason
     throw err
   } finally {

@@ -30,6 +30,8 @@ export interface ManifestFetchContext {
   sessions: () => Session[]
   log: Logger
   signal: AbortSignal
+  /** Only what the block store holds: a missing block fails at once (no peers are asked). */
+  localOnly?: boolean
 }
 
 /**
@@ -37,6 +39,7 @@ export interface ManifestFetchContext {
  * A peer that returns wrong bytes is dropped. Retries while the signal allows, waiting for peers.
  */
 export async function fetchFromPeers (ctx: ManifestFetchContext, kind: 'root' | 'block', position: number, expected: Uint8Array): Promise<Uint8Array> {
+  if (ctx.localOnly === true) throw new ManifestUnavailableError(`manifest ${kind} ${position} is not in the local block store`)
   const tried = new Set<Session>()
   for (let attempt = 0; attempt < 10_000; attempt++) {
     ctx.signal.throwIfAborted()

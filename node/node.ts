@@ -26,7 +26,7 @@ import type { Repo, ShareRecord } from './repo.js'
 import { swarm as swarmService, type Swarm } from './swarm/service.js'
 import { ShareState } from './swarm/share-state.js'
 import { PlaintextChunkSource } from './swarm/sources.js'
-import { reopenSeed, seedBlocks, seedShare, type SeedOptions, type SeedResult } from './seed.js'
+import { reopenSeed, seedShare, shareBlocks, type SeedOptions, type SeedResult } from './seed.js'
 import { join } from 'node:path'
 import { scope } from './abort.js'
 import { LINK_HINTS } from './constants.js'
@@ -79,7 +79,10 @@ export class KithNode {
   readonly circleNet: CircleNetwork
   readonly #ctx: NodeContext
   readonly #states = new Map<string, ShareState>()
+  /** The download or blind seed running for a share (one at a time), by manifest ID. */
+  readonly #running = new Map<string, { controller: AbortController, done: Promise<unknown> }>()
   readonly #timers = new Set<ReturnType<typeof setTimeout>>()
+  readonly #nextAnnounce = new WeakMap<ShareState, ReturnType<typeof setTimeout>>()
   /** Shares whose last announcement failed (typically: no DHT peers yet). */
   readonly #unannounced = new Set<ShareState>()
   #announceSoon: ReturnType<typeof setTimeout> | undefined
@@ -187,38 +190,60 @@ export class KithNode {
     const manifest = link.manifest.toString()
     const linkString = typeof linkText === 'string' ? linkText.trim() : undefined
     const { outDir, ...rest } = opts
-    const result = await getShare(this.#ctx, link, {
-      ...rest,
-      openTarget: async (meta, manifestId, chunkSize) => await DownloadWriter.open(outDir, meta, manifestId, chunkSize)
-    })
-    this.#states.set(manifest, result.state)
-    let existing = await this.repo.getShare(manifest)
-    if (existing?.role === 'seed') {
-      // A blind seed of this share is now a download: it serves from the plaintext from now on.
-      // Its ciphertext goes; the manifest blocks stay (the download uses and serves them).
-      await dropSeedBlocks(this.repo, this.backend, existing, false)
-      await this.repo.removeShare(manifest)
-      existing = undefined
-    }
-    if (existing === undefined && linkString !== undefined) {
-      await this.repo.addShare({
-        version: 1,
-        link: linkString.slice(linkString.indexOf('kith:')),
-        name: result.name,
-        size: result.size,
-        chunks: result.state.pieces,
-        kind: result.meta.kind,
-        source: result.path,
-        role: 'downloader',
-        added: new Date().toISOString(),
-        complete: true,
-        have: null
+    return await this.#exclusive(manifest, opts.signal, async signal => {
+      const result = await getShare(this.#ctx, link, {
+        ...rest,
+        signal,
+        openTarget: async (meta, manifestId, chunkSize) => await DownloadWriter.open(outDir, meta, manifestId, chunkSize)
       })
+      this.#states.set(manifest, result.state)
+      let existing = await this.repo.getShare(manifest)
+      if (existing?.role === 'seed') {
+        // A blind seed of this share is now a download: it serves from the plaintext from now on.
+        // Its ciphertext goes; the manifest blocks stay (the download uses and serves them).
+        await dropSeedBlocks(this.repo, this.backend, existing, false)
+        await this.repo.removeShare(manifest)
+        existing = undefined
+      }
+      if (existing === undefined && linkString !== undefined) {
+        await this.repo.addShare({
+          version: 1,
+          link: linkString.slice(linkString.indexOf('kith:')),
+          name: result.name,
+          size: result.size,
+          chunks: result.state.pieces,
+          kind: result.meta.kind,
+          source: result.path,
+          role: 'downloader',
+          added: new Date().toISOString(),
+          complete: true,
+          have: null
+        })
+      }
+      this.#watchSource(result.state, manifest)
+      void this.announce(result.state).catch(() => {})
+      const { state: _s, meta: _m, ...plain } = result
+      return plain
+    })
+  }
+
+  /**
+   * Runs the one download or blind seed of share `manifest` this node may run at a time
+   * (ShareBusyError otherwise); `unshare` aborts it. `signal` also aborts it.
+   */
+  async #exclusive<T> (manifest: string, signal: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (this.#running.has(manifest)) throw new ShareBusyError()
+    const controller = new AbortController()
+    const both = scope(undefined, signal, controller.signal)
+    const done = fn(both.signal)
+    const entry = { controller, done }
+    this.#running.set(manifest, entry)
+    try {
+      return await done
+    } finally {
+      both.clear()
+      if (this.#running.get(manifest) === entry) this.#running.delete(manifest)
     }
-    this.#watchSource(result.state, manifest)
-    void this.announce(result.state).catch(() => {})
-    const { state: _s, meta: _m, ...plain } = result
-    return plain
   }
 
   /**
@@ -230,12 +255,18 @@ export class KithNode {
     const link = seedOnlyLink(typeof linkText === 'string' ? parseLink(linkText) : linkText)
     const manifest = link.manifest.toString()
     await this.checkSeedable(link)
+    return await this.#exclusive(manifest, opts.signal, async signal => await this.#seed(link, manifest, { ...opts, signal }))
+  }
+
+  async #seed (link: ShareLink, manifest: string, opts: SeedOptions): Promise<SeedResult> {
     const result = await seedShare(this.#ctx, link, {
       ...opts,
       // Recorded (incomplete) before the first chunk: a cancelled or failed run's ciphertext is
       // listed, resumed by the next `seed`, or deleted by `unshare`.
       onManifest: async info => {
-        if (await this.repo.getShare(manifest) !== undefined) return
+        const existing = await this.repo.getShare(manifest)
+        if (existing !== undefined && existing.role !== 'seed') throw new AlreadyHeldError(existing.role)
+        if (existing !== undefined) return
         await this.repo.addShare({
           version: 1,
           link: info.seedLink,
@@ -272,7 +303,7 @@ export class KithNode {
       // first peer that connects in the meantime would find nothing. That peer's arrival
       // triggers the announcement instead (#retryAnnouncements).
       this.#unannounced.add(state)
-      this.#schedule(() => { void this.announce(state).catch(() => {}) }, ANNOUNCE_RETRY_MS, state)
+      this.#scheduleAnnounce(state, ANNOUNCE_RETRY_MS)
       return false
     }
     const guard = scope(30_000, signal)
@@ -293,8 +324,16 @@ export class KithNode {
     guard.clear()
     if (ok) this.#unannounced.delete(state)
     else this.#unannounced.add(state)
-    this.#schedule(() => { void this.announce(state).catch(() => {}) }, ok ? REANNOUNCE_MS : ANNOUNCE_RETRY_MS, state)
+    this.#scheduleAnnounce(state, ok ? REANNOUNCE_MS : ANNOUNCE_RETRY_MS)
     return ok
+  }
+
+  /** The next announcement of `state`: one pending per share, whatever path scheduled it. */
+  #scheduleAnnounce (state: ShareState, ms: number): void {
+    const previous = this.#nextAnnounce.get(state)
+    if (previous !== undefined) { clearTimeout(previous); this.#timers.delete(previous) }
+    const t = this.#schedule(() => { void this.announce(state).catch(() => {}) }, ms, state)
+    if (t !== undefined) this.#nextAnnounce.set(state, t)
   }
 
   #retryAnnouncements (): void {
@@ -308,14 +347,15 @@ export class KithNode {
     }, 500)
   }
 
-  #schedule (fn: () => void, ms: number, state: ShareState): void {
-    if (this.#stopped) return
+  #schedule (fn: () => void, ms: number, state: ShareState): ReturnType<typeof setTimeout> | undefined {
+    if (this.#stopped) return undefined
     const t = setTimeout(() => {
       this.#timers.delete(t)
       if (this.#states.get(state.rootCid.toString()) === state) fn()
     }, ms)
     t.unref?.()
     this.#timers.add(t)
+    return t
   }
 
   #watchSource (state: ShareState, manifest: string): void {
@@ -327,6 +367,12 @@ export class KithNode {
   /** Stops serving and forgets a share (by link or manifest ID). Files on disk are kept. */
   async unshare (linkOrManifest: string): Promise<boolean> {
     const manifest = manifestOf(linkOrManifest)
+    const running = this.#running.get(manifest)
+    if (running !== undefined) {
+      // Stop fetching first, so nothing is stored or recorded after the record is gone.
+      running.controller.abort(new UnsharedError())
+      await Promise.race([running.done.catch(() => {}), new Promise(resolve => setTimeout(resolve, UNSHARE_WAIT_MS))])
+    }
     const state = this.#states.get(manifest)
     if (state !== undefined) {
       this.#ctx.swarm.removeShare(state)
@@ -420,7 +466,7 @@ export class KithNode {
         const rootBytes = await this.repo.blocks.get(link.manifest)
         // Everything must be local: a share recorded as complete has all its blocks here.
         const local = scope(5_000)
-        const fetched = await completeManifest({ backend: this.backend, blocks: this.repo.blocks, sessions: () => [], log: this.#ctx.log, signal: local.signal }, link.manifest, rootBytes, keys).finally(local.clear)
+        const fetched = await completeManifest({ backend: this.backend, blocks: this.repo.blocks, sessions: () => [], log: this.#ctx.log, signal: local.signal, localOnly: true }, link.manifest, rootBytes, keys).finally(local.clear)
         const meta = fetched.meta
         if (meta === undefined) continue
         const state = new ShareState({ keys, rootCid: link.manifest, backend: this.backend, blocks: this.repo.blocks })
@@ -497,11 +543,12 @@ export class KithNode {
     const dir = c?.local.autoFetch
     if (c === undefined || dir === null || dir === undefined || this.#stopped) return
     void (async () => {
-      const held = new Set((await this.repo.listShares()).map(r => manifestOf(r.link)))
+      // A blind seed is not held: fetching the post replaces it with a download.
+      const held = new Set((await this.repo.listShares()).filter(r => r.role !== 'seed').map(r => manifestOf(r.link)))
       for (const post of this.circles.feed(circleId)) {
         let manifest: string
         try { manifest = parseLink(post.link).manifest.toString() } catch { continue }
-        if (held.has(manifest) || this.#fetching.has(manifest)) continue
+        if (held.has(manifest) || this.#fetching.has(manifest) || this.#running.has(manifest)) continue
         this.#fetching.add(manifest)
         try {
           await this.get(post.link, { outDir: dir })
@@ -525,18 +572,60 @@ export async function forgetShare (repo: Repo, backend: CryptoBackend, manifest:
   return await repo.removeShare(manifest)
 }
 
-/** Deletes a blind seed's chunk blocks, and with `manifest` its manifest blocks too. */
+/**
+ * Deletes a blind seed's chunk blocks, and with `manifest` its manifest blocks too, except any
+ * block another share in the repo also names: a publisher signs whatever digests it likes, so a
+ * crafted share could list another share's blocks as its own chunks. If another share's blocks
+ * cannot be listed (its manifest is incomplete here), nothing is deleted.
+ */
 async function dropSeedBlocks (repo: Repo, backend: CryptoBackend, rec: ShareRecord, manifest: boolean): Promise<void> {
   const guard = scope(30_000)
+  const ctx = { backend, blocks: repo.blocks, log: repoLog }
   try {
-    const cids = await seedBlocks({ backend, blocks: repo.blocks, log: repoLog }, parseLink(rec.link), manifest, guard.signal)
-    for (const cid of cids ?? []) await repo.blocks.delete(cid).catch(() => {})
+    const own = parseLink(rec.link)
+    let mine: { manifest: CID[], chunks: CID[] }
+    try {
+      mine = await shareBlocks(ctx, own, true, guard.signal)
+    } catch (err) {
+      repoLog.error('a blind seed\'s manifest is incomplete: its blocks cannot be named and stay: %s', (err as Error).name)
+      return
+    }
+    const keep = new Set<string>()
+    for (const other of await repo.listShares()) {
+      const link = parseLink(other.link)
+      if (link.manifest.equals(own.manifest)) continue
+      try {
+        const theirs = await shareBlocks(ctx, link, other.role === 'seed', guard.signal)
+        for (const cid of [...theirs.manifest, ...theirs.chunks]) keep.add(cid.toString())
+      } catch (err) {
+        repoLog.error('another share\'s blocks cannot be listed; keeping every block: %s', (err as Error).name)
+        return
+      }
+    }
+    for (const cid of manifest ? [...mine.chunks, ...mine.manifest] : mine.chunks) {
+      if (!keep.has(cid.toString())) await repo.blocks.delete(cid).catch(() => {})
+    }
   } finally {
     guard.clear()
   }
 }
 
 const repoLog = logger('kith:repo')
+
+/** A second download or blind seed of a share this node is already fetching. */
+export class ShareBusyError extends KithError {
+  static override name = 'ShareBusyError'
+  constructor () { super('this node is already fetching this share (a download or a blind seed): wait for it, or unshare it') }
+}
+
+/** A download or blind seed stopped because its share was unshared meanwhile. */
+export class UnsharedError extends KithError {
+  static override name = 'UnsharedError'
+  constructor () { super('stopped: the share was unshared while it was being fetched') }
+}
+
+/** Longest `unshare` waits for the fetch it stops to wind down. */
+const UNSHARE_WAIT_MS = 10_000
 
 /** `seed` of a share this node already holds in plaintext (it serves it already). */
 export class AlreadyHeldError extends KithError {

@@ -112,7 +112,7 @@ export async function reopenSeed (ctx: Pick<NodeContext, 'backend' | 'blocks' | 
   const seed = seedOnlyLink(link)
   const keys = deriveSeedKeys(seed.key)
   const rootBytes = await ctx.blocks.get(seed.manifest)
-  const fetched = await completeManifest({ backend: ctx.backend, blocks: ctx.blocks, sessions: () => [], log: ctx.log, signal }, seed.manifest, rootBytes, keys)
+  const fetched = await completeManifest({ backend: ctx.backend, blocks: ctx.blocks, sessions: () => [], log: ctx.log, signal, localOnly: true }, seed.manifest, rootBytes, keys)
   const state = new ShareState({ keys, rootCid: seed.manifest, backend: ctx.backend, blocks: ctx.blocks })
   state.setManifest(rootBytes, fetched.root.index, fetched.digests, fetched.treeBlockDigests, await presentChunks(ctx.blocks, fetched, signal))
   state.source = new BlockstoreChunkSource(state, ctx.blocks)
@@ -130,24 +130,19 @@ async function presentChunks (blocks: BlockStore, fetched: FetchedManifest, sign
 }
 
 /**
- * The blocks a blind seed keeps, for removal: its chunks, and with `manifest` also the root and the
- * manifest blocks (kept when the node goes on to hold the share otherwise: a download of it serves
- * them). Undefined if the manifest is not complete in the store (then no chunk can be named).
+ * The blocks of a share in the local store, named by its manifest (which must be held in full, or
+ * this throws ManifestUnavailableError at once): the root, meta pieces and tree blocks, and with
+ * `chunks` every chunk too (what a blind seed keeps). Works with a read or a seed-only link.
  */
-export async function seedBlocks (ctx: Pick<NodeContext, 'backend' | 'blocks' | 'log'>, link: ShareLink, manifest: boolean, signal: AbortSignal): Promise<CID[] | undefined> {
+export async function shareBlocks (ctx: Pick<NodeContext, 'backend' | 'blocks' | 'log'>, link: ShareLink, chunks: boolean, signal: AbortSignal): Promise<{ manifest: CID[], chunks: CID[] }> {
   const seed = seedOnlyLink(link)
-  try {
-    const rootBytes = await ctx.blocks.get(seed.manifest)
-    const fetched = await completeManifest({ backend: ctx.backend, blocks: ctx.blocks, sessions: () => [], log: ctx.log, signal }, seed.manifest, rootBytes, deriveSeedKeys(seed.key))
-    const cids: CID[] = []
-    for (let i = 0; i < fetched.root.index.chunks; i++) cids.push(cidFromDigest(fetched.digests.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)))
-    if (!manifest) return cids
-    cids.push(seed.manifest)
-    const meta = fetched.root.index.metaPieces
-    for (let i = 0; i < meta.length / DIGEST_BYTES; i++) cids.push(cidFromDigest(meta.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)))
-    for (const d of fetched.treeBlockDigests) if (d !== undefined) cids.push(cidFromDigest(d))
-    return cids
-  } catch {
-    return undefined
-  }
+  const rootBytes = await ctx.blocks.get(seed.manifest)
+  const fetched = await completeManifest({ backend: ctx.backend, blocks: ctx.blocks, sessions: () => [], log: ctx.log, signal, localOnly: true }, seed.manifest, rootBytes, deriveSeedKeys(seed.key))
+  const manifest: CID[] = [seed.manifest]
+  const meta = fetched.root.index.metaPieces
+  for (let i = 0; i < meta.length / DIGEST_BYTES; i++) manifest.push(cidFromDigest(meta.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)))
+  for (const d of fetched.treeBlockDigests) if (d !== undefined) manifest.push(cidFromDigest(d))
+  const list: CID[] = []
+  if (chunks) for (let i = 0; i < fetched.root.index.chunks; i++) list.push(cidFromDigest(fetched.digests.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)))
+  return { manifest, chunks: list }
 }

@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { formatLink, parseLink, seedOnlyLink } from '../../protocol/link.js'
 import { deriveSeedKeys, deriveShareKeys, SecretKey } from '../../protocol/keys.js'
 import { KithNode } from '../../node/node.js'
+import { nativeBackend } from '../../node/crypto-native.js'
 import { Repo } from '../../node/repo.js'
 import { startNode, stopNode, waitFor, walk, type TestNode } from './helpers/nodes.js'
 import { pseudoRandomBytes } from '../protocol/helpers/fixtures.js'
@@ -164,6 +165,85 @@ describe('blind seeding: interrupted, and then downloaded', () => {
       await repo.close()
     }
   }, 90_000)
+})
+
+describe('blind seeding: one fetch per share', () => {
+  it('a second fetch of the same share → ShareBusyError; unshare stops a running seed and deletes what it fetched', async () => {
+    const a = await startNode({ uploadRate: 1_000_000 }); nodes.push(a) // about 4 chunks a second
+    const src = join(a.dir, 'big.bin')
+    await writeFile(src, pseudoRandomBytes(40 * CHUNK))
+    const shared = await a.node.share(src, { chunkSize: CHUNK })
+    const seedLink = formatLink(seedOnlyLink(parseLink(shared.link)))
+    const b = await startNode({ bootstrap: [a.node.addrs()[0] as string] }); nodes.push(b)
+    await waitFor(() => b.node.libp2p.getConnections().length > 0, 10_000, 'bootstrap connection')
+
+    let fetched = 0
+    const running = b.node.seed(seedLink, { timeoutMs: 20_000, onProgress: evt => { if (evt.type === 'kith:seed:chunk') fetched = evt.detail.chunks } })
+    const outcome = running.then(() => 'done', (err: Error) => err.name)
+    await waitFor(() => fetched >= 2, 20_000, 'two chunks')
+    await expect(b.node.seed(seedLink, { timeoutMs: 5_000 })).rejects.toMatchObject({ name: 'ShareBusyError' })
+    await expect(b.node.get(shared.link, { outDir: join(b.dir, 'out'), timeoutMs: 5_000 })).rejects.toMatchObject({ name: 'ShareBusyError' })
+
+    expect(await b.node.unshare(seedLink)).toBe(true)
+    expect(await outcome).toBe('UnsharedError')
+    expect(await b.node.listShares()).toEqual([])
+    expect(await blockFiles(join(b.dir, 'repo'))).toBe(0)
+    await new Promise(resolve => setTimeout(resolve, 1000))
+    expect(await blockFiles(join(b.dir, 'repo'))).toBe(0) // nothing stored after the unshare
+  }, 60_000)
+
+  it('a download that fails on a node that blind-seeds the share leaves the seed served', async () => {
+    const a = await startNode(); nodes.push(a)
+    const src = join(a.dir, 'kept.bin')
+    const bytes = pseudoRandomBytes(5 * CHUNK + 9)
+    await writeFile(src, bytes)
+    const shared = await a.node.share(src, { chunkSize: CHUNK })
+    const b = await startNode({ bootstrap: [a.node.addrs()[0] as string] }); nodes.push(b)
+    await waitFor(() => b.node.libp2p.getConnections().length > 0, 10_000, 'bootstrap connection')
+    await b.node.seed(shared.link, { timeoutMs: 20_000 })
+    await a.node.stop()
+
+    // B is the only copy, and a download does not read its own ciphertext: it finds no seeder.
+    await expect(b.node.get(shared.link, { outDir: join(b.dir, 'out'), timeoutMs: 2_000 })).rejects.toMatchObject({ name: 'NoSeedersError' })
+    expect((await b.repo.listShares())[0]).toMatchObject({ role: 'seed', complete: true })
+
+    const c = await startNode({ bootstrap: [b.node.addrs()[0] as string] }); nodes.push(c)
+    const out = join(c.dir, 'out')
+    await mkdir(out)
+    const got = await c.node.get(shared.link, { outDir: out, timeoutMs: 20_000 })
+    expect(got.sha256).toBe(createHash('sha256').update(bytes).digest('hex'))
+  }, 60_000)
+})
+
+describe('blind seeding: a crafted share', () => {
+  it('a share whose chunks are another share\'s blocks: unsharing its blind seed deletes none of the other share\'s blocks', async () => {
+    // B publishes V, so B holds V's root block.
+    const b = await startNode(); nodes.push(b)
+    const v = join(b.dir, 'v.bin')
+    await writeFile(v, randomBytes(50_000))
+    const victim = await b.node.share(v, { chunkSize: 64 * 1024 })
+    const victimRoot = parseLink(victim.link).manifest
+    const victimRootBytes = await b.repo.blocks.get(victimRoot)
+
+    // Mallory signs a share whose one "chunk" is V's root block: its content ID is V's manifest ID.
+    const marker = 0x5a
+    const evilBackend = { ...nativeBackend, chachaSeal: (key: Uint8Array, nonce: Uint8Array, pt: Uint8Array, aad?: Uint8Array) => pt.length === 1000 && pt.every(x => x === marker) ? Uint8Array.from(victimRootBytes) : nativeBackend.chachaSeal(key, nonce, pt, aad) }
+    const m = await startNode({ backend: evilBackend }); nodes.push(m)
+    const src = join(m.dir, 'bait.bin')
+    await writeFile(src, new Uint8Array(1000).fill(marker))
+    const evil = await m.node.share(src, { chunkSize: 64 * 1024 })
+
+    // B blind-seeds it (it already "holds" the chunk), then unshares it.
+    await b.node.dial(m.node.addrs()[0] as string)
+    const seeded = await b.node.seed(evil.link, { timeoutMs: 20_000 })
+    expect(seeded.chunks).toBe(1)
+    const evilRoot = parseLink(evil.link).manifest
+    expect(await b.repo.blocks.has(evilRoot)).toBe(true)
+    expect(await b.node.unshare(seeded.seedLink)).toBe(true)
+    expect(await b.repo.blocks.has(evilRoot)).toBe(false) // the crafted share's own blocks go
+    expect(await b.repo.blocks.has(victimRoot)).toBe(true) // V's root, named by both, stays
+    expect((await b.node.listShares()).map(s => s.name)).toEqual(['v.bin'])
+  }, 60_000)
 })
 
 describe('blind seeding: refusals', () => {

@@ -1,13 +1,14 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { CryptoBackend } from '../../../protocol/crypto.js'
 import { KithNode } from '../../../node/node.js'
 import { Repo } from '../../../node/repo.js'
 
 export interface TestNode { node: KithNode, repo: Repo, dir: string }
 
 /** A KithNode on a fresh temp repo, listening on loopback TCP port 0. */
-export async function startNode (opts: { bootstrap?: string[], transports?: 'tcp' | 'memory', listen?: string[], uploadRate?: number } = {}): Promise<TestNode> {
+export async function startNode (opts: { bootstrap?: string[], transports?: 'tcp' | 'memory', listen?: string[], uploadRate?: number, backend?: CryptoBackend } = {}): Promise<TestNode> {
   const dir = await mkdtemp(join(tmpdir(), 'kith-test-'))
   const repo = await Repo.open(join(dir, 'repo'), { create: true })
   const node = await KithNode.start({
@@ -15,7 +16,8 @@ export async function startNode (opts: { bootstrap?: string[], transports?: 'tcp
     listen: opts.listen ?? (opts.transports === 'memory' ? [`/memory/${Math.random().toString(36).slice(2)}`] : ['/ip4/127.0.0.1/tcp/0']),
     bootstrap: opts.bootstrap ?? [],
     transports: opts.transports,
-    uploadRate: opts.uploadRate
+    uploadRate: opts.uploadRate,
+    backend: opts.backend
   })
   return { node, repo, dir }
 }
