@@ -169,7 +169,9 @@ async function ceilingOnce (bytes: number): Promise<{ mbps: number, cpuPerGiB: n
   children.add(client)
   let out = ''
   client.stdout.on('data', d => { out += d })
+  const timer = setTimeout(() => { client.kill('SIGKILL') }, 300_000)
   await new Promise(resolve => client.on('exit', resolve))
+  clearTimeout(timer)
   const serverCpu = await serverLine('cpu')
   server.kill('SIGTERM')
   const r = JSON.parse(out) as { bytes: number, seconds: number, cpu: number }
@@ -197,7 +199,9 @@ async function contentWork (dir: string): Promise<Floor> {
   children.add(child)
   let out = ''
   child.stdout.on('data', d => { out += d })
+  const timer = setTimeout(() => { child.kill('SIGKILL') }, 300_000)
   const code = await new Promise(resolve => child.on('exit', resolve))
+  clearTimeout(timer)
   children.delete(child)
   if (code !== 0) throw new Error(`floor measurement exited ${String(code)}`)
   return JSON.parse(out) as Floor
