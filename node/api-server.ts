@@ -326,7 +326,8 @@ export class ApiServer {
       shares: s.shares,
       sessions: s.sessions,
       sealed: s.sealed,
-      downloads: [...this.#downloads.values()].filter(j => j.status.state === 'running').length
+      downloads: [...this.#downloads.values()].filter(j => j.status.state === 'running').length,
+      seeds: [...this.#seeds.values()].filter(j => j.status.state === 'running').length
     }
   }
 

@@ -74,6 +74,8 @@ export interface StatusResponse {
   sealed: boolean
   /** Downloads in progress. */
   downloads: number
+  /** Blind seeds still fetching (POST /seeds jobs running). */
+  seeds: number
 }
 
 /** GET /peers */

@@ -7,7 +7,7 @@
 import { formatLink, parseLink, seedOnlyLink } from '../protocol/link.js'
 import { api, el, guarded, message } from './circles.js'
 
-interface Share { name: string, kind: string, size: number, role: string, peers: number, uploaded: number, serving: boolean, link: string }
+interface Share { name: string, kind: string, size: number, role: string, complete: boolean, peers: number, uploaded: number, serving: boolean, link: string }
 interface Peer { peerId: string, kind: string, sessions: number }
 interface Download { id: string, state: string, bytes: number, total: number, peers: number, result?: { path: string } }
 interface SeedJob { id: string, manifest: string, state: string, bytes: number, total: number, peers: number, result?: { chunks: number, bytes: number }, error?: { message: string } }
@@ -40,7 +40,7 @@ export async function renderNode (): Promise<void> {
 
 function shareItem (s: Share): HTMLLIElement {
   const sealed = s.kind === 'sealed'
-  const li = el('li', { dataset: { name: s.name, role: s.role } }, `${sealed ? '(encrypted: blind seed)' : s.name} · ${mib(s.size)} · ${s.role} · ${s.serving ? 'seeding' : 'not serving'} · ${s.peers} peers · ${mib(s.uploaded)} uploaded `)
+  const li = el('li', { dataset: { name: s.name, role: s.role } }, `${sealed ? '(encrypted: blind seed)' : s.name} · ${mib(s.size)} · ${s.role}${s.complete ? '' : ' (incomplete: run Seed again to finish)'} · ${s.serving ? 'seeding' : 'not serving'} · ${s.peers} peers · ${mib(s.uploaded)} uploaded `)
   if (!sealed) {
     // Worked out here from the share's link: the seed-only form needs no daemon.
     const button = el('button', { type: 'button', className: 'secondary', textContent: 'Seed-only link' })

@@ -33,7 +33,7 @@ export async function ls (ctx: Context): Promise<number> {
   }
   ctx.out.line(table(
     ['NAME', 'SIZE', 'ROLE', 'PEERS', 'LINK'],
-    shares.map(s => [s.kind === 'sealed' ? '(encrypted: blind seed)' : s.name + (s.kind === 'dir' ? '/' : ''), formatBytes(s.size), s.role, daemon !== undefined ? String(s.peers) : '-', s.link])
+    shares.map(s => [s.kind === 'sealed' ? '(encrypted: blind seed)' : s.name + (s.kind === 'dir' ? '/' : ''), formatBytes(s.size), s.role + (s.complete ? '' : ' (incomplete)'), daemon !== undefined ? String(s.peers) : '-', s.link])
   ))
   if (daemon === undefined) ctx.out.note('(no daemon running: nothing is being served)')
   return 0
@@ -91,5 +91,6 @@ export async function status (ctx: Context): Promise<number> {
   ctx.out.line(`connections  ${s.connections}`)
   ctx.out.line(`shares       ${s.shares} served, ${s.sessions} swarm session${s.sessions === 1 ? '' : 's'}`)
   ctx.out.line(`downloads    ${s.downloads} running`)
+  if (s.seeds > 0) ctx.out.line(`blind seeds  ${s.seeds} fetching`)
   return 0
 }

@@ -322,7 +322,7 @@ describe('kith daemon and its API', () => {
     const s = await kith(['status', '--repo', repo, '--json'])
     expect(s.code).toBe(0)
     const status = expectOneJsonObject(s.stdout)
-    expect(status).toMatchObject({ peerId: info.peerId, addrs: info.addrs, api: info.api, pid: daemon.child.pid, connections: 0, shares: 0 })
+    expect(status).toMatchObject({ peerId: info.peerId, addrs: info.addrs, api: info.api, pid: daemon.child.pid, connections: 0, shares: 0, downloads: 0, seeds: 0 })
     const p = await kith(['peers', '--repo', repo, '--json'])
     expect(p.code).toBe(0)
     expect(expectOneJsonObject(p.stdout)).toEqual({ peers: [] })
