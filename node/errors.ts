@@ -91,3 +91,21 @@ export class RecordNotFoundError extends KithError {
   static override name = 'RecordNotFoundError'
   constructor (message = 'manifest not found in the DHT', options?: KithErrorOptions) { super(message, options) }
 }
+
+/** A second download or blind seed of a share this node is already fetching. */
+export class ShareBusyError extends KithError {
+  static override name = 'ShareBusyError'
+  constructor () { super('this node is already fetching this share (a download or a blind seed): wait for it, or unshare it') }
+}
+
+/** A download or blind seed stopped because its share was unshared meanwhile. */
+export class UnsharedError extends KithError {
+  static override name = 'UnsharedError'
+  constructor () { super('stopped: the share was unshared while it was being fetched') }
+}
+
+/** `seed` of a share this node already holds in plaintext (it serves it already). */
+export class AlreadyHeldError extends KithError {
+  static override name = 'AlreadyHeldError'
+  constructor (role: string) { super(`this node already serves this share (as ${role}): there is nothing to seed blindly`) }
+}

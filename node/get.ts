@@ -149,7 +149,7 @@ export async function getShare (ctx: NodeContext, link: ShareLink, opts: GetOpti
   let received = 0
   let bytesDone = 0
   try {
-    const { state, manifest } = await fetchShare(ctx, { keys, rootCid: link.manifest, hints: link.hints, timeoutMs: opts.timeoutMs, signal: opts.signal, window: opts.window }, {
+    const { state } = await fetchShare(ctx, { keys, rootCid: link.manifest, hints: link.hints, timeoutMs: opts.timeoutMs, signal: opts.signal, window: opts.window }, {
       onPeers: peers => { opts.onProgress?.(new CustomProgressEvent('kith:get:peers', { peers })) },
       prepare: async (manifest, state) => {
         const m = manifest.meta as ManifestMeta

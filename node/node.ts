@@ -5,29 +5,26 @@
  */
 import './polyfills.js'
 import type { Libp2p, PeerId } from '@libp2p/interface'
-import { logger } from '@libp2p/logger'
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
-import { Bitfield } from '../protocol/bitfield.js'
 import type { CryptoBackend } from '../protocol/crypto.js'
 import { MAX_HINT_BYTES, MAX_LINK_HINTS } from '../protocol/constants.js'
-import { deriveShareKeys } from '../protocol/keys.js'
 import { parseLink, seedOnlyLink, type ShareLink } from '../protocol/link.js'
-import { KithError } from '../protocol/errors.js'
 import { bestBackend } from './crypto-native.js'
-import { findProviders, getManifest, provide, putManifest } from './dht.js'
+import { findProviders, getManifest, provide } from './dht.js'
 import { DownloadWriter } from './download-file.js'
-import { diskReader, fileShareSource } from './files.js'
-import { chunkCryptoFor, getShare, type Discovery, type GetOptions, type GetResult, type NodeContext } from './get.js'
+import { fileShareSource } from './files.js'
+import { getShare, type Discovery, type GetOptions, type GetResult, type NodeContext } from './get.js'
 import { createKithLibp2p, type KithServices } from './libp2p.js'
-import { completeManifest } from './manifest-fetch.js'
 import { publishShare, signerFor, type ShareOptions } from './publish.js'
 import type { Repo, ShareRecord } from './repo.js'
 import { swarm as swarmService, type Swarm } from './swarm/service.js'
 import { ShareState } from './swarm/share-state.js'
-import { PlaintextChunkSource } from './swarm/sources.js'
-import { reopenSeed, seedShare, shareBlocks, type SeedOptions, type SeedResult } from './seed.js'
-import { join } from 'node:path'
+import { seedShare, type SeedOptions, type SeedResult } from './seed.js'
+import { Announcer } from './announcer.js'
+import { AlreadyHeldError, ShareBusyError, UnsharedError } from './errors.js'
+import { reopenShares } from './reopen.js'
+import { dropSeedBlocks, forgetShare } from './unshare.js'
 import { scope } from './abort.js'
 import { LINK_HINTS } from './constants.js'
 import { connectionKind, type PeerInfoSummary } from './peer-kind.js'
@@ -38,10 +35,12 @@ import type { SettingsRequest, SettingsResponse } from './api.js'
 /** `getShare` options on Node: the share is written under `outDir`. */
 export type NodeGetOptions = Omit<GetOptions, 'openTarget'> & { outDir: string }
 
-/** Re-announce (DHT record + provider record) this often; kad-dht records live 48 h. */
-export const REANNOUNCE_MS = 60 * 60 * 1000
-/** Retry a failed announcement (e.g. no DHT peers yet) this often. */
-export const ANNOUNCE_RETRY_MS = 15 * 1000
+export { ANNOUNCE_RETRY_MS, REANNOUNCE_MS } from './announcer.js'
+export { AlreadyHeldError, ShareBusyError, UnsharedError } from './errors.js'
+export { forgetShare } from './unshare.js'
+
+/** Longest `unshare` waits for the fetch it stops to wind down. */
+const UNSHARE_WAIT_MS = 10_000
 
 export interface KithNodeInit {
   repo: Repo
@@ -81,11 +80,7 @@ export class KithNode {
   readonly #states = new Map<string, ShareState>()
   /** The download or blind seed running for a share (one at a time), by manifest ID. */
   readonly #running = new Map<string, { controller: AbortController, done: Promise<unknown> }>()
-  readonly #timers = new Set<ReturnType<typeof setTimeout>>()
-  readonly #nextAnnounce = new WeakMap<ShareState, ReturnType<typeof setTimeout>>()
-  /** Shares whose last announcement failed (typically: no DHT peers yet). */
-  readonly #unannounced = new Set<ShareState>()
-  #announceSoon: ReturnType<typeof setTimeout> | undefined
+  readonly #announcer: Announcer
   #stopped = false
 
   private constructor (repo: Repo, libp2p: Libp2p<KithServices & { swarm: Swarm }>, backend: CryptoBackend, circles: Circles) {
@@ -95,6 +90,7 @@ export class KithNode {
     this.circles = circles
     this.circleNet = new CircleNetwork(libp2p, circles, libp2p.logger.forComponent('kith:circle'))
     const log = libp2p.logger.forComponent('kith:node')
+    this.#announcer = new Announcer(libp2p, log, state => this.#states.get(state.rootCid.toString()) === state)
     const discovery: Discovery = {
       getRoot: async (cid, signal) => await getManifest(libp2p, cid, { signal }),
       findProviders: (cid, signal) => findProviders(libp2p, cid, { signal }),
@@ -129,7 +125,7 @@ export class KithNode {
     const node = new KithNode(repo, libp2p, backend, circles)
     // A node that starts before its bootstrap peers answer cannot announce yet: retry as soon
     // as it has a peer, instead of waiting for the retry timer.
-    libp2p.addEventListener('peer:connect', () => { node.#retryAnnouncements() })
+    libp2p.addEventListener('peer:connect', () => { node.#announcer.peerConnected() })
     await node.#reopenShares()
     await node.circleNet.start()
     circles.addEventListener('change', (evt) => { node.#autoFetch(evt.detail.circle) })
@@ -297,65 +293,7 @@ export class KithNode {
 
   /** Puts the root into the DHT and provides under the discovery key; retries until it works. */
   async announce (state: ShareState, signal?: AbortSignal): Promise<boolean> {
-    if (this.#stopped || !state.serving) return false
-    if (this.libp2p.getConnections().length === 0) {
-      // Nobody to announce to: a DHT query would wait for peers until its deadline, and the
-      // first peer that connects in the meantime would find nothing. That peer's arrival
-      // triggers the announcement instead (#retryAnnouncements).
-      this.#unannounced.add(state)
-      this.#scheduleAnnounce(state, ANNOUNCE_RETRY_MS)
-      return false
-    }
-    const guard = scope(30_000, signal)
-    const s = guard.signal
-    let ok = true
-    try {
-      if (state.root !== undefined) await putManifest(this.libp2p, state.rootCid, state.root, { signal: s })
-    } catch (err) {
-      ok = false
-      this.#ctx.log('could not put manifest into the DHT: %s', (err as Error).name)
-    }
-    try {
-      await provide(this.libp2p, state.keys.discoveryCid, { signal: s })
-    } catch (err) {
-      ok = false
-      this.#ctx.log('could not announce as provider: %s', (err as Error).name)
-    }
-    guard.clear()
-    if (ok) this.#unannounced.delete(state)
-    else this.#unannounced.add(state)
-    this.#scheduleAnnounce(state, ok ? REANNOUNCE_MS : ANNOUNCE_RETRY_MS)
-    return ok
-  }
-
-  /** The next announcement of `state`: one pending per share, whatever path scheduled it. */
-  #scheduleAnnounce (state: ShareState, ms: number): void {
-    const previous = this.#nextAnnounce.get(state)
-    if (previous !== undefined) { clearTimeout(previous); this.#timers.delete(previous) }
-    const t = this.#schedule(() => { void this.announce(state).catch(() => {}) }, ms, state)
-    if (t !== undefined) this.#nextAnnounce.set(state, t)
-  }
-
-  #retryAnnouncements (): void {
-    if (this.#unannounced.size === 0 || this.#announceSoon !== undefined || this.#stopped) return
-    this.#announceSoon = setTimeout(() => {
-      this.#announceSoon = undefined
-      for (const state of [...this.#unannounced]) {
-        this.#unannounced.delete(state)
-        if (this.#states.get(state.rootCid.toString()) === state) void this.announce(state).catch(() => {})
-      }
-    }, 500)
-  }
-
-  #schedule (fn: () => void, ms: number, state: ShareState): ReturnType<typeof setTimeout> | undefined {
-    if (this.#stopped) return undefined
-    const t = setTimeout(() => {
-      this.#timers.delete(t)
-      if (this.#states.get(state.rootCid.toString()) === state) fn()
-    }, ms)
-    t.unref?.()
-    this.#timers.add(t)
-    return t
+    return await this.#announcer.announce(state, signal)
   }
 
   #watchSource (state: ShareState, manifest: string): void {
@@ -377,7 +315,7 @@ export class KithNode {
     if (state !== undefined) {
       this.#ctx.swarm.removeShare(state)
       this.#states.delete(manifest)
-      this.#unannounced.delete(state)
+      this.#announcer.forget(state)
       // Stop kad-dht re-announcing us under this share's discovery key.
       await this.libp2p.services.dht.cancelReprovide(state.keys.discoveryCid).catch(() => {})
     }
@@ -447,50 +385,19 @@ export class KithNode {
     await this.libp2p.dial(multiaddr(addr), { signal })
   }
 
-  /** Re-serves the shares recorded in the repo (publisher, completed downloads, blind seeds). */
+  /** Re-serves the shares recorded in the repo (publishers, completed downloads, blind seeds). */
   async #reopenShares (): Promise<void> {
-    for (const r of await this.repo.listShares()) {
-      if (!r.complete || (r.source === null && r.role !== 'seed')) continue
-      try {
-        const link = parseLink(r.link)
-        if (r.role === 'seed') {
-          const local = scope(30_000)
-          const state = await reopenSeed(this.#ctx, link, local.signal).finally(local.clear)
-          this.#ctx.swarm.addShare(state)
-          this.#states.set(link.manifest.toString(), state)
-          void this.announce(state).catch(() => {})
-          continue
-        }
-        if (link.kind !== 'read' || r.source === null) continue
-        const keys = deriveShareKeys(link.key)
-        const rootBytes = await this.repo.blocks.get(link.manifest)
-        // Everything must be local: a share recorded as complete has all its blocks here.
-        const local = scope(5_000)
-        const fetched = await completeManifest({ backend: this.backend, blocks: this.repo.blocks, sessions: () => [], log: this.#ctx.log, signal: local.signal, localOnly: true }, link.manifest, rootBytes, keys).finally(local.clear)
-        const meta = fetched.meta
-        if (meta === undefined) continue
-        const state = new ShareState({ keys, rootCid: link.manifest, backend: this.backend, blocks: this.repo.blocks })
-        const have = new Bitfield(fetched.root.index.chunks)
-        for (let i = 0; i < have.size; i++) have.set(i)
-        state.setManifest(rootBytes, fetched.root.index, fetched.digests, fetched.treeBlockDigests, have)
-        const base: string = r.source
-        const paths = meta.files.map(f => meta.kind === 'file' ? base : join(base, ...f.path.split('/')))
-        state.source = new PlaintextChunkSource(meta, fetched.root.index.chunkSize, chunkCryptoFor(this.#ctx, keys), i => state.chunkDigest(i), diskReader(i => paths[i], fetched.root.index.chunkSize))
-        this.#ctx.swarm.addShare(state)
-        this.#states.set(link.manifest.toString(), state)
-        this.#watchSource(state, link.manifest.toString())
-        void this.announce(state).catch(() => {})
-      } catch (err) {
-        this.#ctx.log.error('could not re-open a share from the repo: %s', (err as Error).name)
-      }
+    for (const { manifest, state, plaintext } of await reopenShares(this.repo, this.#ctx)) {
+      this.#ctx.swarm.addShare(state)
+      this.#states.set(manifest, state)
+      if (plaintext) this.#watchSource(state, manifest)
+      void this.announce(state).catch(() => {})
     }
   }
 
   async stop (): Promise<void> {
     this.#stopped = true
-    if (this.#announceSoon !== undefined) clearTimeout(this.#announceSoon)
-    for (const t of this.#timers) clearTimeout(t)
-    this.#timers.clear()
+    this.#announcer.stop()
     await this.circleNet.stop()
     await this.libp2p.stop()
   }
@@ -560,77 +467,6 @@ export class KithNode {
       }
     })()
   }
-}
-
-/**
- * Removes a share from the repo's registry (files on disk stay). A blind seed's blocks go too: its
- * ciphertext is of no use to this node, which cannot decrypt it.
- */
-export async function forgetShare (repo: Repo, backend: CryptoBackend, manifest: string): Promise<boolean> {
-  const rec = await repo.getShare(manifest)
-  if (rec?.role === 'seed') await dropSeedBlocks(repo, backend, rec, true)
-  return await repo.removeShare(manifest)
-}
-
-/**
- * Deletes a blind seed's chunk blocks, and with `manifest` its manifest blocks too, except any
- * block another share in the repo also names: a publisher signs whatever digests it likes, so a
- * crafted share could list another share's blocks as its own chunks. If another share's blocks
- * cannot be listed (its manifest is incomplete here), nothing is deleted.
- */
-async function dropSeedBlocks (repo: Repo, backend: CryptoBackend, rec: ShareRecord, manifest: boolean): Promise<void> {
-  const guard = scope(30_000)
-  const ctx = { backend, blocks: repo.blocks, log: repoLog }
-  try {
-    const own = parseLink(rec.link)
-    let mine: { manifest: CID[], chunks: CID[] }
-    try {
-      mine = await shareBlocks(ctx, own, true, guard.signal)
-    } catch (err) {
-      repoLog.error('a blind seed\'s manifest is incomplete: its blocks cannot be named and stay: %s', (err as Error).name)
-      return
-    }
-    const keep = new Set<string>()
-    for (const other of await repo.listShares()) {
-      const link = parseLink(other.link)
-      if (link.manifest.equals(own.manifest)) continue
-      try {
-        const theirs = await shareBlocks(ctx, link, other.role === 'seed', guard.signal)
-        for (const cid of [...theirs.manifest, ...theirs.chunks]) keep.add(cid.toString())
-      } catch (err) {
-        repoLog.error('another share\'s blocks cannot be listed; keeping every block: %s', (err as Error).name)
-        return
-      }
-    }
-    for (const cid of manifest ? [...mine.chunks, ...mine.manifest] : mine.chunks) {
-      if (!keep.has(cid.toString())) await repo.blocks.delete(cid).catch(() => {})
-    }
-  } finally {
-    guard.clear()
-  }
-}
-
-const repoLog = logger('kith:repo')
-
-/** A second download or blind seed of a share this node is already fetching. */
-export class ShareBusyError extends KithError {
-  static override name = 'ShareBusyError'
-  constructor () { super('this node is already fetching this share (a download or a blind seed): wait for it, or unshare it') }
-}
-
-/** A download or blind seed stopped because its share was unshared meanwhile. */
-export class UnsharedError extends KithError {
-  static override name = 'UnsharedError'
-  constructor () { super('stopped: the share was unshared while it was being fetched') }
-}
-
-/** Longest `unshare` waits for the fetch it stops to wind down. */
-const UNSHARE_WAIT_MS = 10_000
-
-/** `seed` of a share this node already holds in plaintext (it serves it already). */
-export class AlreadyHeldError extends KithError {
-  static override name = 'AlreadyHeldError'
-  constructor (role: string) { super(`this node already serves this share (as ${role}): there is nothing to seed blindly`) }
 }
 
 /** A registry record as ShareInfo, with live figures when the share is being served. */
