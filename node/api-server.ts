@@ -4,25 +4,27 @@
  * schema shared with the client). The web UI will be served from `/` by the same server
  * (`staticRoot`).
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHash, timingSafeEqual } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { mkdir, stat } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { extname, resolve, sep } from 'node:path'
-import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import { KithError } from '../protocol/errors.js'
 import { parseLink, seedOnlyLink, type ShareLink } from '../protocol/link.js'
 import {
-  API_PREFIX, BadRequestError, ConflictError, DownloadNotFoundError, ForbiddenError, MAX_BODY_BYTES, MAX_FINISHED_DOWNLOADS,
+  API_PREFIX, BadRequestError, ConflictError, DownloadNotFoundError, ForbiddenError, MAX_BODY_BYTES,
   MethodNotAllowedError, NotFoundError, PayloadTooLargeError, SeedNotFoundError, ShareNotFoundError, UnauthorizedError, applyGetProgress,
   applySeedProgress, errorBody, initialProgress, parseDownloadRequest, parseSeedRequest, parseShareRequest, parseUnshareRequest, statusForError,
   type DownloadStatus, type DownloadsResponse, type PeersResponse, type SeedStatus, type SeedsResponse, type SettingsRequest, type SettingsResponse, type SharesResponse,
   type StatusResponse, type UnshareResponse
 } from './api.js'
 import { kithVersion } from './cli/version.js'
-import { DEFAULT_GET_TIMEOUT_MS, SeedOnlyLinkError, type GetResult } from './get.js'
+import { bootstrapAddrs, CancelledError, JobTable, jobId, timeoutOf, type JobStatus } from './api-jobs.js'
+
+export { CancelledError } from './api-jobs.js'
+import { SeedOnlyLinkError, type GetResult } from './get.js'
 import type { NodeGetOptions, PeerInfoSummary, ShareInfo } from './node.js'
 import type { ShareOptions } from './publish.js'
 import type { SeedOptions, SeedResult } from './seed.js'
@@ -50,11 +52,6 @@ export class DaemonRunningError extends KithError {
     super(`a daemon is already running for ${dir} (pid ${info.pid}, API ${info.api})`)
     this.info = info
   }
-}
-
-export class CancelledError extends KithError {
-  static override name = 'CancelledError'
-  constructor (message = 'cancelled') { super(message) }
 }
 
 export interface ApiAddress {
@@ -96,6 +93,8 @@ export interface ApiBackend {
   seed: (link: ShareLink, opts: SeedOptions) => Promise<SeedResult>
   /** Throws (AlreadyHeldError) if the node cannot blind-seed this share: checked before the job starts. */
   checkSeedable: (link: ShareLink) => Promise<void>
+  /** Whether the node is already downloading or blind-seeding this share (manifest ID). */
+  fetching: (manifest: string) => boolean
   /** Dials a peer by multiaddr. */
   dial: (addr: string, signal?: AbortSignal) => Promise<void>
   shareToCircle: (path: string, circle: string, opts?: ShareOptions) => Promise<ShareInfo>
@@ -126,15 +125,6 @@ export interface ApiServerOptions {
   staticRoot?: string
 }
 
-/** A background job the API started: a download or a blind seed. */
-interface Job<S extends JobStatus> {
-  status: S
-  controller: AbortController
-  done: Promise<void>
-}
-
-type JobStatus = DownloadStatus | SeedStatus
-
 /** Longest `close()` waits for cancelled downloads to wind down. */
 const CLOSE_WAIT_MS = 5_000
 
@@ -156,8 +146,8 @@ export class ApiServer {
   readonly #opts: ApiServerOptions
   readonly #server: Server
   readonly #tokenDigest: Buffer
-  readonly #downloads = new Map<string, Job<DownloadStatus>>()
-  readonly #seeds = new Map<string, Job<SeedStatus>>()
+  readonly #downloads = new JobTable<DownloadStatus>(() => new DownloadNotFoundError())
+  readonly #seeds = new JobTable<SeedStatus>(() => new SeedNotFoundError())
   #allowedHosts = new Set<string>()
   #url = ''
   #closed = false
@@ -206,10 +196,8 @@ export class ApiServer {
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    const jobs = [...this.#downloads.values(), ...this.#seeds.values()]
-    for (const job of jobs) {
-      if (job.status.state === 'running') job.controller.abort(new CancelledError('daemon stopping'))
-    }
+    const stopping = new CancelledError('daemon stopping')
+    const cancelled = Promise.all([this.#downloads.cancelAll(stopping), this.#seeds.cancelAll(stopping)])
     await new Promise<void>(resolve => {
       this.#server.close(() => { resolve() })
       this.#server.closeAllConnections()
@@ -217,7 +205,7 @@ export class ApiServer {
     // Cancelled downloads close their files; wait for that, but not forever.
     let timer: ReturnType<typeof setTimeout> | undefined
     await Promise.race([
-      Promise.all(jobs.map(async j => { await j.done })),
+      cancelled.then(() => {}),
       new Promise<void>(resolve => { timer = setTimeout(resolve, CLOSE_WAIT_MS) })
     ])
     clearTimeout(timer)
@@ -294,20 +282,20 @@ export class ApiServer {
       return [200, await this.#unshare(b)]
     }
     if (a === 'downloads' && parts.length === 1) {
-      if (method === 'GET') return [200, { downloads: [...this.#downloads.values()].map(j => snapshot(j.status)) } satisfies DownloadsResponse]
+      if (method === 'GET') return [200, { downloads: this.#downloads.list() } satisfies DownloadsResponse]
       if (method === 'POST') return [201, await this.#startDownload(body)]
       allow('GET, POST')
     }
     if (a === 'downloads' && parts.length === 2 && b !== undefined && c === undefined) {
-      return await jobById(this.#downloads, b, method, () => new DownloadNotFoundError(), allow)
+      return await this.#downloads.route(b, method, allow)
     }
     if (a === 'seeds' && parts.length === 1) {
-      if (method === 'GET') return [200, { seeds: [...this.#seeds.values()].map(j => snapshot(j.status)) } satisfies SeedsResponse]
+      if (method === 'GET') return [200, { seeds: this.#seeds.list() } satisfies SeedsResponse]
       if (method === 'POST') return [201, await this.#startSeed(body)]
       allow('GET, POST')
     }
     if (a === 'seeds' && parts.length === 2 && b !== undefined) {
-      return await jobById(this.#seeds, b, method, () => new SeedNotFoundError(), allow)
+      return await this.#seeds.route(b, method, allow)
     }
     if (a === 'circles') return await routeCircles(this.#opts.backend, method, parts.slice(1), body, allow)
     if (a === 'settings') return await routeSettings(this.#opts.backend, method, parts.slice(1), body, allow)
@@ -326,8 +314,8 @@ export class ApiServer {
       shares: s.shares,
       sessions: s.sessions,
       sealed: s.sealed,
-      downloads: [...this.#downloads.values()].filter(j => j.status.state === 'running').length,
-      seeds: [...this.#seeds.values()].filter(j => j.status.state === 'running').length
+      downloads: this.#downloads.running,
+      seeds: this.#seeds.running
     }
   }
 
@@ -346,7 +334,7 @@ export class ApiServer {
     const bootstrap = bootstrapAddrs(req.bootstrap)
     await mkdir(req.outDir, { recursive: true })
     const status: DownloadStatus = { id: jobId(), manifest, state: 'running', outDir: req.outDir, started: new Date().toISOString(), ...initialProgress() }
-    return this.#run(this.#downloads, status, bootstrap, async signal => {
+    return this.#start(this.#downloads, status, bootstrap, async signal => {
       const result = await this.#opts.backend.get(req.link, {
         outDir: req.outDir,
         timeoutMs: timeoutOf(req.timeoutSeconds),
@@ -370,7 +358,7 @@ export class ApiServer {
     await this.#opts.backend.checkSeedable(link)
     const bootstrap = bootstrapAddrs(req.bootstrap)
     const status: SeedStatus = { id: jobId(), manifest, state: 'running', started: new Date().toISOString(), ...initialProgress() }
-    return this.#run(this.#seeds, status, bootstrap, async signal => {
+    return this.#start(this.#seeds, status, bootstrap, async signal => {
       const result = await this.#opts.backend.seed(link, {
         timeoutMs: timeoutOf(req.timeoutSeconds),
         signal,
@@ -384,33 +372,19 @@ export class ApiServer {
     })
   }
 
-  /** One download or seed of a share at a time. */
+  /** One download or seed of a share at a time: by this API, or by the node itself (auto-fetch). */
   #checkNotBusy (manifest: string): void {
-    for (const j of [...this.#downloads.values(), ...this.#seeds.values()]) {
-      if (j.status.manifest === manifest && j.status.state === 'running') throw new ConflictError(`this share is already being fetched (${'outDir' in j.status ? 'download' : 'seed'} ${j.status.id})`)
-    }
+    const job = this.#downloads.runningFor(manifest) ?? this.#seeds.runningFor(manifest)
+    if (job !== undefined) throw new ConflictError(`this share is already being fetched (${'outDir' in job ? 'download' : 'seed'} ${job.id})`)
+    if (this.#opts.backend.fetching(manifest)) throw new ConflictError('this node is already fetching this share (a circle\'s auto-fetch)')
   }
 
-  /** Starts `work` as a job in `jobs`; its status turns done or failed when it settles. */
-  #run<S extends JobStatus> (jobs: Map<string, Job<S>>, status: S, bootstrap: string[], work: (signal: AbortSignal) => Promise<void>): S {
-    const controller = new AbortController()
-    // Best effort, in parallel with discovery: a peer that answers joins the DHT and the swarm.
-    for (const a of bootstrap) void this.#opts.backend.dial(a, controller.signal).catch(() => {})
-    const done = work(controller.signal).then(() => {
-      status.state = 'done'
-      status.phase = 'done'
-    }, (err: unknown) => {
-      status.state = 'failed'
-      status.phase = 'failed'
-      const reason = controller.signal.aborted && controller.signal.reason instanceof KithError ? controller.signal.reason : err
-      status.error = errorBody(reason).error
-    }).finally(() => {
-      status.finished = new Date().toISOString()
-      const finished = [...jobs.entries()].filter(([, j]) => j.status.state !== 'running')
-      for (const [id] of finished.slice(0, Math.max(0, finished.length - MAX_FINISHED_DOWNLOADS))) jobs.delete(id)
+  /** Starts a job; its bootstrap peers are dialled alongside, best effort (they join the DHT and the swarm). */
+  #start<S extends JobStatus> (jobs: JobTable<S>, status: S, bootstrap: string[], work: (signal: AbortSignal) => Promise<void>): S {
+    return jobs.start(status, async signal => {
+      for (const a of bootstrap) void this.#opts.backend.dial(a, signal).catch(() => {})
+      await work(signal)
     })
-    jobs.set(status.id, { status, controller, done })
-    return snapshot(status)
   }
 
   async #static (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
@@ -465,43 +439,6 @@ function decodePart (part: string): string {
 
 function sha256 (text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest()
-}
-
-function snapshot<S extends JobStatus> (s: S): S {
-  return { ...s, ...(s.result !== undefined ? { result: { ...s.result } } : {}), ...(s.error !== undefined ? { error: { ...s.error } } : {}) }
-}
-
-/** GET (status) or DELETE (cancel, then forget) one job. */
-async function jobById<S extends JobStatus> (jobs: Map<string, Job<S>>, id: string, method: string, notFound: () => Error, allow: (methods: string) => never): Promise<[number, S]> {
-  const job = jobs.get(id)
-  if (job === undefined) throw notFound()
-  if (method === 'GET') return [200, snapshot(job.status)]
-  if (method === 'DELETE') {
-    if (job.status.state === 'running') {
-      job.controller.abort(new CancelledError())
-      await job.done
-    }
-    jobs.delete(id)
-    return [200, snapshot(job.status)]
-  }
-  return allow('GET, DELETE')
-}
-
-function jobId (): string { return randomBytes(8).toString('hex') }
-
-function timeoutOf (seconds: number | undefined): number {
-  return seconds !== undefined ? Math.round(seconds * 1000) : DEFAULT_GET_TIMEOUT_MS
-}
-
-/** Validates a request's bootstrap multiaddrs (400 for a bad one). */
-function bootstrapAddrs (list: string[] | undefined): string[] {
-  return (list ?? []).map(a => {
-    try {
-      return multiaddr(a).toString()
-    } catch {
-      throw new BadRequestError(`"bootstrap": "${a.slice(0, 100)}" is not a multiaddr`)
-    }
-  })
 }
 
 function send (res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {

@@ -285,6 +285,11 @@ export class KithNode {
     return plain
   }
 
+  /** Whether a download or blind seed of share `manifest` (ID) is running on this node. */
+  fetching (manifest: string): boolean {
+    return this.#running.has(manifest)
+  }
+
   /** Throws AlreadyHeldError if this node holds the share in plaintext (it serves it already). */
   async checkSeedable (link: ShareLink): Promise<void> {
     const existing = await this.repo.getShare(link.manifest.toString())

@@ -48,8 +48,8 @@ export const COMMANDS: CommandSpec[] = [
     },
     description: [
       'Creates the repo (default ~/.kith) with a new Ed25519 identity, an API token and the default',
-      'config. Running it again changes nothing. `kith daemon`, `kith share` and `kith get` create',
-      'the repo themselves if it is missing, so this step is optional.'
+      'config. Running it again changes nothing. `kith daemon`, `kith share`, `kith get`, `kith seed` and',
+      '`kith circle create`/`join` create the repo themselves if it is missing, so this step is optional.'
     ],
     examples: ['kith init', 'kith init --passphrase', 'KITH_PASSPHRASE=… kith init --passphrase --repo /srv/kith --json']
   },
@@ -66,7 +66,7 @@ export const COMMANDS: CommandSpec[] = [
       'Runs this repo\'s node in the foreground until SIGINT or SIGTERM: it keeps seeding every share',
       'in the repo, and serves the local HTTP API (docs/API.md) on a loopback address. While it runs,',
       'the other commands work through it. Creates the repo if missing. Prints the peer ID, the listen',
-      'addresses and the API URL (with --json: one line {"peerId","addrs","api"}).'
+      'addresses, the API URL and the web UI URL (with --json: one line {"peerId","addrs","api","ui"}).'
     ],
     examples: [
       'kith daemon',
@@ -127,7 +127,7 @@ export const COMMANDS: CommandSpec[] = [
       'daemon fetches and keeps seeding (also after a restart); without one, this command seeds in',
       'the foreground until Ctrl-C. `kith unshare` stops it and deletes the ciphertext.'
     ],
-    examples: ['kith seed \'kith:aeb2b…\'', 'kith seed \'kith:aeb2b…\' --bootstrap /ip4/192.0.2.7/tcp/4001/p2p/12D3… --json']
+    examples: ['kith seed \'kith:aebk…\'', 'kith seed \'kith:aebk…\' --bootstrap /ip4/192.0.2.7/tcp/4001/p2p/12D3… --json']
   },
   {
     name: 'seed-link',
@@ -169,7 +169,7 @@ export const COMMANDS: CommandSpec[] = [
     summary: 'list connected peers and how they are connected (needs a daemon)',
     args: [],
     options: {},
-    description: ['Lists the daemon\'s connections: peer ID, connection type (tcp, websocket, webrtc, relayed) and swarm sessions.'],
+    description: ['Lists the daemon\'s connections: peer ID, connection type (tcp, websocket, webrtc, webrtc-direct, relayed) and swarm sessions.'],
     examples: ['kith peers', 'kith peers --json']
   },
   {

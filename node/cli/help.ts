@@ -1,7 +1,7 @@
 /** Help text, rendered from the command specs in args.ts. */
 import { COMMANDS, GLOBAL_OPTIONS, type CommandSpec, type OptionSpec } from './args.js'
 
-const EXIT_STATUS = 'Exit status: 0 ok, 1 error, 2 usage error, 3 bad link, 4 wrong key, 5 no seeders/stalled/timed out, 6 disk full.'
+const EXIT_STATUS = 'Exit status: 0 ok, 1 error, 2 usage error, 3 bad link, 4 wrong key, 5 no seeders/stalled/timed out, 6 disk full, 130 interrupted (Ctrl-C).'
 
 function optionLines (options: Record<string, OptionSpec>): string[] {
   const left = Object.entries(options).map(([name, o]) => `${o.short !== undefined ? `-${o.short}, ` : '    '}--${name}${o.arg !== undefined ? ' ' + o.arg : ''}`)

@@ -470,6 +470,17 @@ describe('kith daemon and its API', () => {
     const none = await fetch(`${info.api}/api/v1/seeds/0123456789abcdef`, { headers: auth })
     expect(none.status).toBe(404)
     expect(await none.json()).toMatchObject({ error: { name: 'SeedNotFoundError' } })
+    // A share nobody serves: the job keeps looking until its timeout; a second request → 409.
+    const nobody = formatLink({ kind: 'seed', manifest: cidFromDigest(randomBytes(32)), key: generateRootKey(), hints: [] })
+    const first = await fetch(`${info.api}/api/v1/seeds`, { method: 'POST', headers: auth, body: JSON.stringify({ link: nobody, timeoutSeconds: 2 }) })
+    expect(first.status).toBe(201)
+    const job = await first.json()
+    const second = await fetch(`${info.api}/api/v1/seeds`, { method: 'POST', headers: auth, body: JSON.stringify({ link: nobody }) })
+    expect(second.status).toBe(409)
+    expect(await second.json()).toMatchObject({ error: { name: 'ConflictError' } })
+    const cancelled = await fetch(`${info.api}/api/v1/seeds/${job.id as string}`, { method: 'DELETE', headers: auth })
+    expect(await cancelled.json()).toMatchObject({ state: 'failed', error: { name: 'CancelledError' } })
+
     // A share the daemon publishes: refused before any job starts.
     const src = join(tmp, 'own.bin')
     await writeFile(src, randomBytes(10_000))
