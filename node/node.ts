@@ -6,10 +6,10 @@
 import './polyfills.js'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
-import { CID } from 'multiformats/cid'
 import type { CryptoBackend } from '../protocol/crypto.js'
 import { MAX_HINT_BYTES, MAX_LINK_HINTS } from '../protocol/constants.js'
 import { parseLink, seedOnlyLink, type ShareLink } from '../protocol/link.js'
+import { manifestOf, shareInfo, type ShareInfo } from './share-info.js'
 import { bestBackend } from './crypto-native.js'
 import { findProviders, getManifest, provide } from './dht.js'
 import { DownloadWriter } from './download-file.js'
@@ -52,20 +52,7 @@ export interface KithNodeInit {
   downloadRate?: number
 }
 
-export interface ShareInfo {
-  link: string
-  manifest: string
-  name: string
-  size: number
-  chunks: number
-  kind: ShareRecord['kind']
-  role: ShareRecord['role']
-  complete: boolean
-  /** Live figures (0 when not being served). */
-  peers: number
-  uploaded: number
-  serving: boolean
-}
+export { manifestOf, shareInfo, type ShareInfo } from './share-info.js'
 
 export { connectionKind, type PeerKind, type PeerInfoSummary } from './peer-kind.js'
 
@@ -472,29 +459,6 @@ export class KithNode {
       }
     })()
   }
-}
-
-/** A registry record as ShareInfo, with live figures when the share is being served. */
-export function shareInfo (r: ShareRecord, live?: { peers: number, uploaded: number, serving: boolean }): ShareInfo {
-  return {
-    link: r.link,
-    manifest: manifestOf(r.link),
-    name: r.name,
-    size: r.size,
-    chunks: r.chunks,
-    kind: r.kind,
-    role: r.role,
-    complete: r.complete,
-    peers: live?.peers ?? 0,
-    uploaded: live?.uploaded ?? 0,
-    serving: live?.serving ?? false
-  }
-}
-
-function manifestOf (linkOrManifest: string): string {
-  const text = linkOrManifest.trim()
-  if (text.includes('kith:')) return parseLink(text).manifest.toString()
-  return CID.parse(text).toString()
 }
 
 /** The shared folder's absolute path, from one file's absolute path and its relative path. */
