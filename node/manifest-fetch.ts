@@ -122,3 +122,13 @@ function concat (parts: Uint8Array[]): Uint8Array {
   for (const p of parts) { out.set(p, at); at += p.length }
   return out
 }
+
+/**
+ * A share's manifest from the local block store alone (re-opening a share at start, listing a
+ * blind seed's blocks): fails at once with ManifestUnavailableError, or the store's not-found
+ * error for the root, if any block is missing; never asks a peer.
+ */
+export async function openLocalManifest (ctx: Pick<ManifestFetchContext, 'backend' | 'blocks' | 'log' | 'signal'>, id: CID, keys: SeedKeys | ShareKeys): Promise<FetchedManifest> {
+  const rootBytes = await ctx.blocks.get(id)
+  return await completeManifest({ ...ctx, sessions: () => [], localOnly: true }, id, rootBytes, keys)
+}

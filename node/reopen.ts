@@ -11,7 +11,7 @@ import { parseLink } from '../protocol/link.js'
 import { scope } from './abort.js'
 import { diskReader } from './files.js'
 import { chunkCryptoFor, type NodeContext } from './get.js'
-import { completeManifest } from './manifest-fetch.js'
+import { openLocalManifest } from './manifest-fetch.js'
 import type { Repo } from './repo.js'
 import { reopenSeed } from './seed.js'
 import { ShareState } from './swarm/share-state.js'
@@ -39,16 +39,15 @@ export async function reopenShares (repo: Repo, ctx: NodeContext): Promise<Reope
         }
         if (link.kind !== 'read' || r.source === null) continue
         const keys = deriveShareKeys(link.key)
-        const rootBytes = await repo.blocks.get(link.manifest)
         // Everything must be local: a share recorded as complete has all its blocks here.
         const local = scope(5_000)
-        const fetched = await completeManifest({ backend: ctx.backend, blocks: repo.blocks, sessions: () => [], log: ctx.log, signal: local.signal, localOnly: true }, link.manifest, rootBytes, keys).finally(local.clear)
+        const fetched = await openLocalManifest({ backend: ctx.backend, blocks: repo.blocks, log: ctx.log, signal: local.signal }, link.manifest, keys).finally(local.clear)
         const meta = fetched.meta
         if (meta === undefined) continue
         const state = new ShareState({ keys, rootCid: link.manifest, backend: ctx.backend, blocks: repo.blocks })
         const have = new Bitfield(fetched.root.index.chunks)
         for (let i = 0; i < have.size; i++) have.set(i)
-        state.setManifest(rootBytes, fetched.root.index, fetched.digests, fetched.treeBlockDigests, have)
+        state.setManifest(fetched.rootBytes, fetched.root.index, fetched.digests, fetched.treeBlockDigests, have)
         const base: string = r.source
         const paths = meta.files.map(f => meta.kind === 'file' ? base : join(base, ...f.path.split('/')))
         state.source = new PlaintextChunkSource(meta, fetched.root.index.chunkSize, chunkCryptoFor(ctx, keys), i => state.chunkDigest(i), diskReader(i => paths[i], fetched.root.index.chunkSize))

@@ -15,7 +15,7 @@ import { DIGEST_BYTES } from '../protocol/constants.js'
 import type { CryptoBackend } from '../protocol/crypto.js'
 import { deriveSeedKeys } from '../protocol/keys.js'
 import { formatLink, seedOnlyLink, type ShareLink } from '../protocol/link.js'
-import { completeManifest, type FetchedManifest } from './manifest-fetch.js'
+import { openLocalManifest } from './manifest-fetch.js'
 import { fetchShare, type NodeContext } from './get.js'
 import { ShareState, type BlockStore } from './swarm/share-state.js'
 import { BlockstoreChunkSource } from './swarm/sources.js'
@@ -64,7 +64,7 @@ export async function seedShare (ctx: NodeContext, link: ShareLink, opts: SeedOp
       total = m.root.index.bytes
       await opts.onManifest?.({ manifest: seed.manifest.toString(), seedLink: formatLink(seed), chunks: m.root.index.chunks, bytes: total })
       opts.onProgress?.(new CustomProgressEvent('kith:seed:manifest', { chunks: m.root.index.chunks, bytes: total }))
-      const held = await heldChunks(ctx.backend, ctx.blocks, m.digests, opts.signal)
+      const held = await heldChunks(ctx.backend, ctx.blocks, m.digests, true, opts.signal)
       bytes = held.bytes
       return { have: held.have, source: new BlockstoreChunkSource(state, ctx.blocks) }
     },
@@ -85,10 +85,11 @@ export async function seedShare (ctx: NodeContext, link: ShareLink, opts: SeedOp
 }
 
 /**
- * Which chunks the store holds intact: each present block is read back, which re-checks it against
- * its content ID (a block that rotted on disk counts as missing and is fetched again).
+ * Which chunks the store holds, and their bytes. With `verify` each present block is read back and
+ * checked against its content ID (one that rotted on disk counts as missing and is fetched again);
+ * without, presence is enough (serving re-verifies every block it sends).
  */
-async function heldChunks (backend: CryptoBackend, blocks: BlockStore, digests: Uint8Array, signal?: AbortSignal): Promise<{ have: Bitfield, bytes: number }> {
+async function heldChunks (backend: CryptoBackend, blocks: BlockStore, digests: Uint8Array, verify: boolean, signal?: AbortSignal): Promise<{ have: Bitfield, bytes: number }> {
   const have = new Bitfield(digests.length / DIGEST_BYTES)
   let bytes = 0
   for (let i = 0; i < have.size; i++) {
@@ -96,10 +97,12 @@ async function heldChunks (backend: CryptoBackend, blocks: BlockStore, digests: 
     const digest = digests.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)
     const cid = cidFromDigest(digest)
     if (!(await blocks.has(cid))) continue
-    const held = await blocks.get(cid).catch(() => undefined)
-    if (held === undefined || !digestEquals(backend.sha256(held), digest)) continue
+    if (verify) {
+      const held = await blocks.get(cid).catch(() => undefined)
+      if (held === undefined || !digestEquals(backend.sha256(held), digest)) continue
+      bytes += held.length
+    }
     have.set(i)
-    bytes += held.length
   }
   return { have, bytes }
 }
@@ -111,22 +114,12 @@ async function heldChunks (backend: CryptoBackend, blocks: BlockStore, digests: 
 export async function reopenSeed (ctx: Pick<NodeContext, 'backend' | 'blocks' | 'log'>, link: ShareLink, signal: AbortSignal): Promise<ShareState> {
   const seed = seedOnlyLink(link)
   const keys = deriveSeedKeys(seed.key)
-  const rootBytes = await ctx.blocks.get(seed.manifest)
-  const fetched = await completeManifest({ backend: ctx.backend, blocks: ctx.blocks, sessions: () => [], log: ctx.log, signal, localOnly: true }, seed.manifest, rootBytes, keys)
+  const fetched = await openLocalManifest({ ...ctx, signal }, seed.manifest, keys)
   const state = new ShareState({ keys, rootCid: seed.manifest, backend: ctx.backend, blocks: ctx.blocks })
-  state.setManifest(rootBytes, fetched.root.index, fetched.digests, fetched.treeBlockDigests, await presentChunks(ctx.blocks, fetched, signal))
+  const { have } = await heldChunks(ctx.backend, ctx.blocks, fetched.digests, false, signal)
+  state.setManifest(fetched.rootBytes, fetched.root.index, fetched.digests, fetched.treeBlockDigests, have)
   state.source = new BlockstoreChunkSource(state, ctx.blocks)
   return state
-}
-
-/** Chunks whose block is in the store (not read back: serving re-verifies every block it sends). */
-async function presentChunks (blocks: BlockStore, fetched: FetchedManifest, signal: AbortSignal): Promise<Bitfield> {
-  const have = new Bitfield(fetched.root.index.chunks)
-  for (let i = 0; i < have.size; i++) {
-    signal.throwIfAborted()
-    if (await blocks.has(cidFromDigest(fetched.digests.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)))) have.set(i)
-  }
-  return have
 }
 
 /**
@@ -136,8 +129,7 @@ async function presentChunks (blocks: BlockStore, fetched: FetchedManifest, sign
  */
 export async function shareBlocks (ctx: Pick<NodeContext, 'backend' | 'blocks' | 'log'>, link: ShareLink, chunks: boolean, signal: AbortSignal): Promise<{ manifest: CID[], chunks: CID[] }> {
   const seed = seedOnlyLink(link)
-  const rootBytes = await ctx.blocks.get(seed.manifest)
-  const fetched = await completeManifest({ backend: ctx.backend, blocks: ctx.blocks, sessions: () => [], log: ctx.log, signal, localOnly: true }, seed.manifest, rootBytes, deriveSeedKeys(seed.key))
+  const fetched = await openLocalManifest({ ...ctx, signal }, seed.manifest, deriveSeedKeys(seed.key))
   const manifest: CID[] = [seed.manifest]
   const meta = fetched.root.index.metaPieces
   for (let i = 0; i < meta.length / DIGEST_BYTES; i++) manifest.push(cidFromDigest(meta.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)))
