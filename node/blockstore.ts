@@ -26,6 +26,8 @@ export const MAX_BLOCK_SIZE = MAX_CHUNK_CIPHERTEXT
 export interface BlockOptions { signal?: AbortSignal }
 
 export class KithBlockstore {
+  /** `put` and `get` check every block against its CID (BlockStore.verifies). */
+  readonly verifies = true
   readonly path: string
   readonly #fs: FsBlockstore
   readonly #backend: CryptoBackend

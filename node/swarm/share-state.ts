@@ -23,8 +23,9 @@ export interface ChunkSource {
    */
   read (index: number, signal?: AbortSignal): Promise<Uint8Array | undefined>
   /**
-   * True if `read` returns only bytes it checked against the chunk's digest, and throws
-   * SourceChangedError for a chunk that no longer matches.
+   * True if `read` returns only bytes it checked against the chunk's digest, and throws for a
+   * chunk that no longer matches (SourceChangedError: the source changed; IntegrityError: a block
+   * rotted in the store).
    */
   readonly verified?: boolean
 }
@@ -34,6 +35,11 @@ export interface BlockStore {
   get (cid: CID, options?: { signal?: AbortSignal }): Promise<Uint8Array>
   put (cid: CID, bytes: Uint8Array, options?: { signal?: AbortSignal }): Promise<void>
   has (cid: CID, options?: { signal?: AbortSignal }): Promise<boolean>
+  /**
+   * True if `put` refuses bytes that do not hash to their CID and `get` re-checks them, both with
+   * IntegrityError (node/blockstore.ts): callers need not hash them again.
+   */
+  readonly verifies?: boolean
 }
 
 export interface ShareStateEvents {

@@ -46,6 +46,9 @@ export class PlaintextChunkSource implements ChunkSource {
 export class BlockstoreChunkSource implements ChunkSource {
   constructor (private readonly share: ShareState, private readonly blocks: BlockStore) {}
 
+  /** A verifying store's `get` already checks each block against its CID (the chunk's digest). */
+  get verified (): boolean { return this.blocks.verifies === true }
+
   async read (index: number, signal?: AbortSignal): Promise<Uint8Array | undefined> {
     const cid = cidFromDigest(this.share.chunkDigest(index))
     if (!(await this.blocks.has(cid, { signal }))) return undefined

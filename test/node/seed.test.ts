@@ -12,6 +12,7 @@ import { formatLink, parseLink, seedOnlyLink } from '../../protocol/link.js'
 import { deriveSeedKeys, deriveShareKeys, SecretKey } from '../../protocol/keys.js'
 import { KithNode } from '../../node/node.js'
 import { nativeBackend } from '../../node/crypto-native.js'
+import { shareBlocks } from '../../node/seed.js'
 import { Repo } from '../../node/repo.js'
 import { startNode, stopNode, waitFor, walk, type TestNode } from './helpers/nodes.js'
 import { pseudoRandomBytes } from '../protocol/helpers/fixtures.js'
@@ -212,6 +213,29 @@ describe('blind seeding: one fetch per share', () => {
     await mkdir(out)
     const got = await c.node.get(shared.link, { outDir: out, timeoutMs: 20_000 })
     expect(got.sha256).toBe(createHash('sha256').update(bytes).digest('hex'))
+  }, 60_000)
+})
+
+describe('blind seeding: a lying peer', () => {
+  it('a peer serving corrupt chunks is dropped; the blind seeder stores none of them', async () => {
+    const a = await startNode(); nodes.push(a)
+    const src = join(a.dir, 'c.bin')
+    await writeFile(src, randomBytes(3 * 64 * 1024))
+    const shared = await a.node.share(src, { chunkSize: 64 * 1024 })
+    // A's node now serves every chunk with one bit flipped (and skips its own check).
+    const state = a.node.libp2p.services.swarm.getShare(deriveShareKeys(parseLink(shared.link).key).discovery)
+    const honest = state?.source
+    if (state === undefined || honest === undefined) throw new Error('A does not serve the share')
+    state.source = { verified: true, read: async (i, signal) => { const b = await honest.read(i, signal); if (b !== undefined) b[0] = (b[0] as number) ^ 1; return b } }
+
+    const b = await startNode({ bootstrap: [a.node.addrs()[0] as string] }); nodes.push(b)
+    await waitFor(() => b.node.libp2p.getConnections().length > 0, 10_000, 'bootstrap connection')
+    await expect(b.node.seed(shared.link, { timeoutMs: 3_000 })).rejects.toMatchObject({ name: expect.stringMatching(/StalledError|NoSeedersError/) })
+    const keys = deriveSeedKeys(seedOnlyLink(parseLink(shared.link)).key)
+    const listed = await shareBlocks({ backend: nativeBackend, blocks: b.repo.blocks, log: b.node.libp2p.logger.forComponent('test') }, parseLink(shared.link), true, AbortSignal.timeout(5_000))
+    for (const cid of listed.chunks) expect(await b.repo.blocks.has(cid)).toBe(false)
+    expect((await b.repo.listShares())[0]).toMatchObject({ role: 'seed', complete: false })
+    expect(keys.discovery).toEqual(state.keys.discovery)
   }, 60_000)
 })
 
