@@ -6,7 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    setupFiles: ['node/polyfills.ts'],
+    setupFiles: ['node/libp2p/polyfills.ts'],
     globalSetup: ['test/global-setup.ts']
   }
 })

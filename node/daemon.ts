@@ -1,5 +1,5 @@
 /**
- * The daemon: one long-running KithNode for a repo, plus the local HTTP API (node/api.ts) through
+ * The daemon: one long-running KithNode for a repo, plus the local HTTP API (node/api/schema.ts) through
  * which the CLI (and later the web UI) drives it.
  *
  * `ApiServer` is the HTTP side only: it serves any `ApiBackend` (KithNode is one), so it can be
@@ -15,9 +15,9 @@
 
 import { KithNode } from './node.js'
 
-import { Repo, readDaemonInfo } from './repo.js'
-import { ApiServer, parseApiAddress, DaemonRunningError } from './api-server.js'
-export * from './api-server.js'
+import { Repo, readDaemonInfo } from './repo/repo.js'
+import { ApiServer, parseApiAddress, DaemonRunningError } from './api/server.js'
+export * from './api/server.js'
 
 export interface DaemonOptions {
   repoDir: string

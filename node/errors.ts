@@ -5,7 +5,7 @@
  */
 import { KithError, type KithErrorOptions } from '../protocol/errors.js'
 
-// --- repo (node/repo.ts) ------------------------------------------------------------------------
+// --- repo (node/repo/repo.ts) ------------------------------------------------------------------------
 
 /** `Repo.open` without `create` on a folder that holds no repo. */
 export class RepoNotInitialisedError extends KithError {
@@ -68,7 +68,7 @@ export class DiskFullError extends KithError {
   }
 }
 
-// --- share sources (node/files.ts) ------------------------------------------------------------
+// --- share sources (node/share/files.ts) ------------------------------------------------------------
 
 /** A file or folder that cannot be shared (unreadable, unsafe name, empty folder, too many files). */
 export class SourceError extends KithError {
@@ -76,7 +76,7 @@ export class SourceError extends KithError {
   constructor (message = 'cannot share this file or folder', options?: KithErrorOptions) { super(message, options) }
 }
 
-// --- downloads (node/download-file.ts) ----------------------------------------------------------
+// --- downloads (node/download/writer.ts) ----------------------------------------------------------
 
 /** The output location cannot be used: no free file name, or a path that is not what it should be. */
 export class OutputPathError extends KithError {
@@ -84,7 +84,7 @@ export class OutputPathError extends KithError {
   constructor (message = 'cannot write the download there', options?: KithErrorOptions) { super(message, options) }
 }
 
-// --- DHT (node/dht.ts) ----------------------------------------------------------------------
+// --- DHT (node/engine/dht.ts) ----------------------------------------------------------------------
 
 /** No valid manifest record was found in the DHT (none stored, all peers unreachable, or only forgeries). */
 export class RecordNotFoundError extends KithError {

@@ -1,43 +1,43 @@
 /**
- * KithNode: one running Kith node: the repo, the libp2p node (node/libp2p.ts), the swarm service,
+ * KithNode: one running Kith node: the repo, the libp2p node (node/libp2p/assembly.ts), the swarm service,
  * and the shares it serves. The daemon, the CLI's foreground mode and the tests all drive a node
  * through this class; nothing else wires these pieces together.
  */
-import './polyfills.js'
+import './libp2p/polyfills.js'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { CryptoBackend } from '../protocol/crypto.js'
 import { MAX_HINT_BYTES, MAX_LINK_HINTS } from '../protocol/constants.js'
 import { parseLink, seedOnlyLink, type ShareLink } from '../protocol/link.js'
-import { manifestOf, shareInfo, type ShareInfo } from './share-info.js'
-import { bestBackend } from './crypto-native.js'
-import { findProviders, getManifest, provide } from './dht.js'
-import { DownloadWriter } from './download-file.js'
-import { fileShareSource } from './files.js'
-import { getShare, type Discovery, type GetOptions, type GetResult, type NodeContext } from './get.js'
-import { createKithLibp2p, type KithServices } from './libp2p.js'
-import { publishShare, signerFor, type ShareOptions } from './publish.js'
-import type { Repo, ShareRecord } from './repo.js'
-import { swarm as swarmService, type Swarm } from './swarm/service.js'
-import { ShareState } from './swarm/share-state.js'
-import { seedShare, type SeedOptions, type SeedResult } from './seed.js'
-import { Announcer } from './announcer.js'
+import { manifestOf, shareInfo, type ShareInfo } from './share/share-info.js'
+import { bestBackend } from './crypto/native.js'
+import { findProviders, getManifest, provide } from './engine/dht.js'
+import { DownloadWriter } from './download/writer.js'
+import { fileShareSource } from './share/files.js'
+import { getShare, type Discovery, type GetOptions, type GetResult, type NodeContext } from './engine/get.js'
+import { createKithLibp2p, type KithServices } from './libp2p/assembly.js'
+import { publishShare, signerFor, type ShareOptions } from './engine/publish.js'
+import type { Repo, ShareRecord } from './repo/repo.js'
+import { swarm as swarmService, type Swarm } from './engine/swarm/service.js'
+import { ShareState } from './engine/share/share-state.js'
+import { seedShare, type SeedOptions, type SeedResult } from './engine/seed.js'
+import { Announcer } from './engine/announcer.js'
 import { AlreadyHeldError, ShareBusyError, UnsharedError } from './errors.js'
-import { reopenShares } from './reopen.js'
-import { dropSeedBlocks, forgetShare } from './unshare.js'
-import { scope } from './abort.js'
-import { LINK_HINTS } from './constants.js'
-import { connectionKind, type PeerInfoSummary } from './peer-kind.js'
+import { reopenShares } from './share/reopen.js'
+import { dropSeedBlocks, forgetShare } from './share/unshare.js'
+import { scope } from './engine/abort.js'
+import { LINK_HINTS } from './engine/constants.js'
+import { connectionKind, type PeerInfoSummary } from './engine/peer-kind.js'
 import { Circles, type CircleSummary, type FeedEntry, type MemberInfo } from './circle/circles.js'
 import { CircleNetwork } from './circle/service.js'
-import type { SettingsRequest, SettingsResponse } from './api.js'
+import type { SettingsRequest, SettingsResponse } from './api/schema.js'
 
 /** `getShare` options on Node: the share is written under `outDir`. */
 export type NodeGetOptions = Omit<GetOptions, 'openTarget'> & { outDir: string }
 
-export { ANNOUNCE_RETRY_MS, REANNOUNCE_MS } from './announcer.js'
+export { ANNOUNCE_RETRY_MS, REANNOUNCE_MS } from './engine/announcer.js'
 export { AlreadyHeldError, ShareBusyError, UnsharedError } from './errors.js'
-export { forgetShare } from './unshare.js'
+export { forgetShare } from './share/unshare.js'
 
 /** Longest `unshare` waits for the fetch it stops to wind down. */
 const UNSHARE_WAIT_MS = 10_000
@@ -52,9 +52,9 @@ export interface KithNodeInit {
   downloadRate?: number
 }
 
-export { manifestOf, shareInfo, type ShareInfo } from './share-info.js'
+export { manifestOf, shareInfo, type ShareInfo } from './share/share-info.js'
 
-export { connectionKind, type PeerKind, type PeerInfoSummary } from './peer-kind.js'
+export { connectionKind, type PeerKind, type PeerInfoSummary } from './engine/peer-kind.js'
 
 export class KithNode {
   readonly repo: Repo

@@ -9,7 +9,7 @@
  *
  * Zero copy where possible: a whole chunk that lies inside one piece, starting at a chunk
  * boundary, is yielded as a view of that piece (`subarray`), not copied. This is the common case
- * (a file read in chunk-sized pieces, as node/files.ts does) and saves a copy of every byte. So a
+ * (a file read in chunk-sized pieces, as node/share/files.ts does) and saves a copy of every byte. So a
  * source must not reuse or modify a piece's memory once it has yielded it (Node streams and web
  * ReadableStreams hand out fresh buffers; a caller recycling one read buffer must copy first).
  * Only chunks straddling pieces are assembled in a fresh buffer.

@@ -4,7 +4,7 @@
  * Goals: one definition of every construction (XChaCha20-Poly1305, STREAM, hashing) in pure
  * protocol/ code, with the two hot primitives (ChaCha20-Poly1305 and SHA-256) swappable for a
  * native implementation that gives byte-identical output. Node's `node:crypto` runs them ~10×
- * faster than JS; that backend lives in node/crypto-native.ts because protocol/ imports no
+ * faster than JS; that backend lives in node/crypto/native.ts because protocol/ imports no
  * platform API. The browser uses the pure backend below (a WebCrypto backend is not possible:
  * WebCrypto has no ChaCha20-Poly1305).
  *

@@ -23,7 +23,7 @@
  *
  * Non-goals: framing (the caller length-prefixes each body with lpStream, maxDataLength =
  * MAX_MESSAGE_BYTES), flow control (yamux), confidentiality and peer authentication (Noise),
- * membership (admission.ts), message ordering rules and rate limits (node/swarm/session.ts), and
+ * membership (admission.ts), message ordering rules and rate limits (node/engine/swarm/session.ts), and
  * authenticity of piece contents (the receiver hashes each piece against the manifest).
  *
  * Flow (I = initiator, the side that opened the stream; R = responder):

@@ -18,7 +18,7 @@
 import { createCipheriv, createDecipheriv, createHash } from 'node:crypto'
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js'
-import { nativeBackend } from '../node/crypto-native.js'
+import { nativeBackend } from '../node/crypto/native.js'
 import {
   ChunkCipher, deriveShareKeys, hchacha20, MiB, nobleBackend, ShareEncoder, streamNonce, xchachaInnerNonce
 } from '../protocol/index.js'

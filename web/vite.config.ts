@@ -7,7 +7,7 @@ import { defineConfig } from 'vite'
 export default defineConfig({
   root: new URL('.', import.meta.url).pathname,
   base: './',
-  // The crypto worker (web/crypto-worker.ts) is an ES module worker, like the app.
+  // The crypto worker (web/peer/crypto-worker.ts) is an ES module worker, like the app.
   worker: { format: 'es' },
   build: {
     outDir: new URL('../dist/web', import.meta.url).pathname,

@@ -1,5 +1,5 @@
 /**
- * The circles a node belongs to: their logs on disk and in memory (protocol/circle.ts holds the
+ * The circles a node belongs to: their logs on disk and in memory (protocol/circle/log.ts holds the
  * rules), the member's own X25519 key per circle, and the invites it has handed out.
  *
  * On disk, under `<repo>/circles/<circle id hex>/` (folder 0700, files 0600):
@@ -20,12 +20,12 @@ import { TypedEventEmitter } from 'main-event'
 import {
   CircleEntryError, CircleLog, addMemberEntry, createCircle, decodeEntry, formatInvite, hexOf, inviteAccessKey, inviteId,
   postEntry, removeMemberEntry, type BoxKeyPair, type CircleSigner, type Entry, type PostPayload
-} from '../../protocol/circle.js'
+} from '../../protocol/circle/log.js'
 import type { CryptoBackend } from '../../protocol/crypto.js'
 import { KithError } from '../../protocol/errors.js'
 import { x25519 } from '@noble/curves/ed25519.js'
-import { makeDir, writeAtomic } from '../fs-safe.js'
-import { Vault, type SealedSecret } from '../keystore.js'
+import { makeDir, writeAtomic } from '../fs/fs-safe.js'
+import { Vault, type SealedSecret } from '../repo/keystore.js'
 
 export const DEFAULT_INVITE_TTL_MS = 24 * 60 * 60 * 1000
 export const MAX_INVITE_TTL_MS = 30 * 24 * 60 * 60 * 1000

@@ -23,11 +23,11 @@ import { computeProof, verifyProof, type AdmissionTranscript } from '../../proto
 import {
   CircleEntryError, CircleLog, MAX_CIRCLE_ENTRIES, MAX_CIRCLE_MESSAGE_BYTES, MAX_IDS_PER_MESSAGE, MalformedCircleMessageError,
   decodeCircleMessage, decodeEntry, encodeCircleMessage, generateBoxKeyPair, hexOf, inviteAccessKey, inviteId, inviteProof, type CircleMessage, type Entry, type Invite
-} from '../../protocol/circle.js'
+} from '../../protocol/circle/log.js'
 import { constantTimeEqual as constantTimeEq } from '../../protocol/bytes.js'
 import { defaultRandom } from '../../protocol/crypto.js'
 import { KithError } from '../../protocol/errors.js'
-import { scope } from '../abort.js'
+import { scope } from '../engine/abort.js'
 import type { Circle, Circles } from './circles.js'
 
 export const CIRCLE_STREAM_TIMEOUT_MS = 30_000

@@ -4,10 +4,10 @@
  * the other members when this repo's daemon next runs) or, for `join`, with a temporary node.
  */
 import { Circles, DEFAULT_INVITE_TTL_MS, defaultMemberName, type CircleSummary, type FeedEntry, type MemberInfo } from '../circle/circles.js'
-import { bestBackend } from '../crypto-native.js'
+import { bestBackend } from '../crypto/native.js'
 import { KithNode } from '../node.js'
-import { signerFor } from '../publish.js'
-import type { Repo } from '../repo.js'
+import { signerFor } from '../engine/publish.js'
+import type { Repo } from '../repo/repo.js'
 import { parseDuration } from './args.js'
 import { bounded, findDaemon, multiaddrFlag, openRepo, type Context } from './context.js'
 import { UsageError } from './errors.js'

@@ -3,10 +3,10 @@
  * share: opening the repo, finding the daemon, validating addresses, waiting for Ctrl-C.
  */
 import { multiaddr } from '@multiformats/multiaddr'
-import { DOWNLOAD_POLL_MS } from '../api.js'
-import { connectDaemon, RemoteError, type DaemonConnection } from '../api-client.js'
+import { DOWNLOAD_POLL_MS } from '../api/schema.js'
+import { connectDaemon, RemoteError, type DaemonConnection } from '../api/client.js'
 import { RepoLockedError } from '../errors.js'
-import { Repo } from '../repo.js'
+import { Repo } from '../repo/repo.js'
 import type { CommandSpec, Flags } from './args.js'
 import { UsageError } from './errors.js'
 import { passphraseSource } from './passphrase.js'

@@ -1,11 +1,11 @@
 /**
  * `kith init [--passphrase]`: create the repo and identity; idempotent. With --passphrase the
- * repo's keys (identity, circle keys) are sealed under it (node/keystore.ts): a new repo is made
+ * repo's keys (identity, circle keys) are sealed under it (node/repo/keystore.ts): a new repo is made
  * sealed, an existing plain one is sealed in place, a sealed one is only checked.
  */
 import { resealCircles } from '../circle/circles.js'
-import { PassphraseRequiredError } from '../keystore.js'
-import { Repo } from '../repo.js'
+import { PassphraseRequiredError } from '../repo/keystore.js'
+import { Repo } from '../repo/repo.js'
 import { findDaemon, openRepo, type Context } from './context.js'
 import { newPassphrase } from './passphrase.js'
 import { KithError } from '../../protocol/errors.js'

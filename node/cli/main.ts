@@ -2,7 +2,7 @@
  * The `kith` command line (bin/kith.js runs the built copy of this module). docs/CLI.md is the
  * reference: commands, options, output, exit statuses.
  */
-import '../polyfills.js'
+import '../libp2p/polyfills.js'
 import { resolve } from 'node:path'
 import { commandSpec, parseCommandLine, wantsJson, type CommandLine } from './args.js'
 import type { Context } from './context.js'
@@ -67,7 +67,7 @@ export async function run (argv: string[], opts: RunOptions = {}): Promise<numbe
     const load = HANDLERS[line.command.name]
     if (load === undefined) throw new UsageError(`unknown command "${line.command.name}"`)
     if (SIGNAL_AWARE.has(line.command.name)) holdSignals()
-    const [handler, { Repo }] = await Promise.all([load(), import('../repo.js')])
+    const [handler, { Repo }] = await Promise.all([load(), import('../repo/repo.js')])
     const cwd = opts.cwd ?? process.cwd()
     const repoDir = resolve(cwd, line.flags.repo !== undefined && line.flags.repo !== '' ? line.flags.repo : Repo.defaultPath(env))
     return await handler({ command: line.command, args: line.args, flags: line.flags, repoDir, out, cwd })

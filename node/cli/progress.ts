@@ -3,7 +3,7 @@
  * from a DownloadProgress (fed by local progress events or by polling the daemon). Draws nothing
  * when the stream is not a terminal.
  */
-import type { DownloadProgress } from '../api.js'
+import type { DownloadProgress } from '../api/schema.js'
 import { formatBytes, formatDuration } from './output.js'
 
 const REDRAW_MS = 100

@@ -7,11 +7,11 @@
  * `kith seed-link <link>`: prints a read link's seed-only form.
  */
 import { formatLink, parseLink, seedOnlyLink } from '../../protocol/link.js'
-import { applySeedProgress, initialProgress, type SeedRequest, type SeedStatus } from '../api.js'
-import type { DaemonConnection } from '../api-client.js'
-import { DEFAULT_GET_TIMEOUT_MS } from '../get.js'
+import { applySeedProgress, initialProgress, type SeedRequest, type SeedStatus } from '../api/schema.js'
+import type { DaemonConnection } from '../api/client.js'
+import { DEFAULT_GET_TIMEOUT_MS } from '../engine/get.js'
 import { KithNode } from '../node.js'
-import type { SeedResult } from '../seed.js'
+import type { SeedResult } from '../engine/seed.js'
 import { parseSeconds } from './args.js'
 import { catchTermination, findDaemon, followJob, multiaddrFlag, openRepo, shutDown, type Context, type Termination } from './context.js'
 import { formatBytes } from './output.js'

@@ -4,9 +4,9 @@
  * foreground until SIGINT/SIGTERM (like `croc send`).
  */
 import { resolve } from 'node:path'
-import type { ShareInfo } from '../api.js'
+import type { ShareInfo } from '../api/schema.js'
 import { KithNode } from '../node.js'
-import type { ShareOptions } from '../publish.js'
+import type { ShareOptions } from '../engine/publish.js'
 import { parseChunkSize } from './args.js'
 import { catchTermination, findDaemon, multiaddrFlag, openRepo, shutDown, untilAborted, type Context } from './context.js'
 import { ProgressLine } from './progress.js'

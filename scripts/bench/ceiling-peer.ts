@@ -5,9 +5,9 @@
  *           prints {"cpu"}: CPU seconds (all threads) spent from the stream's start to its close.
  *   client <addr>: opens one stream, reads everything, prints {"bytes","seconds","cpu"}.
  */
-import '../../node/polyfills.js'
+import '../../node/libp2p/polyfills.js'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createKithLibp2p } from '../../node/libp2p.js'
+import { createKithLibp2p } from '../../node/libp2p/assembly.js'
 
 const PROTOCOL = '/kith/bench-ceiling/1.0.0'
 const total = Number(process.env.KITH_BENCH_BYTES ?? 1024 * 1024 * 1024)

@@ -3,10 +3,10 @@
  * bootstrapped calls get(); prints {"ms"} from the call to the first verified chunk.
  * Args: <link> <bootstrap multiaddr> <repo dir> <out dir>
  */
-import '../../node/polyfills.js'
+import '../../node/libp2p/polyfills.js'
 import { mkdir } from 'node:fs/promises'
 import { KithNode } from '../../node/node.js'
-import { Repo } from '../../node/repo.js'
+import { Repo } from '../../node/repo/repo.js'
 
 const [link, bootstrap, repoDir, outDir] = process.argv.slice(2) as [string, string, string, string]
 const repo = await Repo.open(repoDir, { create: true })

@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto'
 import { open, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { nativeBackend } from '../../node/crypto-native.js'
+import { nativeBackend } from '../../node/crypto/native.js'
 
 const [dir, bytesArg] = process.argv.slice(2) as [string, string]
 const MiB = 1024 * 1024

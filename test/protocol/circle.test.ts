@@ -5,7 +5,7 @@ import {
   CircleEntryError, CircleLog, InviteCodeError, MalformedCircleMessageError, addMemberEntry, createCircle, decodeCircleMessage, decodeEntry,
   encodeCircleMessage, formatInvite, generateBoxKeyPair, inviteId, inviteProof, parseInvite, postEntry, removeMemberEntry, signEntry,
   type BoxKeyPair, type CircleSigner, type Entry
-} from '../../protocol/circle.js'
+} from '../../protocol/circle/log.js'
 import { nobleBackend as backend } from '../../protocol/crypto.js'
 
 interface Person { signer: CircleSigner, box: BoxKeyPair, sk: Uint8Array, name: string }

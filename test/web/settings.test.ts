@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ApiClient } from '../../node/api-client.js'
+import { ApiClient } from '../../node/api/client.js'
 import { ROOT } from '../global-setup.js'
 import { API } from '../node/fixtures/procs.js'
 import { webSuite } from './suite.js'

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { CryptoBackend } from '../../../protocol/crypto.js'
 import { KithNode } from '../../../node/node.js'
-import { Repo } from '../../../node/repo.js'
+import { Repo } from '../../../node/repo/repo.js'
 
 export interface TestNode { node: KithNode, repo: Repo, dir: string }
 

@@ -1,0 +1,70 @@
+/**
+ * Defaults for the Node runtime, each with its reason. Protocol constants live in
+ * protocol/constants.ts; these are local policy and may change without a format version.
+ */
+
+/** Kith's own DHT protocol: never the public IPFS DHT (/ipfs/kad/1.0.0). */
+export const KITH_DHT_PROTOCOL = '/kith/kad/1.0.0'
+
+/**
+ * Default listen addresses on all interfaces: TCP (node to node); WebSockets (browsers on plain
+ * http pages, or behind a TLS proxy); WebRTC-Direct (browsers on https pages: no CA-signed
+ * certificate needed, the peer is authenticated by the certhash in its address, then by Noise).
+ */
+export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/4001', '/ip4/0.0.0.0/tcp/4002/ws', '/ip4/0.0.0.0/udp/4003/webrtc-direct']
+
+/** Local API and web UI: loopback only (Syncthing uses 8384; 5870 is unassigned by IANA). */
+export const DEFAULT_API = '127.0.0.1:5870'
+
+/** Connection manager (libp2p's Node default, made explicit): a DHT routing table (k=20 × a few buckets) plus swarms. */
+export const MAX_CONNECTIONS = 300
+/** Inbound handshakes in progress at once (libp2p default 10): bounds memory and CPU under a connection flood. */
+export const MAX_INCOMING_PENDING = 20
+/** New inbound connections per second from one IP before refusal (libp2p default 5): friends behind one NAT reconnect at once. */
+export const INBOUND_CONNECTION_THRESHOLD = 10
+/** Dials in flight at once (libp2p's Node default 100): a DHT walk dials in bursts; half bounds sockets and handshake CPU. */
+export const MAX_PARALLEL_DIALS = 50
+/** How long one dial may take, all addresses of the peer included (libp2p default). */
+export const DIAL_TIMEOUT_MS = 10_000
+
+/**
+ * Yamux per-stream receive window. The default (256 KiB) caps one stream at window/RTT; a
+ * 1 MiB chunk then needs several round trips of window updates. 16 MiB lets a pipelined
+ * download keep the link full; memory is bounded by the swarm's request window anyway.
+ */
+export const YAMUX_MAX_STREAM_WINDOW = 16 * 1024 * 1024
+
+/** Circuit relay v2 server: reservations for browser nodes, bounded. */
+export const RELAY_MAX_RESERVATIONS = 128
+/** How long a relay reservation or relayed connection waits for the asking peer's identify (node/libp2p/relay-gate.ts). */
+export const RELAY_IDENTIFY_WAIT_MS = 5_000
+
+/** Bootstrap dial attempts: enough to ride out a peer restarting, bounded so a dead one costs little. */
+export const BOOTSTRAP_ATTEMPTS = 5
+/** Back-off step between bootstrap attempts (linear: 2, 4, 6, 8 s; 20 s in all). */
+export const BOOTSTRAP_RETRY_MS = 2_000
+/** Peer-store tag on bootstrap peers: the connection manager prunes low-value connections first. */
+export const BOOTSTRAP_TAG = 'kith-bootstrap'
+/** Tag value (0-100): above untagged peers, below keep-alive; the same value @libp2p/bootstrap uses. */
+export const BOOTSTRAP_TAG_VALUE = 50
+
+/**
+ * Concurrent ping streams per connection, each way. libp2p's default (1 out, 2 in) makes a second
+ * concurrent ping to the same peer fail, and kad-dht evicts a routing-table contact whose ping
+ * failed: a DHT refresh racing a liveness check would drop a live peer.
+ */
+export const PING_MAX_STREAMS = 4
+
+/** Kademlia bucket size and replication factor k: 20 as in the Kademlia paper and every libp2p DHT. */
+export const DHT_K = 20
+
+/** Address hints a link carries by default: two keeps a link short enough for a QR code. */
+export const LINK_HINTS = 2
+
+/**
+ * STUN/TURN servers for WebRTC: none. @libp2p/webrtc defaults to Google's, Twilio's, Cloudflare's
+ * and Mozilla's public STUN servers, which would tell those operators every user's IP address and
+ * when they share (SECURITY.md: no operator, no logs). Without them WebRTC uses the addresses it
+ * has (same LAN, or public ones); where that fails, data goes through a desktop node's relay.
+ */
+export const ICE_SERVERS: Array<{ urls: string[] }> = []

@@ -1,0 +1,460 @@
+/**
+ * Downloading a share by its link: find seeders (DHT providers under the discovery key, plus the
+ * link's hints), fetch and open the manifest, download chunks from every admitted peer at once,
+ * verify each against its digest, decrypt, write into a partial file, and rename each file into
+ * place only once its plaintext SHA-256 matches the manifest. Resumable: the partial files and a
+ * have-map survive a killed process, and a restart re-verifies what is on disk before trusting it.
+ * While downloading (and after, in a daemon), the node serves the chunks it holds.
+ */
+import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { CustomProgressEvent } from 'progress-events'
+import { Bitfield } from '../../protocol/bitfield.js'
+import type { CryptoBackend } from '../../protocol/crypto.js'
+import { DecryptionError, KithError } from '../../protocol/errors.js'
+import { deriveShareKeys, type SeedKeys, type ShareKeys } from '../../protocol/keys.js'
+import type { ShareLink } from '../../protocol/link.js'
+import { chunkPlaintextLength, locateChunk, type ManifestMeta } from '../../protocol/manifest.js'
+import { completeManifest, fetchFromPeers, type FetchedManifest, type ManifestFetchContext } from './manifest-fetch.js'
+import { sleep } from './rate-limit.js'
+import { scope } from './abort.js'
+import { inlineChunkCrypto, type ChunkCrypto, type ChunkCryptoFactory } from './share/chunk-crypto.js'
+import { ChunkScheduler } from './swarm/scheduler.js'
+import type { Swarm } from './swarm/service.js'
+import { ShareState, type BlockStore, type ChunkSource } from './share/share-state.js'
+import { PlaintextChunkSource } from './share/sources.js'
+import type { Logger } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+
+export const DEFAULT_GET_TIMEOUT_MS = 60_000
+const DISCOVERY_INTERVALS_MS = [0, 2_000, 5_000, 10_000, 20_000, 30_000]
+const MAX_PARALLEL_DIALS = 8
+
+export class NoSeedersError extends KithError {
+  static override name = 'NoSeedersError'
+  constructor (seconds: number) { super(`no seeders found within ${seconds} s: is anyone sharing this link online?`) }
+}
+
+export class StalledError extends KithError {
+  static override name = 'StalledError'
+  constructor (seconds: number) { super(`download stalled: no progress from any peer for ${seconds} s`) }
+}
+
+export class SeedOnlyLinkError extends KithError {
+  static override name = 'SeedOnlyLinkError'
+  constructor () { super('this is a seed-only link: it can serve the share but not decrypt it') }
+}
+
+export class CorruptShareError extends KithError {
+  static override name = 'CorruptShareError'
+  constructor (options?: { cause?: unknown }) { super('the share is corrupt: a chunk matches the manifest but does not decrypt (bad publisher)', options) }
+}
+
+/** Where the node finds roots and seeders (the DHT, in node.ts). */
+export interface Discovery {
+  /** The root block for `cid`, verified against it; throws if not found. */
+  getRoot: (cid: CID, signal: AbortSignal) => Promise<Uint8Array>
+  /** Seeders announced under a discovery CID. */
+  findProviders: (cid: CID, signal: AbortSignal) => AsyncIterable<{ id: PeerId, multiaddrs: Multiaddr[] }>
+  /** Announces this node under a discovery CID. */
+  provide: (cid: CID, signal: AbortSignal) => Promise<void>
+}
+
+export interface NodeContext {
+  swarm: Swarm
+  discovery: Discovery
+  blocks: BlockStore
+  backend: CryptoBackend
+  /** Per-chunk content crypto (default: inline with `backend`; the browser uses Web Workers). */
+  chunkCrypto?: ChunkCryptoFactory
+  log: Logger
+  localPeer: PeerId
+  /** Adds addresses for a peer to the in-memory peer store. */
+  rememberAddresses: (peer: PeerId, addrs: Multiaddr[]) => Promise<void>
+}
+
+export type GetProgressEvents =
+  | CustomProgressEvent<{ peers: number }, 'kith:get:peers'>
+  | CustomProgressEvent<{ name: string, size: number, chunks: number, files: number }, 'kith:get:manifest'>
+  | CustomProgressEvent<{ checked: number, valid: number, total: number }, 'kith:get:verify'>
+  | CustomProgressEvent<{ bytes: number, total: number, chunks: number, totalChunks: number, peers: number }, 'kith:get:chunk'>
+  | CustomProgressEvent<{ path: string }, 'kith:get:file'>
+
+/**
+ * Where a download's verified plaintext goes: on Node a partial file renamed into place
+ * (node/download/writer.ts), in the browser an OPFS file. Chunk positions are per file.
+ */
+export interface DownloadTarget {
+  /** Chunks a previous run claims to have written (re-verified before they are trusted). */
+  claimedChunks: () => number[]
+  /** Plaintext of a chunk written earlier (partial or finished file), or undefined if not all there. */
+  readChunk: (fileIndex: number, position: number, length: number) => Promise<Uint8Array | undefined>
+  /** Writes a verified chunk. May take ownership of `plaintext` (a worker transfer). */
+  writeChunk: (fileIndex: number, position: number, plaintext: Uint8Array) => Promise<void>
+  markHave: (index: number) => void
+  unmarkHave: (index: number) => void
+  /** Persists the have-map so a restarted download resumes. */
+  flush: () => Promise<void>
+  /** Checks file `fileIndex` against its SHA-256 and only then gives it its final name. */
+  finishFile: (fileIndex: number, sha256: Uint8Array) => Promise<string>
+  /** All files finished: returns where the share now is. */
+  commit: () => Promise<{ path: string }>
+  /** Removes what only the download needed (partial state). */
+  cleanup: () => Promise<void>
+  close: () => Promise<void>
+}
+
+export interface GetOptions {
+  /** Opens (or resumes) the target for this manifest. */
+  openTarget: (meta: ManifestMeta, manifestId: string, chunkSize: number) => Promise<DownloadTarget>
+  /** Fails when no peer makes progress for this long (also: no seeder found). */
+  timeoutMs?: number
+  signal?: AbortSignal
+  onProgress?: (evt: GetProgressEvents) => void
+  /** Per-peer pipelining window. */
+  window?: number
+}
+
+export interface GetResult {
+  path: string
+  name: string
+  size: number
+  /** SHA-256 (hex) of the file; for a folder, of its sha256sum-style listing. */
+  sha256: string
+  manifest: string
+}
+
+const hex = (b: Uint8Array): string => Array.from(b, x => x.toString(16).padStart(2, '0')).join('')
+
+/** Digest reported for a share: the file's SHA-256, or for a folder that of its sorted listing. */
+export function shareDigest (backend: CryptoBackend, meta: ManifestMeta): string {
+  if (meta.kind === 'file') return hex(meta.files[0]?.sha256 ?? new Uint8Array())
+  const listing = [...meta.files].sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+    .map(f => `${hex(f.sha256)}  ${f.path}\n`).join('')
+  return hex(backend.sha256(new TextEncoder().encode(listing)))
+}
+
+export interface ActiveDownload {
+  state: ShareState
+  result: Promise<GetResult>
+}
+
+export async function getShare (ctx: NodeContext, link: ShareLink, opts: GetOptions): Promise<GetResult & { state: ShareState, meta: ManifestMeta }> {
+  if (link.kind !== 'read') throw new SeedOnlyLinkError()
+  const keys = deriveShareKeys(link.key)
+  const chunks = chunkCryptoFor(ctx, keys)
+  let meta: ManifestMeta | undefined
+  let writer: DownloadTarget | undefined
+  let received = 0
+  let bytesDone = 0
+  try {
+    const { state } = await fetchShare(ctx, { keys, rootCid: link.manifest, hints: link.hints, timeoutMs: opts.timeoutMs, signal: opts.signal, window: opts.window }, {
+      onPeers: peers => { opts.onProgress?.(new CustomProgressEvent('kith:get:peers', { peers })) },
+      prepare: async (manifest, state) => {
+        const m = manifest.meta as ManifestMeta
+        meta = m
+        const index = manifest.root.index
+        opts.onProgress?.(new CustomProgressEvent('kith:get:manifest', { name: m.name, size: m.size, chunks: index.chunks, files: m.files.length }))
+        const w = await opts.openTarget(m, link.manifest.toString(), index.chunkSize)
+        writer = w
+        const have = await reverify(w, m, index.chunkSize, chunks, manifest.digests, opts)
+        for (let i = 0; i < have.size; i++) if (have.get(i)) bytesDone += chunkPlaintextLength(...fileAndPos(m, i), index.chunkSize)
+        return { have, source: new PlaintextChunkSource(m, index.chunkSize, chunks, i => state.chunkDigest(i), w.readChunk.bind(w)) }
+      },
+      deliver: async (i, sealed, state) => {
+        const m = meta as ManifestMeta
+        const w = writer as DownloadTarget
+        const loc = locateChunk(m, i)
+        let plaintext: Uint8Array | undefined
+        try {
+          plaintext = await chunks.open(i, loc.last, sealed, state.chunkDigest(i))
+        } catch (err) {
+          if (err instanceof DecryptionError) throw new CorruptShareError({ cause: err })
+          throw err
+        }
+        if (plaintext === undefined) return false
+        const length = plaintext.length // writeChunk may take the bytes (a worker transfer)
+        await w.writeChunk(loc.fileIndex, loc.position, plaintext)
+        w.markHave(i)
+        bytesDone += length
+        received++
+        return true
+      },
+      onChunk: (state, peers) => {
+        const have = state.have as Bitfield
+        opts.onProgress?.(new CustomProgressEvent('kith:get:chunk', { bytes: bytesDone, total: meta?.size ?? 0, chunks: have.count(), totalChunks: have.size, peers }))
+      },
+      abort: async () => { await writer?.close() }
+    })
+    const m = meta as ManifestMeta
+    const w = writer as DownloadTarget
+    try {
+      await w.flush()
+      for (let i = 0; i < m.files.length; i++) {
+        const file = m.files[i]
+        if (file === undefined) continue
+        opts.signal?.throwIfAborted()
+        await w.finishFile(i, file.sha256)
+      }
+      const committed = await w.commit()
+      await w.cleanup()
+      const path = committed.path
+      opts.onProgress?.(new CustomProgressEvent('kith:get:file', { path }))
+      ctx.log('download of %s complete: %d chunks received this run', link.manifest, received)
+      return { path, name: m.name, size: m.size, sha256: shareDigest(ctx.backend, m), manifest: link.manifest.toString(), state, meta: m }
+    } catch (err) {
+      ctx.swarm.removeShare(state)
+      await w.close().catch(() => {})
+      throw err
+    }
+  } catch (err) {
+    chunks.close()
+    throw err
+  }
+}
+
+/** What fetching a share does with its manifest and chunks (a download, or a blind seed). */
+export interface FetchPlan {
+  /**
+   * The manifest is fetched and verified: returns the chunks already held (each re-verified) and
+   * where this node serves chunks from while and after it fetches.
+   */
+  prepare: (manifest: FetchedManifest, state: ShareState) => Promise<{ have: Bitfield, source: ChunkSource }>
+  /** Verifies one received chunk and keeps it; false if it does not match its digest. */
+  deliver: (index: number, sealed: Uint8Array, state: ShareState) => Promise<boolean>
+  onPeers?: (peers: number) => void
+  /** After each chunk lands, with the number of peers in the swarm. */
+  onChunk?: (state: ShareState, peers: number) => void
+  /** The fetch failed: release whatever `prepare` opened (it may have failed half-way, or not run). */
+  abort?: () => Promise<void>
+}
+
+export interface FetchInit {
+  keys: SeedKeys
+  rootCid: CID
+  hints: readonly Uint8Array[]
+  timeoutMs?: number
+  signal?: AbortSignal
+  window?: number
+}
+
+/**
+ * Joins a share's swarm and fetches every chunk of it: finds peers (link hints, then DHT
+ * providers), fetches and verifies the manifest, then downloads from every admitted peer at once,
+ * handing each chunk to `plan.deliver`. Fails with NoSeedersError when no peer is found, and
+ * StalledError when none makes progress, within `timeoutMs`. Resolves once every chunk is held;
+ * the share stays in the swarm (this node serves it) unless the fetch failed.
+ */
+export async function fetchShare (ctx: NodeContext, init: FetchInit, plan: FetchPlan): Promise<{ state: ShareState, manifest: FetchedManifest }> {
+  const state = new ShareState({ keys: init.keys, rootCid: init.rootCid, backend: ctx.backend, blocks: ctx.blocks })
+  const existing = ctx.swarm.getShare(init.keys.discovery)
+  if (existing !== undefined) ctx.swarm.removeShare(existing)
+  ctx.swarm.addShare(state)
+
+  const timeoutMs = init.timeoutMs ?? DEFAULT_GET_TIMEOUT_MS
+  const controller = new AbortController()
+  const outer = scope(undefined, init.signal, controller.signal)
+  const signal = outer.signal
+  let lastProgress = Date.now()
+  let everConnected = false
+  /** Local work (re-checking what is on disk) is not a stall: the watchdog waits for it. */
+  let local = false
+  const progress = (): void => { lastProgress = Date.now() }
+  const watchdog = setInterval(() => {
+    if (!local && Date.now() - lastProgress > timeoutMs) {
+      controller.abort(everConnected ? new StalledError(Math.round(timeoutMs / 1000)) : new NoSeedersError(Math.round(timeoutMs / 1000)))
+    }
+  }, 250)
+  const unsubscribe = ctx.swarm.onSession(state, () => {
+    everConnected = true
+    progress()
+    plan.onPeers?.(ctx.swarm.sessions(state).length)
+  })
+  const discoveryDone = new AbortController()
+  const discoveryScope = scope(undefined, signal, discoveryDone.signal)
+  const discovery = discoverPeers(ctx, state, init.hints, discoveryScope.signal)
+
+  try {
+    const fetchCtx: ManifestFetchContext = { backend: ctx.backend, blocks: ctx.blocks, sessions: () => ctx.swarm.sessions(state), log: ctx.log, signal }
+    const rootBytes = await raceRoot(ctx, fetchCtx, init.rootCid, signal)
+    progress()
+    const manifest = await completeManifest(fetchCtx, init.rootCid, rootBytes, init.keys)
+    progress()
+    local = true
+    const { have, source } = await plan.prepare(manifest, state)
+    local = false
+    progress()
+    state.setManifest(rootBytes, manifest.root.index, manifest.digests, manifest.treeBlockDigests, have)
+    state.source = source
+    // A fetching node seeds what it has: announce now, so later peers can draw from us too.
+    void ctx.discovery.provide(init.keys.discoveryCid, signal).catch(() => {})
+
+    const scheduler = new ChunkScheduler({
+      share: state,
+      sessions: () => ctx.swarm.sessions(state),
+      download: ctx.swarm.download,
+      log: ctx.log,
+      window: init.window,
+      signal,
+      deliver: async (i, sealed) => await plan.deliver(i, sealed, state),
+      onChunk: () => {
+        progress()
+        plan.onChunk?.(state, ctx.swarm.sessions(state).length)
+      }
+    })
+    const poke = ctx.swarm.onSession(state, () => { scheduler.poke() })
+    try {
+      await scheduler.run()
+    } finally {
+      poke()
+    }
+    return { state, manifest }
+  } catch (err) {
+    ctx.swarm.removeShare(state)
+    // What this node served before (a blind seed of the same share) goes on being served.
+    if (existing !== undefined) ctx.swarm.addShare(existing)
+    await plan.abort?.().catch(() => {})
+    if (signal.aborted && signal.reason instanceof KithError) throw signal.reason
+    throw err
+  } finally {
+    clearInterval(watchdog)
+    unsubscribe()
+    discoveryDone.abort()
+    await discovery.catch(() => {})
+    discoveryScope.clear()
+    outer.clear()
+  }
+}
+
+function fileAndPos (meta: ManifestMeta, index: number): [ManifestMeta['files'][number], number] {
+  const loc = locateChunk(meta, index)
+  return [loc.file, loc.position]
+}
+
+/**
+ * Root from the DHT or from the first admitted peer, whichever verifies first. The DHT lookup is
+ * retried on a back-off: a node that has just started may not have reached its bootstrap peers
+ * yet, and with a wrong key no peer will ever admit us, so the DHT is the only way to learn that
+ * the key is wrong rather than that nobody seeds.
+ */
+async function raceRoot (ctx: NodeContext, fetchCtx: ManifestFetchContext, cid: CID, signal: AbortSignal): Promise<Uint8Array> {
+  const done = new AbortController()
+  const guard = scope(undefined, signal, done.signal)
+  const both = guard.signal
+  const fromDht = async (): Promise<Uint8Array> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await ctx.discovery.getRoot(cid, both)
+      } catch (err) {
+        if (both.aborted || attempt >= DISCOVERY_INTERVALS_MS.length * 4) throw err
+        await sleep(Math.max(500, DISCOVERY_INTERVALS_MS[Math.min(attempt + 1, DISCOVERY_INTERVALS_MS.length - 1)] as number), both)
+      }
+    }
+  }
+  try {
+    return await Promise.any([
+      fromDht(),
+      fetchFromPeers({ ...fetchCtx, signal: both }, 'root', 0, cid.multihash.digest)
+    ])
+  } catch (err) {
+    signal.throwIfAborted()
+    throw err
+  } finally {
+    done.abort()
+    guard.clear()
+  }
+}
+
+/** The chunk crypto of one share on this platform. */
+export function chunkCryptoFor (ctx: NodeContext, keys: ShareKeys): ChunkCrypto {
+  return (ctx.chunkCrypto ?? inlineChunkCrypto(ctx.backend))(keys.encryption, keys.noncePrefix)
+}
+
+/** Chunks re-verified at once on resume: keeps a worker pool busy while the next chunk is read. */
+const REVERIFY_PARALLEL = 4
+
+/** Checks chunks a previous run wrote: re-seal the plaintext on disk and compare digests. */
+async function reverify (writer: DownloadTarget, meta: ManifestMeta, chunkSize: number, chunks: ChunkCrypto, digests: Uint8Array, opts: GetOptions): Promise<Bitfield> {
+  const have = new Bitfield(digests.length / 32)
+  const claimed = writer.claimedChunks().filter(i => i < have.size)
+  let checked = 0
+  const check = async (i: number): Promise<void> => {
+    const loc = locateChunk(meta, i)
+    const length = chunkPlaintextLength(loc.file, loc.position, chunkSize)
+    const plaintext = await writer.readChunk(loc.fileIndex, loc.position, length)
+    if (plaintext !== undefined && await chunks.seal(i, loc.last, plaintext, digests.subarray(i * 32, i * 32 + 32)) !== undefined) {
+      have.set(i)
+    } else {
+      writer.unmarkHave(i)
+    }
+    if (++checked % 64 === 0 || checked === claimed.length) {
+      opts.onProgress?.(new CustomProgressEvent('kith:get:verify', { checked, valid: have.count(), total: claimed.length }))
+    }
+  }
+  let next = 0
+  const lane = async (): Promise<void> => {
+    while (next < claimed.length) await check(claimed[next++] as number)
+  }
+  await Promise.all(Array.from({ length: Math.min(REVERIFY_PARALLEL, claimed.length) }, lane))
+  return have
+}
+
+/** Finds and connects to seeders until `signal` aborts: link hints first, then DHT providers. */
+async function discoverPeers (ctx: NodeContext, state: ShareState, hints: readonly Uint8Array[], signal: AbortSignal): Promise<void> {
+  const connecting = new Set<string>()
+  const tryConnect = async (target: PeerId | Multiaddr, key: string): Promise<void> => {
+    if (connecting.has(key) || connecting.size >= MAX_PARALLEL_DIALS) return
+    connecting.add(key)
+    const guard = scope(15_000, signal)
+    try {
+      await ctx.swarm.connect(target, state, guard.signal)
+    } catch (err) {
+      ctx.log('could not join swarm via a peer: %s', (err as Error).name)
+    } finally {
+      guard.clear()
+      connecting.delete(key)
+    }
+  }
+  // Hints for the same peer are dialled together (by peer ID, after learning every address), so
+  // the transport that fits picks its own: a browser dials the /ws one, a node the TCP one.
+  const byPeer = new Map<string, Multiaddr[]>()
+  for (const h of hints) {
+    try {
+      const ma = multiaddr(h)
+      const id = ma.getComponents().filter(c => c.name === 'p2p').at(-1)?.value
+      if (id === undefined) { void tryConnect(ma, ma.toString()); continue }
+      byPeer.set(id, [...(byPeer.get(id) ?? []), ma])
+    } catch {
+      ctx.log('ignoring an unreadable address hint in the link')
+    }
+  }
+  for (const [id, addrs] of byPeer) {
+    try {
+      const peer = peerIdFromString(id)
+      if (peer.equals(ctx.localPeer)) continue
+      await ctx.rememberAddresses(peer, addrs).catch(() => {})
+      void tryConnect(peer, id)
+    } catch {
+      ctx.log('ignoring an address hint with an unreadable peer ID')
+    }
+  }
+  for (let round = 0; round < 10_000 && !signal.aborted; round++) {
+    const wait = DISCOVERY_INTERVALS_MS[Math.min(round, DISCOVERY_INTERVALS_MS.length - 1)] as number
+    if (wait > 0) await sleep(wait, signal).catch(() => {})
+    if (signal.aborted) return
+    const lookup = scope(20_000, signal)
+    try {
+      for await (const p of ctx.discovery.findProviders(state.keys.discoveryCid, lookup.signal)) {
+        if (p.id.equals(ctx.localPeer) || state.banned.has(p.id.toString()) || ctx.swarm.hasSession(state, p.id)) continue
+        // Learn its addresses (in memory only), then dial by peer ID.
+        if (p.multiaddrs.length > 0) await ctx.rememberAddresses(p.id, p.multiaddrs).catch(() => {})
+        void tryConnect(p.id, p.id.toString())
+      }
+    } catch (err) {
+      if (!signal.aborted) ctx.log('provider lookup failed: %s', (err as Error).name)
+    } finally {
+      lookup.clear()
+    }
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The settings page of the desktop UI: the node's upload and download limits and the chunk size of
+ * new shares, changed at once through the local API (PUT /settings writes config.json and applies
+ * them to the running node); listen addresses, bootstrap peers, the API address, the repo and
+ * whether its keys are sealed, read-only (they take effect at restart). Authorised like the
+ * circles page (circles.ts).
+ */
+import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../../protocol/constants.js'
+import type { SettingsResponse } from '../../node/api/types.js'
+import { api, el, guarded, message } from './circles.js'
+
+/** GET/PUT /settings. */
+type Settings = SettingsResponse
+
+/** The page shows rates in MB/s: 1 MB = 1,000,000 bytes. */
+const MB = 1_000_000
+
+const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
+
+/** Bytes/s as MB/s for the form: '' for unlimited. */
+function toMBps (rate: number): string {
+  return rate === 0 ? '' : String(Number((rate / MB).toFixed(3)))
+}
+
+/** The form's MB/s as bytes/s ('' or 0 = unlimited); a negative number is left for the API to refuse. */
+function fromMBps (text: string, what: string): number {
+  const t = text.trim()
+  if (t === '') return 0
+  const n = Number(t)
+  if (!Number.isFinite(n)) throw new SettingsInputError(`${what}: "${t.slice(0, 20)}" is not a number of MB/s`)
+  return Math.round(n * MB)
+}
+
+class SettingsInputError extends Error {}
+
+function sizeLabel (bytes: number): string {
+  return bytes >= 1048576 ? `${bytes / 1048576} MiB` : `${bytes / 1024} KiB`
+}
+
+function fill (s: Settings): void {
+  $<HTMLInputElement>('settings-upload').value = toMBps(s.uploadRate)
+  $<HTMLInputElement>('settings-download').value = toMBps(s.downloadRate)
+  const chunk = $<HTMLSelectElement>('settings-chunk')
+  const options: HTMLOptionElement[] = []
+  for (let size = MIN_CHUNK_SIZE; size <= MAX_CHUNK_SIZE; size *= 2) {
+    options.push(el('option', { value: String(size), textContent: `${sizeLabel(size)}${size === DEFAULT_CHUNK_SIZE ? ' (default)' : ''}` }))
+  }
+  chunk.replaceChildren(...options)
+  chunk.value = String(s.chunkSize)
+  const list = (items: string[], none: string): HTMLElement => items.length === 0
+    ? el('dd', { textContent: none })
+    : el('dd', {}, el('ul', {}, ...items.map(a => el('li', {}, el('code', { textContent: a })))))
+  $('settings-info').replaceChildren(
+    el('dt', { textContent: 'Listen addresses' }), list(s.listen, 'none'),
+    el('dt', { textContent: 'Bootstrap peers' }), list(s.bootstrap, 'none'),
+    el('dt', { textContent: 'API and web UI address' }), el('dd', {}, el('code', { textContent: s.api })),
+    el('dt', { textContent: 'Repo' }), el('dd', {}, el('code', { textContent: s.repo })),
+    el('dt', { textContent: 'Keys' }), el('dd', { dataset: { sealed: String(s.sealed) }, textContent: s.sealed ? 'sealed with a passphrase' : 'not sealed (no passphrase; kith init --passphrase seals them)' })
+  )
+}
+
+export async function renderSettings (): Promise<void> {
+  message('')
+  await guarded(async () => { fill(await api<Settings>('GET', '/settings')) })
+}
+
+export function wireSettingsForm (): void {
+  $<HTMLFormElement>('settings-form').addEventListener('submit', (e) => {
+    e.preventDefault()
+    const button = $<HTMLButtonElement>('settings-save')
+    button.disabled = true
+    void guarded(async () => {
+      let body: { uploadRate: number, downloadRate: number, chunkSize: number }
+      try {
+        body = {
+          uploadRate: fromMBps($<HTMLInputElement>('settings-upload').value, 'upload limit'),
+          downloadRate: fromMBps($<HTMLInputElement>('settings-download').value, 'download limit'),
+          chunkSize: Number($<HTMLSelectElement>('settings-chunk').value)
+        }
+      } catch (err) {
+        if (err instanceof SettingsInputError) { message(err.message, true); return }
+        throw err
+      }
+      fill(await api<Settings>('PUT', '/settings', body))
+      message('saved')
+    }).finally(() => { button.disabled = false })
+  })
+}
