@@ -17,7 +17,6 @@ import { KithNode } from './node.js'
 
 import { Repo, readDaemonInfo } from './repo/repo.js'
 import { ApiServer, parseApiAddress, DaemonRunningError } from './api/server.js'
-export * from './api/server.js'
 
 export interface DaemonOptions {
   repoDir: string

@@ -84,14 +84,6 @@ export class OutputPathError extends KithError {
   constructor (message = 'cannot write the download there', options?: KithErrorOptions) { super(message, options) }
 }
 
-// --- DHT (node/engine/dht.ts) ----------------------------------------------------------------------
-
-/** No valid manifest record was found in the DHT (none stored, all peers unreachable, or only forgeries). */
-export class RecordNotFoundError extends KithError {
-  static override name = 'RecordNotFoundError'
-  constructor (message = 'manifest not found in the DHT', options?: KithErrorOptions) { super(message, options) }
-}
-
 /** A second download or blind seed of a share this node is already fetching. */
 export class ShareBusyError extends KithError {
   static override name = 'ShareBusyError'

@@ -8,18 +8,20 @@ import type { Libp2p, PeerId } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { CryptoBackend } from '../protocol/crypto.js'
 import { MAX_HINT_BYTES, MAX_LINK_HINTS } from '../protocol/constants.js'
-import { parseLink, seedOnlyLink, type ShareLink } from '../protocol/link.js'
-import { manifestOf, shareInfo, type ShareInfo } from './share/share-info.js'
+import { manifestIdOf, parseLink, seedOnlyLink, type ShareLink } from '../protocol/link.js'
+import { shareInfo } from './share/share-info.js'
+import type { ShareInfo } from './api/schema.js'
 import { bestBackend } from './crypto/native.js'
 import { findProviders, getManifest, provide } from './engine/dht.js'
-import { DownloadWriter } from './download/writer.js'
+import { DownloadWriter, type NodeGetOptions } from './download/writer.js'
 import { fileShareSource } from './share/files.js'
-import { getShare, type Discovery, type GetOptions, type GetResult, type NodeContext } from './engine/get.js'
+import { getShare, type Discovery, type GetResult, type NodeContext } from './engine/get.js'
 import { createKithLibp2p, type KithServices } from './libp2p/assembly.js'
 import { publishShare, signerFor, type ShareOptions } from './engine/publish.js'
-import type { Repo, ShareRecord } from './repo/repo.js'
+import type { Repo } from './repo/repo.js'
+import type { ShareRecord } from './repo/format.js'
 import { swarm as swarmService, type Swarm } from './engine/swarm/service.js'
-import { ShareState } from './engine/share/share-state.js'
+import { type ShareState } from './engine/share/share-state.js'
 import { seedShare, type SeedOptions, type SeedResult } from './engine/seed.js'
 import { Announcer } from './engine/announcer.js'
 import { AlreadyHeldError, ShareBusyError, UnsharedError } from './errors.js'
@@ -28,16 +30,10 @@ import { dropSeedBlocks, forgetShare } from './share/unshare.js'
 import { scope } from './engine/abort.js'
 import { LINK_HINTS } from './engine/constants.js'
 import { connectionKind, type PeerInfoSummary } from './engine/peer-kind.js'
-import { Circles, type CircleSummary, type FeedEntry, type MemberInfo } from './circle/circles.js'
+import { Circles } from './circle/circles.js'
+import type { CircleSummary, FeedEntry, MemberInfo } from './api/schema.js'
 import { CircleNetwork } from './circle/service.js'
 import type { SettingsRequest, SettingsResponse } from './api/schema.js'
-
-/** `getShare` options on Node: the share is written under `outDir`. */
-export type NodeGetOptions = Omit<GetOptions, 'openTarget'> & { outDir: string }
-
-export { ANNOUNCE_RETRY_MS, REANNOUNCE_MS } from './engine/announcer.js'
-export { AlreadyHeldError, ShareBusyError, UnsharedError } from './errors.js'
-export { forgetShare } from './share/unshare.js'
 
 /** Longest `unshare` waits for the fetch it stops to wind down. */
 const UNSHARE_WAIT_MS = 10_000
@@ -51,10 +47,6 @@ export interface KithNodeInit {
   uploadRate?: number
   downloadRate?: number
 }
-
-export { manifestOf, shareInfo, type ShareInfo } from './share/share-info.js'
-
-export { connectionKind, type PeerKind, type PeerInfoSummary } from './engine/peer-kind.js'
 
 export class KithNode {
   readonly repo: Repo
@@ -296,7 +288,7 @@ export class KithNode {
 
   /** Stops serving and forgets a share (by link or manifest ID). Files on disk are kept. */
   async unshare (linkOrManifest: string): Promise<boolean> {
-    const manifest = manifestOf(linkOrManifest)
+    const manifest = manifestIdOf(linkOrManifest)
     const running = this.#running.get(manifest)
     if (running !== undefined) {
       // Stop fetching first, so nothing is stored or recorded after the record is gone.
@@ -319,7 +311,7 @@ export class KithNode {
   }
 
   #info (r: ShareRecord): ShareInfo {
-    const state = this.#states.get(manifestOf(r.link))
+    const state = this.#states.get(manifestIdOf(r.link))
     return shareInfo(r, state === undefined ? undefined : { peers: this.#ctx.swarm.sessions(state).length, uploaded: state.uploaded, serving: state.serving })
   }
 
@@ -443,7 +435,7 @@ export class KithNode {
     if (c === undefined || dir === null || dir === undefined || this.#stopped) return
     void (async () => {
       // A blind seed is not held: fetching the post replaces it with a download.
-      const held = new Set((await this.repo.listShares()).filter(r => r.role !== 'seed').map(r => manifestOf(r.link)))
+      const held = new Set((await this.repo.listShares()).filter(r => r.role !== 'seed').map(r => manifestIdOf(r.link)))
       for (const post of this.circles.feed(circleId)) {
         let manifest: string
         try { manifest = parseLink(post.link).manifest.toString() } catch { continue }

@@ -8,7 +8,7 @@
  * missing or mistyped field into the caller's typed error.
  */
 import { decode, encode, rfc8949EncodeOptions } from 'cborg'
-import { KithError } from './errors.js'
+import { type KithError } from './errors.js'
 
 type ErrorClass = new (message?: string, options?: { cause?: unknown }) => KithError
 

@@ -20,7 +20,7 @@
  * TruncatedLinkError or LinkChecksumError. Errors never echo the link (it holds a key).
  */
 import { sha256 } from '@noble/hashes/sha2.js'
-import type { CID } from 'multiformats/cid'
+import { CID } from 'multiformats/cid'
 import { base32 } from 'multiformats/bases/base32'
 import { cidFromDigest, digestFromCid } from './cid.js'
 import { DIGEST_BYTES, FORMAT_VERSION, KEY_BYTES, LABELS, LINK_CHECKSUM_BYTES, LINK_SCHEME, MAX_HINT_BYTES, MAX_LINK_CHARS, MAX_LINK_HINTS } from './constants.js'
@@ -95,6 +95,24 @@ function extractLinkText (input: string): string {
   const candidate = hash >= 0 && /^https?:\/\//i.test(text) ? text.slice(hash + 1) : text
   if (candidate.slice(0, LINK_SCHEME.length).toLowerCase() !== LINK_SCHEME) throw new NotAKithLinkError()
   return candidate.slice(LINK_SCHEME.length)
+}
+
+/**
+ * The manifest ID (CID string) named by a `kith:` link or given as is, as `kith unshare` and the
+ * API take either. A link gets parseLink's typed errors; anything that is neither a link nor a
+ * CID is a NotAKithLinkError. Never echoes its input (a link holds a key).
+ *
+ * @example manifestIdOf('kith:aeaq…') === manifestIdOf('bafkrei…')
+ */
+export function manifestIdOf (linkOrManifest: string): string {
+  const text = linkOrManifest.trim()
+  if (text.length > MAX_LINK_CHARS) throw new NotAKithLinkError('not a kith link or manifest ID')
+  if (text.toLowerCase().includes(LINK_SCHEME)) return parseLink(text).manifest.toString()
+  try {
+    return CID.parse(text).toString()
+  } catch {
+    throw new NotAKithLinkError('not a kith link or manifest ID')
+  }
 }
 
 /** Parses a `kith:` link (or `http(s)://…/#kith:…`). Throws one typed error saying what is wrong. */

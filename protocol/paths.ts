@@ -13,7 +13,7 @@ import { UnsafePathError } from './errors.js'
 
 const encoder = new TextEncoder()
 // C0 controls, DEL, C1 controls, '/', '\\'. Reported by position and code point only.
-// eslint-disable-next-line no-control-regex
+
 const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f/\\]/u
 
 /** Validates one path component. Throws `UnsafePathError`. */

@@ -375,7 +375,7 @@ try {
     console.log(`arithmetic limit on this machine   ${f(limit)} MB/s   ${(limit / ceil).toFixed(2)}× ceiling   (${f(floor)} core-seconds per GiB on ${cores} cores:`)
     console.log(`  transport ${f(ceilRuns.cpuPerGiB)} (the ceiling run's own CPU) + SHA-256 3 × ${work.sha256.toFixed(2)} + seal ${work.seal.toFixed(2)} + open ${work.open.toFixed(2)} + write a new file ${f(work.write)} + read ${work.read.toFixed(2)})`)
     console.log(`4 seeders × ${capMB} MB/s cap → 1         ${f(sw.steadyMbps)} MB/s   ${(sw.steadyMbps / sw.capSum).toFixed(2)}× caps     (target ≥ 0.85×) ${sw.steadyMbps / sw.capSum >= 0.85 ? 'PASS' : 'BELOW'}   [wall clock incl. start: ${f(sw.mbps)} MB/s]`)
-    console.log(`  (steady state = size / (get time − fixed cost of a one-chunk get from the same seeder, same run))`)
+    console.log('  (steady state = size / (get time − fixed cost of a one-chunk get from the same seeder, same run))')
     console.log(`first verified byte                ${fb.toFixed(0)} ms      (target < 1000 ms) ${fb < 1000 ? 'PASS' : 'BELOW'}`)
     console.log(`peak RSS ${sizeGiB} GiB: seeder ${f(one.seederRss / 1e6)} MB, downloader ${f(one.downloaderRss / 1e6)} MB (target < 250 MB)`)
     if (big !== undefined) console.log(`peak RSS ${bigGiB} GiB: seeder ${f(big.seederRss / 1e6)} MB, downloader ${f(big.downloaderRss / 1e6)} MB (${(big.downloaderRss / one.downloaderRss).toFixed(2)}× the ${sizeGiB} GiB run; target within ±10%)`)

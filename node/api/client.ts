@@ -8,15 +8,12 @@
  */
 import { request } from 'node:http'
 import { KithError } from '../../protocol/errors.js'
-import {
-  ROUTES, oneLine,
-  type ApiErrorBody, type DownloadRequest, type DownloadStatus, type DownloadsResponse, type PeersResponse, type SeedRequest, type SeedStatus,
-  type SettingsRequest, type SettingsResponse, type ShareInfo, type ShareRequest, type SharesResponse, type StatusResponse,
-  type UnshareResponse
-} from './schema.js'
-import { readApiToken, readDaemonInfo, type DaemonInfo } from '../repo/repo.js'
+import { ROUTES, type ApiErrorBody, type DownloadRequest, type DownloadStatus, type DownloadsResponse, type PeersResponse, type SeedRequest, type SeedStatus, type SettingsRequest, type SettingsResponse, type ShareInfo, type ShareRequest, type SharesResponse, type StatusResponse, type UnshareResponse } from './schema.js'
+import { oneLine } from './errors.js'
+import { readApiToken, readDaemonInfo } from '../repo/repo.js'
+import type { DaemonInfo } from '../repo/format.js'
 import type { CircleAutoFetchRequest, CircleCreateRequest, CircleInviteRequest, CircleJoinRequest, CircleRemoveRequest } from './schema.js'
-import type { CircleSummary, FeedEntry, MemberInfo } from '../circle/circles.js'
+import type { CircleSummary, FeedEntry, MemberInfo } from './schema.js'
 
 /** Default per-request timeout; POST /shares has none. */
 export const API_TIMEOUT_MS = 30_000

@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto'
 import { multiaddr } from '@multiformats/multiaddr'
 import { KithError } from '../../protocol/errors.js'
-import { BadRequestError, MAX_FINISHED_DOWNLOADS, errorBody, type DownloadStatus, type SeedStatus } from './schema.js'
+import { BadRequestError, errorBody } from './errors.js'
+import { MAX_FINISHED_DOWNLOADS, type DownloadStatus, type SeedStatus } from './schema.js'
 import { DEFAULT_GET_TIMEOUT_MS } from '../engine/get.js'
 
 export class CancelledError extends KithError {

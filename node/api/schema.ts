@@ -1,8 +1,10 @@
 /**
- * The daemon's local HTTP API: the one schema shared by the server (node/daemon.ts), the client
- * (node/api/client.ts, used by the CLI) and, later, the web UI. Everything that crosses the wire
- * is declared here: paths, request and response bodies, the error body, the download progress
- * model, and the validators the server runs on every request body. docs/API.md documents it.
+ * The daemon's local HTTP API: the one schema shared by the server (node/api/server.ts), the
+ * client (node/api/client.ts, used by the CLI) and the web UI (web/ui/api.ts). Every type that
+ * crosses the wire is declared here, once: paths, request and response bodies, the error body,
+ * the download progress model. Types and constants only, no platform import: web/ imports this
+ * module with `import type` (docs/ARCHITECTURE.md). Validators: validate.ts; errors: errors.ts;
+ * progress folding: progress.ts. docs/API.md documents it.
  *
  * Transport rules (enforced by daemon.ts):
  *  - HTTP on a loopback address only; the `Host` header must name that address or `localhost`
@@ -10,16 +12,11 @@
  *  - Every `/api/` request carries `Authorization: Bearer <token>`, the contents of the repo's
  *    `api-token` file, else 401.
  *  - Bodies are JSON, at most MAX_BODY_BYTES, else 413.
- *  - Errors are `{ "error": { "name", "message" } }` with a 4xx/5xx status.
+ *  - Errors are `{ "error": { "name", "message" } }` with a 4xx/5xx status (errors.ts).
  */
-import { isAbsolute } from 'node:path'
-import { KithError } from '../../protocol/errors.js'
-import type { GetProgressEvents, GetResult } from '../engine/get.js'
-import type { PeerInfoSummary, ShareInfo } from '../node.js'
-import type { SeedProgressEvents, SeedResult } from '../engine/seed.js'
-import { LIVE_CONFIG_FIELDS, configProblem, defaultConfig } from '../repo/format.js'
-
-export type { PeerInfoSummary, ShareInfo } from '../node.js'
+import type { GetResult } from '../engine/get.js'
+import type { PeerInfoSummary } from '../engine/peer-kind.js'
+import type { SeedResult } from '../engine/seed.js'
 
 /** Every endpoint lives under this prefix; a breaking change gets a new one. */
 export const API_PREFIX = '/api/v1'
@@ -83,6 +80,26 @@ export interface PeersResponse {
   peers: PeerInfoSummary[]
 }
 
+/** What the API and `kith ls` show of a share (node/share/share-info.ts builds it). */
+export interface ShareInfo {
+  link: string
+  manifest: string
+  name: string
+  size: number
+  chunks: number
+  /** 'sealed' for a blind seed: its names and kind are encrypted under a key it does not hold. */
+  kind: ShareKind
+  role: ShareRole
+  complete: boolean
+  /** Live figures (0 when not being served). */
+  peers: number
+  uploaded: number
+  serving: boolean
+}
+
+export type ShareKind = 'file' | 'dir' | 'sealed'
+export type ShareRole = 'publisher' | 'downloader' | 'seed'
+
 /** GET /shares */
 export interface SharesResponse {
   shares: ShareInfo[]
@@ -106,10 +123,54 @@ export interface CircleInviteRequest { ttlSeconds?: number }
 export interface CircleRemoveRequest { peerId: string }
 export interface CircleAutoFetchRequest { dir: string | null }
 
+/** GET /circles: one circle as the node sees it. */
+export interface CircleSummary {
+  id: string
+  name: string
+  epoch: number
+  members: number
+  posts: number
+  admin: boolean
+  autoFetch: string | null
+}
+
+/** GET /circles/:name/members */
+export interface MemberInfo { peerId: string, name: string, admin: boolean, since: number, online: boolean, me: boolean }
+
+/** GET /circles/:name/feed: one post. */
+export interface FeedEntry { id: string, name: string, size: number, link: string, author: string, authorName: string, time: string, epoch: number }
+
 // --- settings (config.json) ----------------------------------------------------------------------
 
-export type { SettingsRequest, SettingsResponse } from './types.js'
-import type { SettingsRequest } from './types.js'
+/** GET /settings, and the answer to PUT /settings: the repo's config and what it is. */
+export interface SettingsResponse {
+  /** Upload cap of the whole node, bytes/s; 0 = unlimited. */
+  uploadRate: number
+  /** Download cap of the whole node, bytes/s; 0 = unlimited. */
+  downloadRate: number
+  /** Plaintext chunk size of new shares, bytes. */
+  chunkSize: number
+  /** config.json's listen multiaddrs (take effect at restart; the running ones are in GET /status). */
+  listen: string[]
+  /** config.json's bootstrap peers (take effect at restart). */
+  bootstrap: string[]
+  /** config.json's API address, host:port (takes effect at restart). */
+  api: string
+  /** Absolute path of the repo. */
+  repo: string
+  /** The repo's keys are sealed with a passphrase. */
+  sealed: boolean
+}
+
+/**
+ * PUT /settings → SettingsResponse: any of these, validated as config.json is, written to it
+ * atomically and applied to the running node at once (rates: every transfer; chunk size: new shares).
+ */
+export interface SettingsRequest {
+  uploadRate?: number
+  downloadRate?: number
+  chunkSize?: number
+}
 
 /** POST /shares/unshare */
 export interface UnshareRequest {
@@ -200,285 +261,4 @@ export interface SeedStatus extends DownloadProgress {
 /** GET /seeds */
 export interface SeedsResponse {
   seeds: SeedStatus[]
-}
-
-// --- errors ---------------------------------------------------------------------------------------
-
-/** An error with an HTTP status, thrown by the server's request handling. */
-export class HttpError extends KithError {
-  static override name = 'HttpError'
-  readonly status: number
-  constructor (status: number, message: string) {
-    super(message)
-    this.status = status
-  }
-}
-
-export class BadRequestError extends HttpError {
-  static override name = 'BadRequestError'
-  constructor (message: string) { super(400, message) }
-}
-
-export class UnauthorizedError extends HttpError {
-  static override name = 'UnauthorizedError'
-  constructor (message = 'missing or wrong API token (Authorization: Bearer <contents of the repo\'s api-token file>)') { super(401, message) }
-}
-
-export class ForbiddenError extends HttpError {
-  static override name = 'ForbiddenError'
-  constructor (message = 'the Host header must name this loopback server') { super(403, message) }
-}
-
-export class NotFoundError extends HttpError {
-  static override name = 'NotFoundError'
-  constructor (message = 'no such endpoint') { super(404, message) }
-}
-
-export class MethodNotAllowedError extends HttpError {
-  static override name = 'MethodNotAllowedError'
-  /** Value for the Allow header. */
-  readonly allow: string | undefined
-  constructor (message = 'method not allowed', allow?: string) {
-    super(405, message)
-    this.allow = allow
-  }
-}
-
-export class ConflictError extends HttpError {
-  static override name = 'ConflictError'
-  constructor (message: string) { super(409, message) }
-}
-
-export class PayloadTooLargeError extends HttpError {
-  static override name = 'PayloadTooLargeError'
-  constructor (message = `request body larger than ${MAX_BODY_BYTES} bytes`) { super(413, message) }
-}
-
-export class ShareNotFoundError extends HttpError {
-  static override name = 'ShareNotFoundError'
-  constructor (message = 'no share with that link or manifest ID') { super(404, message) }
-}
-
-export class DownloadNotFoundError extends HttpError {
-  static override name = 'DownloadNotFoundError'
-  constructor (message = 'no download with that ID') { super(404, message) }
-}
-
-export class SeedNotFoundError extends HttpError {
-  static override name = 'SeedNotFoundError'
-  constructor (message = 'no seed job with that ID') { super(404, message) }
-}
-
-/** Errors whose cause is the request itself: 400 rather than 500. */
-const CLIENT_ERRORS = new Set([
-  'NotAKithLinkError', 'LinkChecksumError', 'TruncatedLinkError', 'MalformedLinkError', 'UnsupportedVersionError',
-  'SeedOnlyLinkError', 'SourceError', 'OutputPathError', 'LimitError', 'UnsafePathError',
-  'InviteCodeError', 'InviteRefusedError', 'CircleExistsError', 'AlreadyHeldError'
-])
-/** Errors that name something the daemon does not have: 404. */
-const NOT_FOUND_ERRORS = new Set(['CircleNotFoundError', 'MemberNotFoundError'])
-
-/** HTTP status for an error thrown while handling a request. */
-export function statusForError (err: unknown): number {
-  if (err instanceof HttpError) return err.status
-  const name = (err as Error | undefined)?.name ?? ''
-  if (CLIENT_ERRORS.has(name)) return 400
-  if (NOT_FOUND_ERRORS.has(name)) return 404
-  if (name === 'NotCircleAdminError') return 403
-  if (name === 'InviterUnreachableError') return 504
-  if (name === 'ShareBusyError') return 409
-  if (name === 'DiskFullError') return 507
-  return 500
-}
-
-export function errorBody (err: unknown): ApiErrorBody {
-  const e = err as Error | undefined
-  const name = typeof e?.name === 'string' && e.name !== '' ? e.name : 'Error'
-  const message = typeof e?.message === 'string' && e.message !== '' ? e.message : String(err)
-  return { error: { name, message: oneLine(message) } }
-}
-
-export function oneLine (text: string): string {
-  return text.replace(/\s*[\r\n]+\s*/g, ' ').trim()
-}
-
-// --- request validation ---------------------------------------------------------------------------
-
-function object (body: unknown): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new BadRequestError('the body must be a JSON object')
-  return body as Record<string, unknown>
-}
-
-function onlyKeys (o: Record<string, unknown>, allowed: string[]): void {
-  for (const k of Object.keys(o)) if (!allowed.includes(k)) throw new BadRequestError(`unknown field "${k}"`)
-}
-
-function text (o: Record<string, unknown>, key: string, maxLength = 4096): string {
-  const v = o[key]
-  if (typeof v !== 'string' || v.length === 0) throw new BadRequestError(`"${key}" must be a non-empty string`)
-  if (v.length > maxLength) throw new BadRequestError(`"${key}" is too long`)
-  if (v.includes('\0')) throw new BadRequestError(`"${key}" contains a NUL character`)
-  return v
-}
-
-function absolutePath (o: Record<string, unknown>, key: string): string {
-  const p = text(o, key)
-  if (!isAbsolute(p)) throw new BadRequestError(`"${key}" must be an absolute path`)
-  return p
-}
-
-function positive (o: Record<string, unknown>, key: string, integer: boolean): number | undefined {
-  const v = o[key]
-  if (v === undefined || v === null) return undefined
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (integer && !Number.isSafeInteger(v))) {
-    throw new BadRequestError(`"${key}" must be a positive ${integer ? 'integer' : 'number'}`)
-  }
-  return v
-}
-
-export function parseShareRequest (body: unknown): ShareRequest {
-  const o = object(body)
-  onlyKeys(o, ['path', 'chunkSize', 'circle'])
-  const req: ShareRequest = { path: absolutePath(o, 'path') }
-  const chunkSize = positive(o, 'chunkSize', true)
-  if (chunkSize !== undefined) req.chunkSize = chunkSize
-  if (o.circle !== undefined) req.circle = text(o, 'circle', 256)
-  return req
-}
-
-export function parseCircleCreate (body: unknown): CircleCreateRequest {
-  const o = object(body)
-  onlyKeys(o, ['name', 'memberName'])
-  return { name: text(o, 'name', 64), ...(o.memberName !== undefined ? { memberName: text(o, 'memberName', 64) } : {}) }
-}
-
-export function parseCircleJoin (body: unknown): CircleJoinRequest {
-  const o = object(body)
-  onlyKeys(o, ['code', 'memberName'])
-  return { code: text(o, 'code', 1024), ...(o.memberName !== undefined ? { memberName: text(o, 'memberName', 64) } : {}) }
-}
-
-export function parseCircleInvite (body: unknown): CircleInviteRequest {
-  const o = body === undefined ? {} : object(body)
-  onlyKeys(o, ['ttlSeconds'])
-  const ttlSeconds = positive(o, 'ttlSeconds', false)
-  return ttlSeconds !== undefined ? { ttlSeconds } : {}
-}
-
-export function parseCircleRemove (body: unknown): CircleRemoveRequest {
-  const o = object(body)
-  onlyKeys(o, ['peerId'])
-  return { peerId: text(o, 'peerId', 128) }
-}
-
-export function parseCircleAutoFetch (body: unknown): CircleAutoFetchRequest {
-  const o = object(body)
-  onlyKeys(o, ['dir'])
-  return { dir: o.dir === null ? null : absolutePath(o, 'dir') }
-}
-
-export function parseSettingsRequest (body: unknown): SettingsRequest {
-  const o = object(body)
-  onlyKeys(o, [...LIVE_CONFIG_FIELDS])
-  const req: SettingsRequest = {}
-  for (const k of LIVE_CONFIG_FIELDS) {
-    if (o[k] === undefined) continue
-    // The very check config.json gets when the repo opens (over valid defaults: only `k` can fail).
-    const problem = configProblem({ ...defaultConfig(), [k]: o[k] })
-    if (problem !== undefined) throw new BadRequestError(`"${problem.field}" must be ${problem.must}`)
-    req[k] = o[k] as number
-  }
-  if (Object.keys(req).length === 0) throw new BadRequestError(`nothing to change: set any of ${LIVE_CONFIG_FIELDS.map(k => `"${k}"`).join(', ')}`)
-  return req
-}
-
-export function parseUnshareRequest (body: unknown): UnshareRequest {
-  const o = object(body)
-  onlyKeys(o, ['link'])
-  return { link: text(o, 'link') }
-}
-
-export function parseDownloadRequest (body: unknown): DownloadRequest {
-  const o = object(body)
-  onlyKeys(o, ['link', 'outDir', 'timeoutSeconds', 'bootstrap'])
-  return { link: text(o, 'link'), outDir: absolutePath(o, 'outDir'), ...fetchOptions(o) }
-}
-
-export function parseSeedRequest (body: unknown): SeedRequest {
-  const o = object(body)
-  onlyKeys(o, ['link', 'timeoutSeconds', 'bootstrap'])
-  return { link: text(o, 'link'), ...fetchOptions(o) }
-}
-
-/** `timeoutSeconds` and `bootstrap`, as downloads and seeds take them. */
-function fetchOptions (o: Record<string, unknown>): { timeoutSeconds?: number, bootstrap?: string[] } {
-  const out: { timeoutSeconds?: number, bootstrap?: string[] } = {}
-  const timeoutSeconds = positive(o, 'timeoutSeconds', false)
-  if (timeoutSeconds !== undefined) out.timeoutSeconds = timeoutSeconds
-  if (o.bootstrap !== undefined) {
-    const list = o.bootstrap
-    if (!Array.isArray(list) || list.length > MAX_DOWNLOAD_BOOTSTRAP || list.some(a => typeof a !== 'string' || a.length === 0 || a.length > 1024)) {
-      throw new BadRequestError(`"bootstrap" must be an array of at most ${MAX_DOWNLOAD_BOOTSTRAP} multiaddr strings`)
-    }
-    out.bootstrap = list as string[]
-  }
-  return out
-}
-
-// --- progress -------------------------------------------------------------------------------------
-
-export function initialProgress (): DownloadProgress {
-  return { phase: 'finding', bytes: 0, total: 0, chunks: 0, totalChunks: 0, peers: 0 }
-}
-
-/** Folds one `seedShare` progress event into `p` (bytes are ciphertext; there is no name). */
-export function applySeedProgress (p: DownloadProgress, evt: SeedProgressEvents): void {
-  switch (evt.type) {
-    case 'kith:seed:peers':
-      p.peers = evt.detail.peers
-      break
-    case 'kith:seed:manifest':
-      p.total = evt.detail.bytes
-      p.totalChunks = evt.detail.chunks
-      p.phase = 'downloading'
-      break
-    case 'kith:seed:chunk':
-      applyChunk(p, evt.detail)
-      break
-  }
-}
-
-/** A chunk landed: the counts every chunk event carries. */
-function applyChunk (p: DownloadProgress, d: Pick<DownloadProgress, 'bytes' | 'total' | 'chunks' | 'totalChunks' | 'peers'>): void {
-  p.phase = 'downloading'
-  p.bytes = d.bytes
-  p.total = d.total
-  p.chunks = d.chunks
-  p.totalChunks = d.totalChunks
-  p.peers = d.peers
-}
-
-/** Folds one `getShare` progress event into `p` (the daemon and the foreground CLI both use it). */
-export function applyGetProgress (p: DownloadProgress, evt: GetProgressEvents): void {
-  switch (evt.type) {
-    case 'kith:get:peers':
-      p.peers = evt.detail.peers
-      break
-    case 'kith:get:manifest':
-      p.name = evt.detail.name
-      p.total = evt.detail.size
-      p.totalChunks = evt.detail.chunks
-      if (p.phase === 'finding') p.phase = 'downloading'
-      break
-    case 'kith:get:verify':
-      p.phase = 'verifying'
-      break
-    case 'kith:get:chunk':
-      applyChunk(p, evt.detail)
-      if (p.chunks >= p.totalChunks && p.totalChunks > 0) p.phase = 'finishing'
-      break
-    case 'kith:get:file':
-      p.phase = 'finishing'
-      break
-  }
 }

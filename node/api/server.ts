@@ -10,28 +10,19 @@ import { mkdir, stat } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { extname, resolve, sep } from 'node:path'
-import { CID } from 'multiformats/cid'
 import { KithError } from '../../protocol/errors.js'
-import { parseLink, seedOnlyLink, type ShareLink } from '../../protocol/link.js'
-import {
-  API_PREFIX, BadRequestError, ConflictError, DownloadNotFoundError, ForbiddenError, MAX_BODY_BYTES,
-  MethodNotAllowedError, NotFoundError, PayloadTooLargeError, SeedNotFoundError, ShareNotFoundError, UnauthorizedError, applyGetProgress,
-  applySeedProgress, errorBody, initialProgress, parseDownloadRequest, parseSeedRequest, parseShareRequest, parseUnshareRequest, statusForError,
-  type DownloadStatus, type DownloadsResponse, type PeersResponse, type SeedStatus, type SeedsResponse, type SettingsRequest, type SettingsResponse, type SharesResponse,
-  type StatusResponse, type UnshareResponse
-} from './schema.js'
-import { kithVersion } from '../cli/version.js'
+import { manifestIdOf, parseLink, seedOnlyLink } from '../../protocol/link.js'
+import { API_PREFIX, MAX_BODY_BYTES, type DownloadStatus, type DownloadsResponse, type PeersResponse, type SeedStatus, type SeedsResponse, type SharesResponse, type StatusResponse, type UnshareResponse } from './schema.js'
+import { BadRequestError, ConflictError, DownloadNotFoundError, ForbiddenError, MethodNotAllowedError, NotFoundError, PayloadTooLargeError, SeedNotFoundError, ShareNotFoundError, UnauthorizedError, errorBody, statusForError } from './errors.js'
+import { applyGetProgress, applySeedProgress, initialProgress } from './progress.js'
+import { parseDownloadRequest, parseSeedRequest, parseShareRequest, parseUnshareRequest } from './validate.js'
+import { kithVersion } from '../version.js'
 import { bootstrapAddrs, CancelledError, JobTable, jobId, timeoutOf, type JobStatus } from './jobs.js'
-
-export { CancelledError } from './jobs.js'
-import { SeedOnlyLinkError, type GetResult } from '../engine/get.js'
-import type { NodeGetOptions, PeerInfoSummary, ShareInfo } from '../node.js'
-import type { ShareOptions } from '../engine/publish.js'
-import type { SeedOptions, SeedResult } from '../engine/seed.js'
-import { type DaemonInfo } from '../repo/repo.js'
+import { SeedOnlyLinkError } from '../engine/get.js'
+import type { DaemonInfo } from '../repo/format.js'
+import type { ApiBackend } from './backend.js'
 import { routeCircles } from './routes/circles.js'
 import { routeSettings } from './routes/settings.js'
-import type { CircleSummary, FeedEntry, MemberInfo } from '../circle/circles.js'
 
 // --- API address ------------------------------------------------------------------------------------
 
@@ -82,36 +73,6 @@ function hostPort (host: string, port: number): string {
 // --- server -----------------------------------------------------------------------------------------
 
 /** What the API serves. KithNode implements it. */
-export interface ApiBackend {
-  status: () => { peerId: string, addrs: string[], connections: number, shares: number, sessions: number, sealed: boolean }
-  peers: () => PeerInfoSummary[]
-  listShares: () => Promise<ShareInfo[]>
-  share: (path: string, opts?: ShareOptions) => Promise<ShareInfo>
-  unshare: (linkOrManifest: string) => Promise<boolean>
-  get: (link: string, opts: NodeGetOptions) => Promise<GetResult>
-  /** Blind-seeds a share (seed-only link): fetches its ciphertext and keeps serving it. */
-  seed: (link: ShareLink, opts: SeedOptions) => Promise<SeedResult>
-  /** Throws (AlreadyHeldError) if the node cannot blind-seed this share: checked before the job starts. */
-  checkSeedable: (link: ShareLink) => Promise<void>
-  /** Whether the node is already downloading or blind-seeding this share (manifest ID). */
-  fetching: (manifest: string) => boolean
-  /** Dials a peer by multiaddr. */
-  dial: (addr: string, signal?: AbortSignal) => Promise<void>
-  shareToCircle: (path: string, circle: string, opts?: ShareOptions) => Promise<ShareInfo>
-  circleList: () => CircleSummary[]
-  circleCreate: (name: string, memberName: string) => Promise<CircleSummary>
-  circleJoin: (code: string, memberName: string, signal?: AbortSignal) => Promise<CircleSummary>
-  circleInvite: (name: string, ttlMs: number) => Promise<{ code: string, expires: string }>
-  circleMembers: (name: string) => MemberInfo[]
-  circleFeed: (name: string) => FeedEntry[]
-  circleRemove: (name: string, peerId: string) => Promise<{ epoch: number }>
-  circleAutoFetch: (name: string, dir: string | null) => Promise<void>
-  /** The repo's config (GET /settings). */
-  settings: () => SettingsResponse
-  /** Writes config.json and applies the change to the running node (PUT /settings). */
-  updateSettings: (req: SettingsRequest) => Promise<SettingsResponse>
-}
-
 export interface ApiServerOptions {
   backend: ApiBackend
   /** The repo's API token. */
@@ -320,7 +281,7 @@ export class ApiServer {
   }
 
   async #unshare (linkOrManifest: string): Promise<UnshareResponse> {
-    const manifest = manifestId(linkOrManifest)
+    const manifest = manifestIdOf(linkOrManifest)
     if (!(await this.#opts.backend.unshare(manifest))) throw new ShareNotFoundError()
     return { manifest, removed: true }
   }
@@ -469,17 +430,6 @@ async function readJson (req: IncomingMessage): Promise<unknown> {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'))
   } catch {
     throw new BadRequestError('the body is not valid JSON')
-  }
-}
-
-/** Manifest ID from a link or a manifest ID; typed link errors for bad links. */
-export function manifestId (linkOrManifest: string): string {
-  const text = linkOrManifest.trim()
-  if (text.toLowerCase().includes('kith:')) return parseLink(text).manifest.toString()
-  try {
-    return CID.parse(text).toString()
-  } catch {
-    throw new BadRequestError('not a kith link or manifest ID')
   }
 }
 

@@ -10,6 +10,7 @@
  *               (id, access key, expiry; the invite secret itself is never stored), auto-fetch.
  * Holds no peer address (SECURITY.md §9).
  */
+import type { CircleSummary, FeedEntry, MemberInfo } from '../api/schema.js'
 import { randomBytes } from 'node:crypto'
 import { open, readFile, readdir, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -17,10 +18,9 @@ import { userInfo } from 'node:os'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { TypedEventEmitter } from 'main-event'
-import {
-  CircleEntryError, CircleLog, addMemberEntry, createCircle, decodeEntry, formatInvite, hexOf, inviteAccessKey, inviteId,
-  postEntry, removeMemberEntry, type BoxKeyPair, type CircleSigner, type Entry, type PostPayload
-} from '../../protocol/circle/log.js'
+import { CircleEntryError, CircleLog, addMemberEntry, createCircle, decodeEntry, hexOf, postEntry, removeMemberEntry, type Entry, type PostPayload } from '../../protocol/circle/log.js'
+import { formatInvite, inviteAccessKey, inviteId } from '../../protocol/circle/invite.js'
+import type { BoxKeyPair, CircleSigner } from '../../protocol/circle/keys.js'
 import type { CryptoBackend } from '../../protocol/crypto.js'
 import { KithError } from '../../protocol/errors.js'
 import { x25519 } from '@noble/curves/ed25519.js'
@@ -82,20 +82,6 @@ export async function resealCircles (repoDir: string, from: Vault, to: Vault): P
   }
   return n
 }
-
-export interface CircleSummary {
-  id: string
-  name: string
-  epoch: number
-  members: number
-  posts: number
-  admin: boolean
-  autoFetch: string | null
-}
-
-export interface MemberInfo { peerId: string, name: string, admin: boolean, since: number, online: boolean, me: boolean }
-
-export interface FeedEntry { id: string, name: string, size: number, link: string, author: string, authorName: string, time: string, epoch: number }
 
 /** The member name used when none is given: the login name, trimmed to the limit. */
 export function defaultMemberName (): string {

@@ -20,10 +20,10 @@
 import type { PeerId, Stream } from '@libp2p/interface'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { computeProof, verifyProof, type AdmissionTranscript } from '../../protocol/admission.js'
-import {
-  CircleEntryError, CircleLog, MAX_CIRCLE_ENTRIES, MAX_CIRCLE_MESSAGE_BYTES, MAX_IDS_PER_MESSAGE, MalformedCircleMessageError,
-  decodeCircleMessage, decodeEntry, encodeCircleMessage, generateBoxKeyPair, hexOf, inviteAccessKey, inviteId, inviteProof, type CircleMessage, type Entry, type Invite
-} from '../../protocol/circle/log.js'
+import { CircleEntryError, CircleLog, MAX_CIRCLE_ENTRIES, decodeEntry, hexOf, type Entry } from '../../protocol/circle/log.js'
+import { MAX_CIRCLE_MESSAGE_BYTES, MAX_IDS_PER_MESSAGE, MalformedCircleMessageError, decodeCircleMessage, encodeCircleMessage, type CircleMessage } from '../../protocol/circle/messages.js'
+import { generateBoxKeyPair } from '../../protocol/circle/keys.js'
+import { inviteAccessKey, inviteId, inviteProof, type Invite } from '../../protocol/circle/invite.js'
 import { constantTimeEqual as constantTimeEq } from '../../protocol/bytes.js'
 import { defaultRandom } from '../../protocol/crypto.js'
 import { KithError } from '../../protocol/errors.js'

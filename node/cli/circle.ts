@@ -3,7 +3,8 @@
  * sync); otherwise on the repo directly (create, invite, ls, members, feed, remove: changes reach
  * the other members when this repo's daemon next runs) or, for `join`, with a temporary node.
  */
-import { Circles, DEFAULT_INVITE_TTL_MS, defaultMemberName, type CircleSummary, type FeedEntry, type MemberInfo } from '../circle/circles.js'
+import { Circles, DEFAULT_INVITE_TTL_MS, defaultMemberName } from '../circle/circles.js'
+import type { CircleSummary, FeedEntry, MemberInfo } from '../api/schema.js'
 import { bestBackend } from '../crypto/native.js'
 import { KithNode } from '../node.js'
 import { signerFor } from '../engine/publish.js'

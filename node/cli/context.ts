@@ -56,7 +56,6 @@ export function multiaddrFlag (ctx: Context, name: 'listen' | 'bootstrap'): stri
   return list
 }
 
-export { catchTermination, type Termination } from './signals.js'
 import type { Termination } from './signals.js'
 
 /** Awaits `p`, but gives up waiting after `ms` (shutdown must not hang). */

@@ -1,7 +1,9 @@
 /** `kith daemon`: run the node and the local API until SIGINT/SIGTERM, then exit 0. */
-import { Daemon, parseApiAddress } from '../daemon.js'
+import { Daemon } from '../daemon.js'
+import { parseApiAddress } from '../api/server.js'
 import { UsageError } from './errors.js'
-import { bounded, catchTermination, multiaddrFlag, untilAborted, type Context } from './context.js'
+import { bounded, multiaddrFlag, untilAborted, type Context } from './context.js'
+import { catchTermination } from './signals.js'
 import { passphraseSource } from './passphrase.js'
 
 /** Longest a clean shutdown may take before the process exits anyway. */

@@ -5,7 +5,7 @@
  * only with KITH_DEBUG=1. Messages come from the typed errors, which never hold key material.
  */
 import { KithError } from '../../protocol/errors.js'
-import { oneLine } from '../api/schema.js'
+import { oneLine } from '../api/errors.js'
 
 export const EXIT = {
   ok: 0,

@@ -10,7 +10,7 @@ import { EXIT, UsageError, reportError } from './errors.js'
 import { commandHelp, topHelp } from './help.js'
 import { Output, type Streams } from './output.js'
 import { holdSignals, releaseSignals } from './signals.js'
-import { kithVersion } from './version.js'
+import { kithVersion } from '../version.js'
 
 type Handler = (ctx: Context) => Promise<number>
 

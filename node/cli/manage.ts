@@ -3,12 +3,12 @@
  * and `unshare` read and edit the repo's share registry directly, `peers` and `status` fail with
  * NoDaemonError.
  */
-import { CID } from 'multiformats/cid'
-import { NotAKithLinkError } from '../../protocol/errors.js'
-import { parseLink } from '../../protocol/link.js'
-import { ShareNotFoundError, type ShareInfo } from '../api/schema.js'
+import { manifestIdOf } from '../../protocol/link.js'
+import { ShareNotFoundError } from '../api/errors.js'
+import type { ShareInfo } from '../api/schema.js'
 import { bestBackend } from '../crypto/native.js'
-import { forgetShare, shareInfo } from '../node.js'
+import { forgetShare } from '../share/unshare.js'
+import { shareInfo } from '../share/share-info.js'
 import { findDaemon, openRepo, type Context } from './context.js'
 import { NoDaemonError } from './errors.js'
 import { formatBytes, table } from './output.js'
@@ -39,19 +39,8 @@ export async function ls (ctx: Context): Promise<number> {
   return 0
 }
 
-/** Manifest ID from a link or a manifest ID; a typed link error otherwise. */
-function manifestOf (text: string): string {
-  const t = text.trim()
-  if (t.toLowerCase().includes('kith:')) return parseLink(t).manifest.toString()
-  try {
-    return CID.parse(t).toString()
-  } catch {
-    throw new NotAKithLinkError('not a kith link or manifest ID')
-  }
-}
-
 export async function unshare (ctx: Context): Promise<number> {
-  const manifest = manifestOf(ctx.args[0] as string)
+  const manifest = manifestIdOf(ctx.args[0] as string)
   const daemon = await findDaemon(ctx)
   if (daemon !== undefined) {
     await daemon.client.unshare(manifest)

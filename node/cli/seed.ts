@@ -7,13 +7,15 @@
  * `kith seed-link <link>`: prints a read link's seed-only form.
  */
 import { formatLink, parseLink, seedOnlyLink } from '../../protocol/link.js'
-import { applySeedProgress, initialProgress, type SeedRequest, type SeedStatus } from '../api/schema.js'
+import { applySeedProgress, initialProgress } from '../api/progress.js'
+import type { SeedRequest, SeedStatus } from '../api/schema.js'
 import type { DaemonConnection } from '../api/client.js'
 import { DEFAULT_GET_TIMEOUT_MS } from '../engine/get.js'
 import { KithNode } from '../node.js'
 import type { SeedResult } from '../engine/seed.js'
 import { parseSeconds } from './args.js'
-import { catchTermination, findDaemon, followJob, multiaddrFlag, openRepo, shutDown, type Context, type Termination } from './context.js'
+import { catchTermination, type Termination } from './signals.js'
+import { findDaemon, followJob, multiaddrFlag, openRepo, shutDown, type Context } from './context.js'
 import { formatBytes } from './output.js'
 import { ProgressLine } from './progress.js'
 import { qrString } from './qr.js'

@@ -43,7 +43,7 @@ export interface Termination {
 export function catchTermination (onSecond: () => void = () => { process.exit(130) }): Termination {
   const controller = new AbortController()
   let resolve!: (s: NodeJS.Signals) => void
-  const received = new Promise<NodeJS.Signals>(r => { resolve = r })
+  const received = new Promise<NodeJS.Signals>(_resolve => { resolve = _resolve })
   const handler = (sig: NodeJS.Signals): void => {
     if (controller.signal.aborted) { onSecond(); return }
     controller.abort(new InterruptedError(sig))

@@ -39,6 +39,7 @@ import { candidateName, MAX_NAME_ATTEMPTS, moveToFreeName, writeAtomic } from '.
 import { checkDownloadLayout, inside } from './paths.js'
 import { formatState, parseState, STATE_FILE, type StateIdentity } from './state.js'
 import { FileHandlePool } from './handle-pool.js'
+import type { GetOptions } from '../engine/get.js'
 
 const DEFAULT_FLUSH_MS = 1000
 const DEFAULT_FLUSH_EVERY = 128
@@ -46,6 +47,9 @@ const MAX_OPEN_FILES = 32
 const READ_SIZE = 1024 * 1024
 /** Plaintext kept in memory, per download, for chunks written ahead of the in-order hash. */
 const HASH_AHEAD_BYTES = 16 * 1024 * 1024
+
+/** `getShare` options on Node: the share is written under `outDir` (by a DownloadWriter). */
+export type NodeGetOptions = Omit<GetOptions, 'openTarget'> & { outDir: string }
 
 export interface DownloadWriterOptions {
   /** Longest time a written chunk waits before state.json records it (default 1000 ms). */

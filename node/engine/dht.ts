@@ -12,9 +12,7 @@ import type { Libp2p, PeerInfo } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { CID } from 'multiformats/cid'
 import { manifestRecordKey, validateManifestRecord } from '../../protocol/dht-record.js'
-import { RecordNotFoundError } from '../errors.js'
-
-export { RecordNotFoundError } from '../errors.js'
+import { RecordNotFoundError } from './errors.js'
 
 /** Any libp2p node with a kad-dht service under `dht` (a KithServices node is one). */
 export type WithDht = Libp2p<{ dht: KadDHT }>

@@ -135,11 +135,6 @@ export function shareDigest (backend: CryptoBackend, meta: ManifestMeta): string
   return hex(backend.sha256(new TextEncoder().encode(listing)))
 }
 
-export interface ActiveDownload {
-  state: ShareState
-  result: Promise<GetResult>
-}
-
 export async function getShare (ctx: NodeContext, link: ShareLink, opts: GetOptions): Promise<GetResult & { state: ShareState, meta: ManifestMeta }> {
   if (link.kind !== 'read') throw new SeedOnlyLinkError()
   const keys = deriveShareKeys(link.key)

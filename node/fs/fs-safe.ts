@@ -13,7 +13,6 @@ import { DiskFullError, OutputPathError } from '../errors.js'
 /** How many names (`name`, `name (1)`, …) a move to a free name tries. */
 export const MAX_NAME_ATTEMPTS = 100
 
-
 /** Rethrows ENOSPC/EDQUOT as `DiskFullError` naming `where`; anything else unchanged. */
 export function mapDiskError (err: unknown, where: string): never {
   DiskFullError.rethrow(err, where)

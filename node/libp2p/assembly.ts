@@ -127,7 +127,8 @@ export async function createKithLibp2p<S extends ServiceMap = ServiceMap> (init:
     ...init.services
   }
 
-  let nodeRef: Libp2p | undefined
+  // The relay gate needs the node it gates, which exists only once createLibp2p returns.
+  const built: { node?: Libp2p } = {}
   const options: Libp2pOptions<KithServices & S> = {
     privateKey,
     addresses: { listen },
@@ -145,13 +146,13 @@ export async function createKithLibp2p<S extends ServiceMap = ServiceMap> (init:
     connectionGater: {
       ...(allowPrivate || memoryOnly ? {} : { denyDialMultiaddr: (ma: Multiaddr) => isPrivate(ma) }),
       // The relay serves Kith peers only (node/libp2p/relay-gate.ts).
-      ...(init.relayServer === false ? {} : kithOnlyRelay(() => nodeRef, RELAY_IDENTIFY_WAIT_MS))
+      ...(init.relayServer === false ? {} : kithOnlyRelay(() => built.node, RELAY_IDENTIFY_WAIT_MS))
     },
     services: services as unknown as ServiceFactoryMap<KithServices & S>
   }
   if (init.datastore !== undefined) options.datastore = withoutPeerPersistence(init.datastore)
   const node = await createLibp2p(options)
-  nodeRef = node
+  built.node = node
   enforceConnectionCap(node, init.maxConnections ?? MAX_CONNECTIONS)
   if (bootstrap.length > 0) void dialBootstrap(node, bootstrap)
   return node

@@ -2,6 +2,7 @@
  * The repo's file formats: config, share records and the identity file; parsing that refuses
  * anything malformed with a RepoFormatError naming the field (never its value).
  */
+import type { ShareKind, ShareRole } from '../api/schema.js'
 import { privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 
@@ -37,10 +38,10 @@ export interface ShareRecord {
   size: number
   chunks: number
   /** 'sealed' for a blind seed: its names and kind are encrypted under a key it does not hold. */
-  kind: 'file' | 'dir' | 'sealed'
+  kind: ShareKind
   /** Absolute path of the shared file/folder (publisher) or of the finished download; null if none (blind seed). */
   source: string | null
-  role: 'publisher' | 'downloader' | 'seed'
+  role: ShareRole
   /** ISO 8601 time the share was added. */
   added: string
   complete: boolean
@@ -59,8 +60,6 @@ export interface DaemonInfo { pid: number, api: string }
  * sealed with a passphrase (node/repo/keystore.ts), `vault` (the KDF parameters and salt every secret
  * of the repo is sealed under) and `sealed` (the protobuf, sealed under label "identity").
  */
-export type IdentityFile = PlainIdentityFile | SealedIdentityFile
-
 export interface PlainIdentityFile {
   version: 1
   type: 'Ed25519'
@@ -213,4 +212,3 @@ export function checkShareRecord (rec: unknown, where = 'share record'): ShareRe
   if (r.have !== null && typeof r.have !== 'string') bad('have')
   return r as unknown as ShareRecord
 }
-

@@ -40,11 +40,7 @@ import { KithError } from '../../protocol/errors.js'
 import { exists, keepPrivate, makeDir, syncDir, writeAtomic, writeExclusive } from '../fs/fs-safe.js'
 import { PassphraseRequiredError, Vault, WrongPassphraseError } from './keystore.js'
 
-export { mapDiskError, writeAtomic, writeExclusive } from '../fs/fs-safe.js'
-export * from './format.js'
 import { LIVE_CONFIG_FIELDS, checkShareRecord, defaultConfig, encodeIdentity, encodeSealedIdentity, identityFromBytes, parseConfig, readIdentity, type DaemonInfo, type LiveConfig, type RepoConfig, type ShareRecord, type ShareRecordPatch } from './format.js'
-
-export { DiskFullError, RepoFormatError, RepoLockedError, RepoNotInitialisedError } from '../errors.js'
 
 export interface RepoOpenOptions {
   /** Initialise the repo if it has no identity yet. */

@@ -11,8 +11,6 @@ import { SourceError } from '../errors.js'
 import type { PlaintextReader } from '../engine/share/sources.js'
 import type { ShareSource } from '../engine/publish.js'
 
-export { SourceError } from '../errors.js'
-
 export interface SourceFile {
   /** '/'-joined path relative to the shared folder; for a one-file share, the file name. */
   path: string

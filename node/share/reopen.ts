@@ -27,34 +27,34 @@ export interface ReopenedShare {
 /** The repo's complete shares, ready to serve (not yet added to the swarm). */
 export async function reopenShares (repo: Repo, ctx: NodeContext): Promise<ReopenedShare[]> {
   const out: ReopenedShare[] = []
-    for (const r of await repo.listShares()) {
-      if (!r.complete || (r.source === null && r.role !== 'seed')) continue
-      try {
-        const link = parseLink(r.link)
-        if (r.role === 'seed') {
-          const local = scope(30_000)
-          const state = await reopenSeed(ctx, link, local.signal).finally(local.clear)
-          out.push({ manifest: link.manifest.toString(), state, plaintext: false })
-          continue
-        }
-        if (link.kind !== 'read' || r.source === null) continue
-        const keys = deriveShareKeys(link.key)
-        // Everything must be local: a share recorded as complete has all its blocks here.
-        const local = scope(5_000)
-        const fetched = await openLocalManifest({ backend: ctx.backend, blocks: repo.blocks, log: ctx.log, signal: local.signal }, link.manifest, keys).finally(local.clear)
-        const meta = fetched.meta
-        if (meta === undefined) continue
-        const state = new ShareState({ keys, rootCid: link.manifest, backend: ctx.backend, blocks: repo.blocks })
-        const have = new Bitfield(fetched.root.index.chunks)
-        for (let i = 0; i < have.size; i++) have.set(i)
-        state.setManifest(fetched.rootBytes, fetched.root.index, fetched.digests, fetched.treeBlockDigests, have)
-        const base: string = r.source
-        const paths = meta.files.map(f => meta.kind === 'file' ? base : join(base, ...f.path.split('/')))
-        state.source = new PlaintextChunkSource(meta, fetched.root.index.chunkSize, chunkCryptoFor(ctx, keys), i => state.chunkDigest(i), diskReader(i => paths[i], fetched.root.index.chunkSize))
-        out.push({ manifest: link.manifest.toString(), state, plaintext: true })
-      } catch (err) {
-        ctx.log.error('could not re-open a share from the repo: %s', (err as Error).name)
+  for (const r of await repo.listShares()) {
+    if (!r.complete || (r.source === null && r.role !== 'seed')) continue
+    try {
+      const link = parseLink(r.link)
+      if (r.role === 'seed') {
+        const local = scope(30_000)
+        const state = await reopenSeed(ctx, link, local.signal).finally(local.clear)
+        out.push({ manifest: link.manifest.toString(), state, plaintext: false })
+        continue
       }
+      if (link.kind !== 'read' || r.source === null) continue
+      const keys = deriveShareKeys(link.key)
+      // Everything must be local: a share recorded as complete has all its blocks here.
+      const local = scope(5_000)
+      const fetched = await openLocalManifest({ backend: ctx.backend, blocks: repo.blocks, log: ctx.log, signal: local.signal }, link.manifest, keys).finally(local.clear)
+      const meta = fetched.meta
+      if (meta === undefined) continue
+      const state = new ShareState({ keys, rootCid: link.manifest, backend: ctx.backend, blocks: repo.blocks })
+      const have = new Bitfield(fetched.root.index.chunks)
+      for (let i = 0; i < have.size; i++) have.set(i)
+      state.setManifest(fetched.rootBytes, fetched.root.index, fetched.digests, fetched.treeBlockDigests, have)
+      const base: string = r.source
+      const paths = meta.files.map(f => meta.kind === 'file' ? base : join(base, ...f.path.split('/')))
+      state.source = new PlaintextChunkSource(meta, fetched.root.index.chunkSize, chunkCryptoFor(ctx, keys), i => state.chunkDigest(i), diskReader(i => paths[i], fetched.root.index.chunkSize))
+      out.push({ manifest: link.manifest.toString(), state, plaintext: true })
+    } catch (err) {
+      ctx.log.error('could not re-open a share from the repo: %s', (err as Error).name)
     }
+  }
   return out
 }

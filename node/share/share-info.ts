@@ -3,30 +3,15 @@
  * live figures of the running node, if any. No key leaves through it other than the link itself
  * (the user's own capability, shown to the user).
  */
-import { CID } from 'multiformats/cid'
-import { parseLink } from '../../protocol/link.js'
-import type { ShareRecord } from '../repo/repo.js'
-
-export interface ShareInfo {
-  link: string
-  manifest: string
-  name: string
-  size: number
-  chunks: number
-  kind: ShareRecord['kind']
-  role: ShareRecord['role']
-  complete: boolean
-  /** Live figures (0 when not being served). */
-  peers: number
-  uploaded: number
-  serving: boolean
-}
+import { manifestIdOf } from '../../protocol/link.js'
+import type { ShareRecord } from '../repo/format.js'
+import type { ShareInfo } from '../api/schema.js'
 
 /** A registry record as ShareInfo, with live figures when the share is being served. */
 export function shareInfo (r: ShareRecord, live?: { peers: number, uploaded: number, serving: boolean }): ShareInfo {
   return {
     link: r.link,
-    manifest: manifestOf(r.link),
+    manifest: manifestIdOf(r.link),
     name: r.name,
     size: r.size,
     chunks: r.chunks,
@@ -38,11 +23,3 @@ export function shareInfo (r: ShareRecord, live?: { peers: number, uploaded: num
     serving: live?.serving ?? false
   }
 }
-
-/** Manifest ID from a link (read or seed-only) or from a manifest ID. */
-export function manifestOf (linkOrManifest: string): string {
-  const text = linkOrManifest.trim()
-  if (text.includes('kith:')) return parseLink(text).manifest.toString()
-  return CID.parse(text).toString()
-}
-

@@ -7,7 +7,8 @@ import type { CID } from 'multiformats/cid'
 import type { CryptoBackend } from '../../protocol/crypto.js'
 import { parseLink } from '../../protocol/link.js'
 import { scope } from '../engine/abort.js'
-import type { Repo, ShareRecord } from '../repo/repo.js'
+import type { Repo } from '../repo/repo.js'
+import type { ShareRecord } from '../repo/format.js'
 import { shareBlocks } from '../engine/seed.js'
 
 const repoLog = logger('kith:repo')
@@ -59,4 +60,3 @@ export async function dropSeedBlocks (repo: Repo, backend: CryptoBackend, rec: S
     guard.clear()
   }
 }
-

@@ -27,7 +27,6 @@ export class InviteCodeError extends KithError {
   constructor (message = 'not a valid kith invite code', options?: KithErrorOptions) { super(message, options) }
 }
 
-
 /**
  * An invite code (text): `kith-invite:` + base32(payload), payload =
  *   version(1) ‖ circle(32) ‖ inviter Ed25519 key(32) ‖ secret(32) ‖ expires (u32, s since 1970) ‖

@@ -23,7 +23,6 @@ function u32 (n: number): Uint8Array {
   return b
 }
 
-
 /** What an epoch key gives: post encryption, the sync access key, the DHT discovery key. */
 export interface EpochKeys {
   readonly epoch: number

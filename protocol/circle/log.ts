@@ -71,8 +71,6 @@ export class NoEpochKeyError extends KithError {
 
 // --- entries --------------------------------------------------------------------------------------
 
-export type EntryKind = 'genesis' | 'add' | 'remove' | 'post'
-
 export interface GenesisBody { kind: 'genesis', name: string, memberName: string, x: Uint8Array, box: KeyBox }
 export interface AddBody { kind: 'add', m: Uint8Array, member: Uint8Array, memberName: string, x: Uint8Array, invite: Uint8Array, box: KeyBox }
 export interface RemoveBody { kind: 'remove', m: Uint8Array, member: Uint8Array, boxes: KeyBox[] }
@@ -461,8 +459,3 @@ export async function postEntry (backend: CryptoBackend, log: CircleLog, signer:
   const keys = log.epochKeys(log.epoch)
   return await signEntry(signer, { circle: log.circle, epoch: log.epoch, time, prev: prevFor(log), body: sealPost(backend, log.circle, signer.publicKey, keys, payload, random) })
 }
-
-export { MAX_MEMBERS, MAX_MEMBERSHIP_ENTRY_BYTES, MAX_MEMBER_NAME_BYTES } from '../constants.js'
-export * from './keys.js'
-export * from './invite.js'
-export * from './messages.js'

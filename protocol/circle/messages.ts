@@ -7,7 +7,6 @@ import { KithError, type KithErrorOptions } from '../errors.js'
 
 const enc = new TextEncoder()
 
-
 /** Largest circle message: a batch of entries. */
 export const MAX_CIRCLE_MESSAGE_BYTES = 1024 * 1024
 export const MAX_IDS_PER_MESSAGE = 1024

@@ -20,7 +20,6 @@ import { pseudoRandomBytes } from '../protocol/helpers/fixtures.js'
 const nodes: TestNode[] = []
 afterAll(async () => { await Promise.all(nodes.map(stopNode)) })
 
-
 async function blockFiles (repoDir: string): Promise<number> {
   return (await walk(join(repoDir, 'blocks'))).filter(f => f.endsWith('.data')).length
 }

@@ -33,7 +33,7 @@ describe('chunk stream attacks', () => {
     const f = share.chunks.slice(0, 7).map(c => c.bytes)
     await fc.assert(fc.asyncProperty(fc.integer({ min: 0, max: 6 }), fc.integer({ min: 0, max: 6 }), async (i, j) => {
       fc.pre(i !== j)
-      const s = [...f];[s[i], s[j]] = [s[j]!, s[i]!]
+      const s = [...f]; [s[i], s[j]] = [s[j]!, s[i]!]
       await expect(readAll(s, 0, 7)).rejects.toMatchObject({ name: 'DecryptionError' })
     }))
   })

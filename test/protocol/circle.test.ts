@@ -1,11 +1,10 @@
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { randomBytes } from '@noble/hashes/utils.js'
 import { describe, expect, it } from 'vitest'
-import {
-  CircleEntryError, CircleLog, InviteCodeError, MalformedCircleMessageError, addMemberEntry, createCircle, decodeCircleMessage, decodeEntry,
-  encodeCircleMessage, formatInvite, generateBoxKeyPair, inviteId, inviteProof, parseInvite, postEntry, removeMemberEntry, signEntry,
-  type BoxKeyPair, type CircleSigner, type Entry
-} from '../../protocol/circle/log.js'
+import { CircleEntryError, CircleLog, addMemberEntry, createCircle, decodeEntry, postEntry, removeMemberEntry, signEntry, type Entry } from '../../protocol/circle/log.js'
+import { InviteCodeError, formatInvite, inviteId, inviteProof, parseInvite } from '../../protocol/circle/invite.js'
+import { MalformedCircleMessageError, decodeCircleMessage, encodeCircleMessage } from '../../protocol/circle/messages.js'
+import { generateBoxKeyPair, type BoxKeyPair, type CircleSigner } from '../../protocol/circle/keys.js'
 import { nobleBackend as backend } from '../../protocol/crypto.js'
 
 interface Person { signer: CircleSigner, box: BoxKeyPair, sk: Uint8Array, name: string }
@@ -39,7 +38,7 @@ function replay (log: CircleLog, entries: readonly Entry[]): CircleLog {
 
 describe('circle log', () => {
   it('members join, post and read each other; every member rebuilds the same state from the log', async () => {
-    const { a, b, c, la, entries } = await circleOfThree()
+    const { b, c, la, entries } = await circleOfThree()
     const lb = replay(logOf(la.circle, b), entries)
     const post = await postEntry(backend, lb, b.signer, { link: 'kith:abc', name: 'holiday.jpg', size: 1234 }, T + 3)
     lb.apply(post)

@@ -69,7 +69,9 @@ describe('fuzz', () => {
     // The attacker here knows the key (a malicious publisher): it can seal any bytes it likes.
     const share = await encodeShare([['a/b.txt', new Uint8Array(5)], ['c', new Uint8Array(70_000)]], { name: 'dir' })
     const plain = encodeCanonical({
-      v: FORMAT_VERSION, name: 'dir', kind: 'dir',
+      v: FORMAT_VERSION,
+      name: 'dir',
+      kind: 'dir',
       files: share.meta.files.map(f => ({ path: f.path, size: f.size, mode: f.mode, sha256: f.sha256 }))
     })
     const aad = new Uint8Array([...new TextEncoder().encode(DOMAINS.manifestMetaAad), 0, FORMAT_VERSION])

@@ -6,7 +6,7 @@
  * circles page (circles.ts).
  */
 import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../../protocol/constants.js'
-import type { SettingsResponse } from '../../node/api/types.js'
+import type { SettingsResponse } from '../../node/api/schema.js'
 import { api, el, guarded, message } from './circles.js'
 
 /** GET/PUT /settings. */

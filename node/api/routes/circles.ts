@@ -1,6 +1,7 @@
 /** The daemon API's circle routes, `/api/v1/circles…` (docs/API.md), for ApiServer. */
-import { NotFoundError, parseCircleAutoFetch, parseCircleCreate, parseCircleInvite, parseCircleJoin, parseCircleRemove } from '../schema.js'
-import type { ApiBackend } from '../server.js'
+import { NotFoundError } from '../errors.js'
+import { parseCircleAutoFetch, parseCircleCreate, parseCircleInvite, parseCircleJoin, parseCircleRemove } from '../validate.js'
+import type { ApiBackend } from '../backend.js'
 import { DEFAULT_INVITE_TTL_MS, defaultMemberName } from '../../circle/circles.js'
 
 export async function routeCircles (backend: ApiBackend, method: string, parts: string[], body: unknown, allow: (m: string) => never): Promise<[number, unknown]> {

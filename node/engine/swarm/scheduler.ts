@@ -95,7 +95,7 @@ export class ChunkScheduler {
   }
 
   #fill (): void {
-    const window = this.#init.window ?? 8
+    const window = this.#init.window ?? DEFAULT_WINDOW
     // Chunks received but not yet checked and written hold memory: at most `window` of them.
     if (this.#delivering.size >= window) return
     const sessions = this.#init.sessions().filter(s => !s.closed && s.remoteHave !== undefined)

@@ -2,7 +2,7 @@
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { formatInvite, parseInvite } from '../../../protocol/circle/log.js'
+import { formatInvite, parseInvite } from '../../../protocol/circle/invite.js'
 import { startNode, stopNode, waitFor, type TestNode } from '../helpers/nodes.js'
 import { pseudoRandomBytes } from '../../protocol/helpers/fixtures.js'
 
@@ -78,7 +78,8 @@ describe('circle sync against a lying member', () => {
   it('a forged entry pushed over the wire is refused and changes nothing; auto-fetch downloads new posts', async () => {
     const { lpStream } = await import('@libp2p/utils')
     const { computeProof } = await import('../../../protocol/admission.js')
-    const { CIRCLE_PROTOCOL, decodeCircleMessage, encodeCircleMessage, postEntry } = await import('../../../protocol/circle/log.js')
+    const { CIRCLE_PROTOCOL, postEntry } = await import('../../../protocol/circle/log.js')
+    const { decodeCircleMessage, encodeCircleMessage } = await import('../../../protocol/circle/messages.js')
     const { signerFor } = await import('../../../node/engine/publish.js')
     const a = await startNode(); nodes.push(a)
     const b = await startNode({ bootstrap: [a.node.addrs()[0] as string] }); nodes.push(b)

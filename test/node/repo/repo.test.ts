@@ -9,7 +9,8 @@ import { cidOf } from '../../../protocol/cid.js'
 import { nobleBackend } from '../../../protocol/crypto.js'
 import { generateRootKey } from '../../../protocol/keys.js'
 import { formatLink } from '../../../protocol/link.js'
-import { Repo, type ShareRecord } from '../../../node/repo/repo.js'
+import { Repo } from '../../../node/repo/repo.js'
+import type { ShareRecord } from '../../../node/repo/format.js'
 import { DiskFullError, RepoFormatError, RepoLockedError, RepoNotInitialisedError } from '../../../node/errors.js'
 
 let tmp: string
