@@ -7,7 +7,8 @@
  * callers handle them exactly like local ones.
  */
 import { request } from 'node:http'
-import { KithError } from '../../protocol/errors.js'
+import { KithError, type ErrorCategory } from '../../protocol/errors.js'
+import { OUTCOMES } from '../errors.js'
 import { ROUTES, type ApiErrorBody, type DownloadRequest, type DownloadStatus, type DownloadsResponse, type PeersResponse, type SeedRequest, type SeedStatus, type SettingsRequest, type SettingsResponse, type ShareInfo, type ShareRequest, type SharesResponse, type StatusResponse, type UnshareResponse } from './schema.js'
 import { oneLine } from './errors.js'
 import { readApiToken, readDaemonInfo } from '../repo/repo.js'
@@ -18,19 +19,32 @@ import type { CircleSummary, FeedEntry, MemberInfo } from './schema.js'
 /** Default per-request timeout; POST /shares has none. */
 export const API_TIMEOUT_MS = 30_000
 
-/** An error the daemon answered with: `name` is the daemon-side error name. */
-export class RemoteError extends Error {
+/**
+ * An error the daemon answered with: `name` and `category` are the daemon-side error's, so the
+ * CLI reports it (and picks its exit status) exactly as it would a local one.
+ */
+export class RemoteError extends KithError {
+  static override name = 'RemoteError'
   readonly status: number
-  constructor (status: number, name: string, message: string) {
-    super(message)
-    this.name = name
+  readonly #category: ErrorCategory
+  constructor (status: number, error: { name?: string, message?: string, category?: string }) {
+    super(error.message ?? `the daemon answered ${status}`)
+    this.name = error.name ?? 'Error'
     this.status = status
+    this.#category = isCategory(error.category) ? error.category : 'internal'
   }
+
+  override get category (): ErrorCategory { return this.#category }
+}
+
+function isCategory (c: unknown): c is ErrorCategory {
+  return typeof c === 'string' && Object.hasOwn(OUTCOMES, c)
 }
 
 /** The daemon did not answer (not running, crashed, timed out). */
 export class DaemonUnreachableError extends KithError {
   static override name = 'DaemonUnreachableError'
+  static override category: ErrorCategory = 'unreachable'
 }
 
 export interface ApiClientOptions {
@@ -176,11 +190,15 @@ export class ApiClient {
     try {
       value = text === '' ? undefined : JSON.parse(text)
     } catch {
-      throw new RemoteError(status, 'ApiProtocolError', `the daemon sent a non-JSON answer (HTTP ${status})`)
+      throw new RemoteError(status, { name: 'ApiProtocolError', message: `the daemon sent a non-JSON answer (HTTP ${status})` })
     }
     if (status < 200 || status >= 300) {
       const e = (value as Partial<ApiErrorBody> | undefined)?.error
-      throw new RemoteError(status, typeof e?.name === 'string' ? e.name : 'ApiError', oneLine(typeof e?.message === 'string' ? e.message : `HTTP ${status}`))
+      throw new RemoteError(status, {
+        name: typeof e?.name === 'string' ? e.name : 'ApiError',
+        message: oneLine(typeof e?.message === 'string' ? e.message : `HTTP ${status}`),
+        category: e?.category
+      })
     }
     return value as T
   }

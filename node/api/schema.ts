@@ -14,6 +14,7 @@
  *  - Bodies are JSON, at most MAX_BODY_BYTES, else 413.
  *  - Errors are `{ "error": { "name", "message" } }` with a 4xx/5xx status (errors.ts).
  */
+import type { ErrorCategory } from '../../protocol/errors.js'
 import type { GetResult } from '../engine/get.js'
 import type { PeerInfoSummary } from '../engine/peer-kind.js'
 import type { SeedResult } from '../engine/seed.js'
@@ -47,10 +48,17 @@ export const ROUTES = {
 
 // --- bodies ---------------------------------------------------------------------------------------
 
-/** `{ "error": { "name", "message" } }`: `name` is the error class (NoSeedersError, ...). */
+/**
+ * `{ "error": { "name", "message", "category" } }`: `name` is the error class (NoSeedersError,
+ * ...), `category` what kind of failure it is (protocol/errors.ts ErrorCategory), from which the
+ * HTTP status and the CLI's exit status are derived.
+ */
 export interface ApiErrorBody {
-  error: { name: string, message: string }
+  error: ApiError
 }
+
+/** An error as the API reports it, in error bodies and in failed jobs. */
+export interface ApiError { name: string, message: string, category: ErrorCategory }
 
 /** GET /status */
 export interface StatusResponse {
@@ -227,7 +235,7 @@ export interface DownloadStatus extends DownloadProgress {
   started: string
   finished?: string
   result?: DownloadResult
-  error?: { name: string, message: string }
+  error?: ApiError
 }
 
 /** GET /downloads */
@@ -255,7 +263,7 @@ export interface SeedStatus extends DownloadProgress {
   started: string
   finished?: string
   result?: SeedResult
-  error?: { name: string, message: string }
+  error?: ApiError
 }
 
 /** GET /seeds */

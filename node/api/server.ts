@@ -10,7 +10,7 @@ import { mkdir, stat } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { extname, resolve, sep } from 'node:path'
-import { KithError } from '../../protocol/errors.js'
+import { KithError, type ErrorCategory } from '../../protocol/errors.js'
 import { manifestIdOf, parseLink, seedOnlyLink } from '../../protocol/link.js'
 import { API_PREFIX, MAX_BODY_BYTES, type DownloadStatus, type DownloadsResponse, type PeersResponse, type SeedStatus, type SeedsResponse, type SharesResponse, type StatusResponse, type UnshareResponse } from './schema.js'
 import { BadRequestError, ConflictError, DownloadNotFoundError, ForbiddenError, MethodNotAllowedError, NotFoundError, PayloadTooLargeError, SeedNotFoundError, ShareNotFoundError, UnauthorizedError, errorBody, statusForError } from './errors.js'
@@ -29,6 +29,7 @@ import { routeSettings } from './routes/settings.js'
 /** An --api address that is not host:port on a loopback address. */
 export class ApiAddressError extends KithError {
   static override name = 'ApiAddressError'
+  static override category: ErrorCategory = 'usage'
 }
 
 /** The API could not listen (port in use, ...). */
@@ -38,6 +39,7 @@ export class ApiListenError extends KithError {
 
 export class DaemonRunningError extends KithError {
   static override name = 'DaemonRunningError'
+  static override category: ErrorCategory = 'conflict'
   readonly info: DaemonInfo
   constructor (dir: string, info: DaemonInfo) {
     super(`a daemon is already running for ${dir} (pid ${info.pid}, API ${info.api})`)

@@ -22,7 +22,7 @@ import { CircleEntryError, CircleLog, addMemberEntry, createCircle, decodeEntry,
 import { formatInvite, inviteAccessKey, inviteId } from '../../protocol/circle/invite.js'
 import type { BoxKeyPair, CircleSigner } from '../../protocol/circle/keys.js'
 import type { CryptoBackend } from '../../protocol/crypto.js'
-import { KithError } from '../../protocol/errors.js'
+import { KithError, type ErrorCategory } from '../../protocol/errors.js'
 import { x25519 } from '@noble/curves/ed25519.js'
 import { makeDir, writeAtomic } from '../fs/fs-safe.js'
 import { Vault, type SealedSecret } from '../repo/keystore.js'
@@ -33,21 +33,25 @@ const MAX_OPEN_INVITES = 64
 
 export class CircleNotFoundError extends KithError {
   static override name = 'CircleNotFoundError'
+  static override category: ErrorCategory = 'not-found'
   constructor (what: string) { super(`no circle named "${what.slice(0, 64)}" (see \`kith circle ls\`)`) }
 }
 
 export class CircleExistsError extends KithError {
   static override name = 'CircleExistsError'
+  static override category: ErrorCategory = 'invalid'
   constructor (name: string) { super(`a circle named "${name.slice(0, 64)}" exists already`) }
 }
 
 export class NotCircleAdminError extends KithError {
   static override name = 'NotCircleAdminError'
+  static override category: ErrorCategory = 'forbidden'
   constructor (what: string) { super(`only the circle's admin can ${what}`) }
 }
 
 export class MemberNotFoundError extends KithError {
   static override name = 'MemberNotFoundError'
+  static override category: ErrorCategory = 'not-found'
   constructor () { super('no such member in this circle') }
 }
 

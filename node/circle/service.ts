@@ -20,7 +20,7 @@ import { scope } from '../engine/abort.js'
 import { findProviders, provide } from '../engine/dht.js'
 import { type Circle, type Circles, peerIdOfKey } from './circles.js'
 import { handleCircleStream, joinWith, syncWith } from './sync.js'
-import { KithError } from '../../protocol/errors.js'
+import { KithError, type ErrorCategory } from '../../protocol/errors.js'
 
 export const SYNC_INTERVAL_MS = 30_000
 const DIAL_TIMEOUT_MS = 10_000
@@ -30,6 +30,7 @@ const CIRCLE_MAX_STREAMS = 16
 
 export class InviterUnreachableError extends KithError {
   static override name = 'InviterUnreachableError'
+  static override category: ErrorCategory = 'unreachable'
   constructor () { super('could not reach the member who made this invite: they must be online (is their daemon running?)') }
 }
 

@@ -26,7 +26,7 @@ import { generateBoxKeyPair } from '../../protocol/circle/keys.js'
 import { inviteAccessKey, inviteId, inviteProof, type Invite } from '../../protocol/circle/invite.js'
 import { constantTimeEqual as constantTimeEq } from '../../protocol/bytes.js'
 import { defaultRandom } from '../../protocol/crypto.js'
-import { KithError } from '../../protocol/errors.js'
+import { KithError, type ErrorCategory } from '../../protocol/errors.js'
 import { scope } from '../engine/abort.js'
 import type { Circle, Circles } from './circles.js'
 
@@ -41,6 +41,7 @@ export class CircleRefusedError extends KithError {
 
 export class InviteRefusedError extends KithError {
   static override name = 'InviteRefusedError'
+  static override category: ErrorCategory = 'invalid'
   constructor (reason: string) { super(`the invite was refused: ${reason.slice(0, 120)}`) }
 }
 

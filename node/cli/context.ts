@@ -3,7 +3,7 @@
  * share: opening the repo, finding the daemon, validating addresses, waiting for Ctrl-C.
  */
 import { multiaddr } from '@multiformats/multiaddr'
-import { DOWNLOAD_POLL_MS } from '../api/schema.js'
+import { DOWNLOAD_POLL_MS, type ApiError } from '../api/schema.js'
 import { connectDaemon, RemoteError, type DaemonConnection } from '../api/client.js'
 import { RepoLockedError } from '../errors.js'
 import { Repo } from '../repo/repo.js'
@@ -98,7 +98,7 @@ export async function sleep (ms: number): Promise<void> {
 }
 
 /** A daemon job (a download or a seed) as the CLI follows it. */
-interface JobStatusLike<R> { id: string, state: string, result?: R, error?: { name: string, message: string } }
+interface JobStatusLike<R> { id: string, state: string, result?: R, error?: ApiError }
 
 /**
  * Starts a job on the daemon and polls it until it ends, drawing each status; Ctrl-C cancels it on
@@ -126,7 +126,7 @@ export async function followJob<S extends JobStatusLike<R>, R> (
   }
   draw(status, true)
   if (status.state === 'failed' || status.result === undefined) {
-    throw new RemoteError(500, status.error?.name ?? 'Error', status.error?.message ?? failed)
+    throw new RemoteError(500, { name: 'Error', message: failed, ...status.error })
   }
   return status.result
 }

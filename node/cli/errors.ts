@@ -4,24 +4,14 @@
  * stdout also gets exactly one object `{"error": "<reason>", "code": "<ErrorName>"}`. Stack traces
  * only with KITH_DEBUG=1. Messages come from the typed errors, which never hold key material.
  */
-import { KithError } from '../../protocol/errors.js'
+import { KithError, type ErrorCategory } from '../../protocol/errors.js'
+import { categoryOf, OUTCOMES } from '../errors.js'
 import { oneLine } from '../api/errors.js'
-
-export const EXIT = {
-  ok: 0,
-  error: 1,
-  usage: 2,
-  badLink: 3,
-  wrongKey: 4,
-  noSeeders: 5,
-  diskFull: 6,
-  /** Interrupted by Ctrl-C while downloading (128 + SIGINT). */
-  interrupted: 130
-} as const
 
 /** Bad command line: unknown command or option, missing or bad argument. */
 export class UsageError extends KithError {
   static override name = 'UsageError'
+  static override category: ErrorCategory = 'usage'
   /** The command whose usage to hint at. */
   readonly command: string | undefined
   constructor (message: string, command?: string) {
@@ -33,30 +23,14 @@ export class UsageError extends KithError {
 /** Ctrl-C / SIGTERM during a command that does not treat it as a normal end. */
 export class InterruptedError extends KithError {
   static override name = 'InterruptedError'
+  static override category: ErrorCategory = 'interrupted'
   constructor (signal: string) { super(`interrupted (${signal})`) }
 }
 
 export class NoDaemonError extends KithError {
   static override name = 'NoDaemonError'
+  static override category: ErrorCategory = 'unreachable'
   constructor (dir: string) { super(`no daemon running for ${dir}; start one with \`kith daemon\``) }
-}
-
-const CODES: Record<string, number> = {
-  UsageError: EXIT.usage,
-  ApiAddressError: EXIT.usage,
-  NotAKithLinkError: EXIT.badLink,
-  LinkChecksumError: EXIT.badLink,
-  TruncatedLinkError: EXIT.badLink,
-  MalformedLinkError: EXIT.badLink,
-  UnsupportedVersionError: EXIT.badLink,
-  SeedOnlyLinkError: EXIT.badLink,
-  WrongKeyError: EXIT.wrongKey,
-  NoSeedersError: EXIT.noSeeders,
-  StalledError: EXIT.noSeeders,
-  TimeoutError: EXIT.noSeeders,
-  ManifestUnavailableError: EXIT.noSeeders,
-  DiskFullError: EXIT.diskFull,
-  InterruptedError: EXIT.interrupted
 }
 
 /** Error name, whether the error was thrown here or reported by the daemon. */
@@ -65,12 +39,9 @@ export function errorName (err: unknown): string {
   return typeof name === 'string' && name !== '' ? name : 'Error'
 }
 
+/** The exit status for an error: its category's (node/errors.ts OUTCOMES), local or from the daemon. */
 export function exitCodeFor (err: unknown): number {
-  const name = errorName(err)
-  if (CODES[name] !== undefined) return CODES[name]
-  const code = (err as NodeJS.ErrnoException | undefined)?.code
-  if (code === 'ENOSPC' || code === 'EDQUOT') return EXIT.diskFull
-  return EXIT.error
+  return OUTCOMES[categoryOf(err)].exit
 }
 
 /** One line saying what went wrong, for a person. */

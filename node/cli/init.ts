@@ -8,10 +8,11 @@ import { PassphraseRequiredError } from '../repo/keystore.js'
 import { Repo } from '../repo/repo.js'
 import { findDaemon, openRepo, type Context } from './context.js'
 import { newPassphrase } from './passphrase.js'
-import { KithError } from '../../protocol/errors.js'
+import { KithError, type ErrorCategory } from '../../protocol/errors.js'
 
 export class SealWhileRunningError extends KithError {
   static override name = 'SealWhileRunningError'
+  static override category: ErrorCategory = 'conflict'
   constructor () { super('stop the daemon first: the repo cannot be sealed while a daemon holds it') }
 }
 

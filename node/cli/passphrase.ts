@@ -4,10 +4,11 @@
  */
 import { createInterface } from 'node:readline'
 import { Writable } from 'node:stream'
-import { KithError } from '../../protocol/errors.js'
+import { KithError, type ErrorCategory } from '../../protocol/errors.js'
 
 export class PassphraseMismatchError extends KithError {
   static override name = 'PassphraseMismatchError'
+  static override category: ErrorCategory = 'invalid'
   constructor () { super('the two passphrases differ; nothing was changed') }
 }
 

@@ -7,14 +7,7 @@
  * and listeners) and must be released with `clear()` when the guarded work ends.
  */
 import { setMaxListeners } from 'main-event'
-
-export class DeadlineError extends Error {
-  static override name = 'TimeoutError'
-  constructor (ms: number) {
-    super(`timed out after ${ms} ms`)
-    this.name = 'TimeoutError'
-  }
-}
+import { DeadlineError } from './errors.js'
 
 export interface Scope {
   readonly signal: AbortSignal

@@ -1,10 +1,29 @@
 /**
  * Typed errors of the peer engine (node/engine/): one class per failure, like protocol/errors.ts.
  */
-import { KithError, type KithErrorOptions } from '../../protocol/errors.js'
+import { KithError, type ErrorCategory, type KithErrorOptions } from '../../protocol/errors.js'
 
 /** No valid manifest record was found in the DHT (none stored, all peers unreachable, or only forgeries). */
 export class RecordNotFoundError extends KithError {
   static override name = 'RecordNotFoundError'
+  static override category: ErrorCategory = 'not-found'
   constructor (message = 'manifest not found in the DHT', options?: KithErrorOptions) { super(message, options) }
+}
+
+/**
+ * A deadline passed (engine/abort.ts). Named like the DOMException an AbortSignal timeout raises,
+ * so callers treat both alike: nobody answered in time.
+ */
+export class DeadlineError extends KithError {
+  static override name = 'TimeoutError'
+  static override category: ErrorCategory = 'unavailable'
+  constructor (ms: number) { super(`timed out after ${ms} ms`) }
+}
+
+/** Raised when a source no longer produces the bytes the manifest names. */
+export class SourceChangedError extends KithError {
+  static override name = 'SourceChangedError'
+  constructor (index: number) {
+    super(`the shared source changed: chunk ${index} no longer matches the manifest; stopped serving this share`)
+  }
 }

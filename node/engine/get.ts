@@ -12,7 +12,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { CustomProgressEvent } from 'progress-events'
 import { Bitfield } from '../../protocol/bitfield.js'
 import type { CryptoBackend } from '../../protocol/crypto.js'
-import { DecryptionError, KithError } from '../../protocol/errors.js'
+import { DecryptionError, KithError, type ErrorCategory } from '../../protocol/errors.js'
 import { deriveShareKeys, type SeedKeys, type ShareKeys } from '../../protocol/keys.js'
 import type { ShareLink } from '../../protocol/link.js'
 import { chunkPlaintextLength, locateChunk, type ManifestMeta } from '../../protocol/manifest.js'
@@ -33,16 +33,19 @@ const MAX_PARALLEL_DIALS = 8
 
 export class NoSeedersError extends KithError {
   static override name = 'NoSeedersError'
+  static override category: ErrorCategory = 'unavailable'
   constructor (seconds: number) { super(`no seeders found within ${seconds} s: is anyone sharing this link online?`) }
 }
 
 export class StalledError extends KithError {
   static override name = 'StalledError'
+  static override category: ErrorCategory = 'unavailable'
   constructor (seconds: number) { super(`download stalled: no progress from any peer for ${seconds} s`) }
 }
 
 export class SeedOnlyLinkError extends KithError {
   static override name = 'SeedOnlyLinkError'
+  static override category: ErrorCategory = 'bad-link'
   constructor () { super('this is a seed-only link: it can serve the share but not decrypt it') }
 }
 

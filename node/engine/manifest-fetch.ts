@@ -8,7 +8,7 @@ import type { CID } from 'multiformats/cid'
 import { cidFromDigest, digestEquals } from '../../protocol/cid.js'
 import { DIGEST_BYTES } from '../../protocol/constants.js'
 import type { CryptoBackend } from '../../protocol/crypto.js'
-import { IntegrityError, KithError } from '../../protocol/errors.js'
+import { IntegrityError, KithError, type ErrorCategory } from '../../protocol/errors.js'
 import type { SeedKeys, ShareKeys } from '../../protocol/keys.js'
 import { metaPieceCount, openMeta, openRoot, type ManifestMeta, type OpenedRoot } from '../../protocol/manifest.js'
 import { expandTree } from '../../protocol/manifest-tree.js'
@@ -20,6 +20,7 @@ export const BLOCK_TIMEOUT_MS = 15_000
 
 export class ManifestUnavailableError extends KithError {
   static override name = 'ManifestUnavailableError'
+  static override category: ErrorCategory = 'unavailable'
   constructor (message = 'could not fetch the share\'s manifest from the DHT or any peer', options?: { cause?: unknown }) { super(message, options) }
 }
 

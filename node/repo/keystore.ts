@@ -15,7 +15,7 @@
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { scryptAsync } from '@noble/hashes/scrypt.js'
 import { randomBytes } from 'node:crypto'
-import { KithError, type KithErrorOptions } from '../../protocol/errors.js'
+import { KithError, type KithErrorOptions, type ErrorCategory } from '../../protocol/errors.js'
 
 /** Production parameters: the minimum for a new sealed repo. */
 export const KDF_DEFAULT = Object.freeze({ N: 2 ** 17, r: 8, p: 1 })
@@ -33,11 +33,13 @@ const MAX_PASSPHRASE_BYTES = 1024
 
 export class WrongPassphraseError extends KithError {
   static override name = 'WrongPassphraseError'
+  static override category: ErrorCategory = 'invalid'
   constructor (options?: KithErrorOptions) { super('wrong passphrase: the repo\'s keys do not open with it', options) }
 }
 
 export class PassphraseRequiredError extends KithError {
   static override name = 'PassphraseRequiredError'
+  static override category: ErrorCategory = 'invalid'
   constructor () { super('this repo\'s keys are sealed with a passphrase: set KITH_PASSPHRASE or run the command in a terminal to be asked for it') }
 }
 

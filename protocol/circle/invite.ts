@@ -6,7 +6,7 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { base32 } from 'multiformats/bases/base32'
 import { concatBytes, constantTimeEqual } from '../bytes.js'
 import { KEY_BYTES } from '../constants.js'
-import { KithError, type KithErrorOptions } from '../errors.js'
+import { KithError, type KithErrorOptions, type ErrorCategory } from '../errors.js'
 import { derive } from '../keys.js'
 
 export const INVITE_SCHEME = 'kith-invite:'
@@ -24,6 +24,7 @@ const LABELS = Object.freeze({ inviteAccess: 'kith/v1/circle/invite-access', inv
 /** A malformed, mistyped or tampered invite code. */
 export class InviteCodeError extends KithError {
   static override name = 'InviteCodeError'
+  static override category: ErrorCategory = 'invalid'
   constructor (message = 'not a valid kith invite code', options?: KithErrorOptions) { super(message, options) }
 }
 

@@ -14,6 +14,7 @@ import { DIGEST_BYTES } from '../../../protocol/constants.js'
 import type { CryptoBackend } from '../../../protocol/crypto.js'
 import type { SeedKeys } from '../../../protocol/keys.js'
 import { metaPieceCount, type ManifestIndex } from '../../../protocol/manifest.js'
+import { SourceChangedError } from '../errors.js'
 
 /** Where a node's ciphertext chunks come from. */
 export interface ChunkSource {
@@ -49,15 +50,6 @@ export interface ShareStateEvents {
   manifest: CustomEvent<void>
   /** This node's source for the share changed under it (e.g. the shared file was edited). */
   'source-changed': CustomEvent<number>
-}
-
-/** Raised when a source no longer produces the bytes the manifest names. */
-export class SourceChangedError extends Error {
-  static override name = 'SourceChangedError'
-  constructor (index: number) {
-    super(`the shared source changed: chunk ${index} no longer matches the manifest; stopped serving this share`)
-    this.name = 'SourceChangedError'
-  }
 }
 
 export class ShareState extends TypedEventEmitter<ShareStateEvents> {

@@ -11,7 +11,8 @@
 import { cidFromDigest } from '../../../protocol/cid.js'
 import { chunkPlaintextLength, locateChunk, type ManifestMeta } from '../../../protocol/manifest.js'
 import type { ChunkCrypto } from './chunk-crypto.js'
-import { SourceChangedError, type BlockStore, type ChunkSource, type ShareState } from './share-state.js'
+import { SourceChangedError } from '../errors.js'
+import type { BlockStore, ChunkSource, ShareState } from './share-state.js'
 
 /** Reads `length` plaintext bytes of chunk `position` of file `fileIndex`, or undefined. */
 export type PlaintextReader = (fileIndex: number, position: number, length: number) => Promise<Uint8Array | undefined>
