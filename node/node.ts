@@ -12,10 +12,10 @@ import { manifestIdOf, parseLink, seedOnlyLink, type ShareLink } from '../protoc
 import { shareInfo } from './share/share-info.js'
 import type { ShareInfo } from './api/schema.js'
 import { bestBackend } from './crypto/native.js'
-import { findProviders, getManifest, provide } from './engine/dht.js'
+import { engineContext } from './engine/context.js'
 import { DownloadWriter, type NodeGetOptions } from './download/writer.js'
 import { fileShareSource } from './share/files.js'
-import { getShare, type Discovery, type GetResult, type NodeContext } from './engine/get.js'
+import { getShare, type GetResult, type NodeContext } from './engine/get.js'
 import { createKithLibp2p, type KithServices } from './libp2p/assembly.js'
 import { publishShare, signerFor, type ShareOptions } from './engine/publish.js'
 import type { Repo } from './repo/repo.js'
@@ -70,20 +70,7 @@ export class KithNode {
     this.circleNet = new CircleNetwork(libp2p, circles, libp2p.logger.forComponent('kith:circle'))
     const log = libp2p.logger.forComponent('kith:node')
     this.#announcer = new Announcer(libp2p, log, state => this.#states.get(state.rootCid.toString()) === state)
-    const discovery: Discovery = {
-      getRoot: async (cid, signal) => await getManifest(libp2p, cid, { signal }),
-      findProviders: (cid, signal) => findProviders(libp2p, cid, { signal }),
-      provide: async (cid, signal) => { await provide(libp2p, cid, { signal }) }
-    }
-    this.#ctx = {
-      swarm: libp2p.services.swarm,
-      discovery,
-      blocks: repo.blocks,
-      backend,
-      log,
-      localPeer: libp2p.peerId,
-      rememberAddresses: async (peer, multiaddrs) => { await libp2p.peerStore.merge(peer, { multiaddrs }) }
-    }
+    this.#ctx = engineContext(libp2p, { blocks: repo.blocks, backend, log })
   }
 
   static async start (init: KithNodeInit): Promise<KithNode> {

@@ -8,9 +8,9 @@ import { nobleBackend } from '../protocol/crypto.js'
 import { KithError } from '../protocol/errors.js'
 import { parseLink, type ShareLink } from '../protocol/link.js'
 import type { ManifestMeta } from '../protocol/manifest.js'
-import { findProviders, getManifest, provide } from '../node/engine/dht.js'
 import { getShare, type GetProgressEvents, type NodeContext } from '../node/engine/get.js'
 import { connectionKind } from '../node/engine/peer-kind.js'
+import { engineContext } from '../node/engine/context.js'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -113,20 +113,7 @@ async function browserNode (): Promise<BrowserNode> {
 
 async function context (): Promise<NodeContext> {
   const node = await browserNode()
-  return {
-    swarm: node.services.swarm,
-    discovery: {
-      getRoot: async (cid, signal) => await getManifest(node, cid, { signal }),
-      findProviders: (cid, signal) => findProviders(node, cid, { signal }),
-      provide: async (cid, signal) => { await provide(node, cid, { signal }) }
-    },
-    blocks,
-    backend: nobleBackend,
-    chunkCrypto: cryptoWorkers().chunkCrypto,
-    log: node.logger.forComponent('kith:web'),
-    localPeer: node.peerId,
-    rememberAddresses: async (peer, multiaddrs) => { await node.peerStore.merge(peer, { multiaddrs }) }
-  }
+  return engineContext(node, { blocks, backend: nobleBackend, chunkCrypto: cryptoWorkers().chunkCrypto, log: node.logger.forComponent('kith:web') })
 }
 
 async function preview (link: ShareLink): Promise<ManifestMeta> {

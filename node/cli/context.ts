@@ -3,6 +3,7 @@
  * share: opening the repo, finding the daemon, validating addresses, waiting for Ctrl-C.
  */
 import { multiaddr } from '@multiformats/multiaddr'
+import { sleep } from '../engine/abort.js'
 import { DOWNLOAD_POLL_MS, type ApiError } from '../api/schema.js'
 import { connectDaemon, RemoteError, type DaemonConnection } from '../api/client.js'
 import { RepoLockedError } from '../errors.js'
@@ -91,10 +92,6 @@ export async function untilAborted<T> (p: Promise<T>, signal: AbortSignal): Prom
   } finally {
     if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
   }
-}
-
-export async function sleep (ms: number): Promise<void> {
-  await new Promise(resolve => setTimeout(resolve, ms))
 }
 
 /** A daemon job (a download or a seed) as the CLI follows it. */

@@ -35,3 +35,17 @@ export function scope (ms?: number, ...parents: Array<AbortSignal | undefined>):
   }
   return { signal: controller.signal, clear }
 }
+
+/**
+ * Waits `ms` milliseconds; rejects with the signal's reason as soon as `signal` aborts (also when
+ * it already has). The one sleep of the code base: callers that want to wake quietly on abort
+ * add `.catch(() => {})`.
+ */
+export async function sleep (ms: number, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted()
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve() }, ms)
+    const onAbort = (): void => { clearTimeout(t); reject(signal?.reason) }
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}

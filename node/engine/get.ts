@@ -17,7 +17,7 @@ import { deriveShareKeys, type SeedKeys, type ShareKeys } from '../../protocol/k
 import type { ShareLink } from '../../protocol/link.js'
 import { chunkPlaintextLength, locateChunk, type ManifestMeta } from '../../protocol/manifest.js'
 import { completeManifest, fetchFromPeers, type FetchedManifest, type ManifestFetchContext } from './manifest-fetch.js'
-import { sleep } from './rate-limit.js'
+import { sleep } from './abort.js'
 import { scope } from './abort.js'
 import { inlineChunkCrypto, type ChunkCrypto, type ChunkCryptoFactory } from './share/chunk-crypto.js'
 import { ChunkScheduler } from './swarm/scheduler.js'

@@ -12,7 +12,7 @@ import { IntegrityError, KithError, type ErrorCategory } from '../../protocol/er
 import type { SeedKeys, ShareKeys } from '../../protocol/keys.js'
 import { metaPieceCount, openMeta, openRoot, type ManifestMeta, type OpenedRoot } from '../../protocol/manifest.js'
 import { expandTree } from '../../protocol/manifest-tree.js'
-import { sleep } from './rate-limit.js'
+import { sleep } from './abort.js'
 import type { Session } from './swarm/session.js'
 import type { BlockStore } from './share/share-state.js'
 

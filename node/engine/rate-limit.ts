@@ -5,6 +5,7 @@
  * that waits for a full bucket and then drives it negative, so the long-run average never exceeds
  * the cap whatever the chunk size.
  */
+import { sleep } from './abort.js'
 
 export class RateLimiter {
   #rate: number
@@ -52,12 +53,4 @@ export class RateLimiter {
       await sleep(Math.max(1, wait), signal)
     }
   }
-}
-
-export async function sleep (ms: number, signal?: AbortSignal): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve() }, ms)
-    const onAbort = (): void => { clearTimeout(t); reject(signal?.reason) }
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
 }

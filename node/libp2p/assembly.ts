@@ -15,7 +15,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayServer, circuitRelayTransport, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { identify, type Identify } from '@libp2p/identify'
-import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type SingleKadDHT } from '@libp2p/kad-dht'
+import { type SingleKadDHT } from '@libp2p/kad-dht'
 import { memory } from '@libp2p/memory'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping, type Ping } from '@libp2p/ping'
@@ -27,16 +27,13 @@ import { MemoryDatastore, MountDatastore } from 'datastore-core'
 import { Key, type Datastore } from 'interface-datastore'
 import { createLibp2p, type Libp2pOptions, type ServiceFactoryMap } from 'libp2p'
 import type { Libp2p, PrivateKey, ServiceMap } from '@libp2p/interface'
-import { MANIFEST_NAMESPACE, selectManifestRecord, validateManifestRecord } from '../../protocol/dht-record.js'
 import { autoNAT } from '@libp2p/autonat'
 import { dcutr } from '@libp2p/dcutr'
 import { enforceConnectionCap } from './connection-cap.js'
-import {
-  BOOTSTRAP_ATTEMPTS, BOOTSTRAP_RETRY_MS, BOOTSTRAP_TAG, BOOTSTRAP_TAG_VALUE, DEFAULT_LISTEN, DIAL_TIMEOUT_MS, DHT_K,
-  ICE_SERVERS, INBOUND_CONNECTION_THRESHOLD, KITH_DHT_PROTOCOL, MAX_CONNECTIONS, MAX_INCOMING_PENDING, MAX_PARALLEL_DIALS, PING_MAX_STREAMS,
-  RELAY_IDENTIFY_WAIT_MS, RELAY_MAX_RESERVATIONS, YAMUX_MAX_STREAM_WINDOW
-} from '../engine/constants.js'
+import { BOOTSTRAP_ATTEMPTS, BOOTSTRAP_RETRY_MS, BOOTSTRAP_TAG, BOOTSTRAP_TAG_VALUE, DEFAULT_LISTEN, DIAL_TIMEOUT_MS, ICE_SERVERS, INBOUND_CONNECTION_THRESHOLD, MAX_CONNECTIONS, MAX_INCOMING_PENDING, MAX_PARALLEL_DIALS, PING_MAX_STREAMS, RELAY_IDENTIFY_WAIT_MS, RELAY_MAX_RESERVATIONS, YAMUX_MAX_STREAM_WINDOW } from '../engine/constants.js'
 import { kithOnlyRelay } from './relay-gate.js'
+import { kithDht } from '../engine/dht-config.js'
+import { sleep } from '../engine/abort.js'
 
 /** The services every Kith libp2p node has. `relay` is absent when `relayServer: false`. */
 export interface KithServices extends ServiceMap {
@@ -106,16 +103,7 @@ export async function createKithLibp2p<S extends ServiceMap = ServiceMap> (init:
   const services = {
     identify: identify(),
     ping: ping({ maxInboundStreams: PING_MAX_STREAMS, maxOutboundStreams: PING_MAX_STREAMS }),
-    dht: kadDHT({
-      protocol: KITH_DHT_PROTOCOL,
-      kBucketSize: DHT_K,
-      clientMode: init.dhtClientMode ?? false,
-      peerInfoMapper: allowPrivate ? passthroughMapper : removePrivateAddressesMapper,
-      validators: { [MANIFEST_NAMESPACE]: validateManifestRecord },
-      selectors: { [MANIFEST_NAMESPACE]: selectManifestRecord },
-      // A lone node (first of a circle, or tests) answers from its own store instead of waiting.
-      allowQueryWithZeroPeers: true
-    }),
+    dht: kithDht({ clientMode: init.dhtClientMode ?? false, allowPrivate }),
     // Relayed connections are not cut at libp2p's default 128 KiB / 2 min: a browser sharing a
     // file through its own (or a friend's) node is reached this way for the whole transfer. The
     // relay sees Noise ciphertext only (SECURITY.md adversaries: relay operator).
@@ -209,20 +197,11 @@ async function dialBootstrap (node: Libp2p, addrs: Multiaddr[]): Promise<void> {
           return
         } catch (err) {
           log('bootstrap dial attempt %d/%d failed: %s', attempt, BOOTSTRAP_ATTEMPTS, (err as Error).name)
-          if (attempt < BOOTSTRAP_ATTEMPTS) await sleep(BOOTSTRAP_RETRY_MS * attempt, stopped.signal)
+          if (attempt < BOOTSTRAP_ATTEMPTS) await sleep(BOOTSTRAP_RETRY_MS * attempt, stopped.signal).catch(() => {})
         }
       }
     }))
   } finally {
     node.removeEventListener('stop', onStop)
   }
-}
-
-async function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return
-  await new Promise<void>(resolve => {
-    const done = (): void => { clearTimeout(timer); signal.removeEventListener('abort', done); resolve() }
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done, { once: true })
-  })
 }

@@ -9,14 +9,14 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
-import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
+import { type KadDHT } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { webRTC, webRTCDirect } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
-import { MANIFEST_NAMESPACE, selectManifestRecord, validateManifestRecord } from '../../protocol/dht-record.js'
-import { ICE_SERVERS, KITH_DHT_PROTOCOL } from '../../node/engine/constants.js'
+import { ICE_SERVERS } from '../../node/engine/constants.js'
 import { swarm, type Swarm } from '../../node/engine/swarm/service.js'
+import { kithDht } from '../../node/engine/dht-config.js'
 
 const isWebRTC = (a: string): boolean => /\/webrtc(\/|$)/.test(a)
 
@@ -44,13 +44,8 @@ export async function createBrowserNode (privateKey?: PrivateKey): Promise<Brows
     services: {
       identify: identify(),
       ping: ping(),
-      dht: kadDHT({
-        protocol: KITH_DHT_PROTOCOL,
-        clientMode: true,
-        peerInfoMapper: passthroughMapper,
-        validators: { [MANIFEST_NAMESPACE]: validateManifestRecord },
-        selectors: { [MANIFEST_NAMESPACE]: selectManifestRecord }
-      }),
+      // Friends' nodes are often on this machine or the LAN: keep private addresses.
+      dht: kithDht({ clientMode: true, allowPrivate: true, answerAlone: false }),
       swarm: swarm()
     }
   }) as unknown as BrowserNode
