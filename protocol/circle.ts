@@ -337,10 +337,6 @@ export class CircleLog {
   ref (id: Uint8Array): EntryRef | undefined { return this.#held.get(hexOf(id)) }
   /** Held entries in the order they were applied (a causal order). */
   entries (): EntryRef[] {
-    if (this.#dropped > this.#order.length / 2) {
-      this.#order = this.#order.filter(h => this.#held.get(h.hex) === h)
-      this.#dropped = 0
-    }
     return this.#order.filter(h => this.#held.get(h.hex) === h)
   }
 
@@ -410,7 +406,7 @@ export class CircleLog {
    * CircleEntryHiddenError if it is kept but hidden (by a removed member, or over quota yet named
    * by another entry: `named` holds the ids other entries name, see applyAll).
    */
-  apply (e: Entry, named?: ReadonlySet<string>): boolean {
+  apply (e: Entry, named?: ReadonlySet<string>, uncapped = false): boolean {
     const hex = hexOf(e.id)
     if (this.#held.has(hex)) return false
     if (!constantTimeEqual(e.circle, this.circle)) throw new CircleEntryError('entry belongs to another circle')
@@ -427,7 +423,7 @@ export class CircleLog {
       this.#keep(e, hex, prev, this.#chain.length - 1, false)
       return true
     }
-    return this.#applyPost(e, hex, prev, m, named)
+    return this.#applyPost(e, hex, prev, m, named, uncapped)
   }
 
   #applyMembership (e: Entry, body: GenesisBody | AddBody | RemoveBody, m: number): void {
@@ -494,7 +490,7 @@ export class CircleLog {
     if (e.epoch !== epoch) throw new CircleEntryError(`${what}: wrong epoch`)
   }
 
-  #applyPost (e: Entry, hex: string, prev: Held[], m: number, named?: ReadonlySet<string>): boolean {
+  #applyPost (e: Entry, hex: string, prev: Held[], m: number, named: ReadonlySet<string> | undefined, uncapped: boolean): boolean {
     if (this.admin === undefined) throw new CircleEntryError('a circle log starts with its genesis entry')
     const author = hexOf(e.author)
     const p = this.#people.get(author)
@@ -507,7 +503,7 @@ export class CircleLog {
     const q = this.#quotas.admit(author, e.epoch, hex, e.bytes.length)
     for (const x of q.evicted) this.#evict(x)
     if (!q.counts) {
-      if (named?.has(hex) !== true || this.#quotas.hidden(author, e.epoch) >= this.#limits.hiddenPerAuthorEpoch) {
+      if (named?.has(hex) !== true || (!uncapped && this.#quotas.hidden(author, e.epoch) >= this.#limits.hiddenPerAuthorEpoch)) {
         throw new CircleQuotaError('post over its author\'s quota for this epoch')
       }
       this.#quotas.noteHidden(author, e.epoch)
@@ -519,7 +515,7 @@ export class CircleLog {
     if (k !== undefined) {
       try {
         const payload = openPost(this.backend, this.circle, e, this.epochKeys(e.epoch))
-        this.#feed.set(hex, { ...payload, id: hex, author: e.author, time: e.time, epoch: e.epoch })
+        this.#feed.set(hex, { ...payload, id: hex, author: h.author, time: e.time, epoch: e.epoch })
       } catch {
         // A post that does not open under its epoch key stays in the log but cannot be shown.
       }
@@ -531,7 +527,10 @@ export class CircleLog {
   }
 
   #keep (e: Entry, hex: string, prev: Held[], m: number, hidden: boolean): Held {
-    const h: Held = { id: e.id, hex, author: e.author, kind: e.body.kind, epoch: e.epoch, time: e.time, size: e.bytes.length, hidden, m, prev, children: 0 }
+    // The author key is the member record's own copy: `e.author` is a view into the entry's
+    // bytes, and holding it would keep every entry's bytes in memory.
+    const author = this.#people.get(hexOf(e.author))?.key ?? e.author.slice()
+    const h: Held = { id: e.id, hex, author, kind: e.body.kind, epoch: e.epoch, time: e.time, size: e.bytes.length, hidden, m, prev, children: 0 }
     this.#held.set(hex, h)
     this.#order.push(h)
     this.#heads.add(hex)
@@ -552,9 +551,13 @@ export class CircleLog {
     }
     this.#held.delete(hex)
     this.#heads.delete(hex)
-    this.#dropped++
     this.#posts--
     for (const p of h.prev) if (--p.children === 0) this.#heads.add(p.hex)
+    // Forgotten records leave the order list once they are half of it (amortised O(1)).
+    if (++this.#dropped > this.#order.length / 2) {
+      this.#order = this.#order.filter(x => this.#held.get(x.hex) === x)
+      this.#dropped = 0
+    }
   }
 
   #openBox (epoch: number, box: KeyBox): void {
@@ -573,9 +576,13 @@ export class CircleLog {
    * Applies a batch in any order: entries whose predecessors are not in yet wait for them.
    * Returns the entries applied, those kept hidden (store them too: entries naming them need
    * them), the ones rejected (with why), and those still missing a predecessor (`pending`).
-   * An over-quota post is kept hidden only if an entry of the batch names it.
+   * An over-quota post is kept hidden only if an entry of the batch names it, at most
+   * hiddenPerAuthorEpoch of them unless `reload` (a node re-reading what it stored itself:
+   * everything named then is kept again, so the log cannot come back with entries pending).
+   * `kept` is applied and hidden together, in the order applied (a causal order).
    */
-  applyAll (batch: Entry[]): { applied: Entry[], hidden: Entry[], rejected: Array<{ entry: Entry, error: CircleEntryError }>, pending: Entry[] } {
+  applyAll (batch: Entry[], { reload = false } = {}): { applied: Entry[], hidden: Entry[], kept: Entry[], rejected: Array<{ entry: Entry, error: CircleEntryError }>, pending: Entry[] } {
+    const kept: Entry[] = []
     const applied: Entry[] = []
     const hidden: Entry[] = []
     const rejected: Array<{ entry: Entry, error: CircleEntryError }> = []
@@ -607,9 +614,9 @@ export class CircleLog {
       const e = ready[i] as Entry
       missing.delete(e)
       try {
-        if (this.apply(e, named)) applied.push(e)
+        if (this.apply(e, named, reload)) { applied.push(e); kept.push(e) }
       } catch (err) {
-        if (err instanceof CircleEntryHiddenError) hidden.push(e)
+        if (err instanceof CircleEntryHiddenError) { hidden.push(e); kept.push(e) }
         else if (err instanceof CircleEntryError) rejected.push({ entry: e, error: err })
         else throw err
       }
@@ -620,7 +627,7 @@ export class CircleLog {
         if (n === 0) ready.push(w)
       }
     }
-    return { applied, hidden, rejected, pending: [...missing.keys()] }
+    return { applied, hidden, kept, rejected, pending: [...missing.keys()] }
   }
 
   /** Decrypted posts this member can read, oldest first (none by a removed member). */

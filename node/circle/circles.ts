@@ -252,7 +252,7 @@ export class Circles extends TypedEventEmitter<CirclesEvents> {
       at += 4 + len
     }
     if (at !== bytes.length) await truncate(path, at) // torn tail from a killed process
-    const r = log.applyAll(entries)
+    const r = log.applyAll(entries, { reload: true })
     // Posts refused for quota were kept once (before a post with a smaller id pushed them out):
     // they are garbage now, not damage. Anything else means the file was altered.
     if (r.rejected.some(x => !(x.error instanceof CircleQuotaError)) || r.pending.length > 0) throw new CircleEntryError(`circle ${id.slice(0, 8)}: its log on disk does not verify`)
@@ -435,7 +435,7 @@ export class Circles extends TypedEventEmitter<CirclesEvents> {
     return await this.#locked(c.id, async () => {
       const r = c.log.applyAll(entries)
       // Hidden entries are stored too: entries naming them need them, here and at other members.
-      const kept = [...r.applied, ...r.hidden].filter(e => c.log.has(e.id))
+      const kept = r.kept.filter(e => c.log.has(e.id))
       if (kept.length > 0) await this.#append(c, kept, false)
       await this.#compact(c)
       return { applied: r.applied.length, rejected: r.rejected.length, pending: r.pending }
