@@ -501,16 +501,20 @@ export class CircleLog {
     if (e.epoch > epochThen || e.epoch < p.since) throw new CircleEntryError('post for an epoch its author was not a member of')
     if (this.#posts >= this.#limits.posts) throw new CircleQuotaError('this circle holds as many posts as a node keeps')
     const q = this.#quotas.admit(author, e.epoch, hex, e.bytes.length)
-    for (const x of q.evicted) this.#evict(x)
+    // Keep the new entry before forgetting what it pushed out, so that a pushed-out post it names
+    // counts as named (and stays, hidden) instead of leaving it with a missing predecessor.
     if (!q.counts) {
-      if (named?.has(hex) !== true || (!uncapped && this.#quotas.hidden(author, e.epoch) >= this.#limits.hiddenPerAuthorEpoch)) {
-        throw new CircleQuotaError('post over its author\'s quota for this epoch')
+      const keep = named?.has(hex) === true && (uncapped || this.#quotas.hidden(author, e.epoch) < this.#limits.hiddenPerAuthorEpoch)
+      if (keep) {
+        this.#quotas.noteHidden(author, e.epoch)
+        this.#keep(e, hex, prev, m, true)
       }
-      this.#quotas.noteHidden(author, e.epoch)
-      this.#keep(e, hex, prev, m, true)
+      for (const x of q.evicted) this.#evict(x)
+      if (!keep) throw new CircleQuotaError('post over its author\'s quota for this epoch')
       throw new CircleEntryHiddenError('post over its author\'s quota: kept hidden, as another entry names it')
     }
     const h = this.#keep(e, hex, prev, m, false)
+    for (const x of q.evicted) this.#evict(x)
     const k = this.#epochKeys.get(e.epoch)
     if (k !== undefined) {
       try {
@@ -523,7 +527,7 @@ export class CircleLog {
     if (p.removedAt !== undefined) {
       throw new CircleEntryHiddenError('entry by a removed member: kept, hidden, as it predates the removal in its causal past')
     }
-    return h !== undefined
+    return true
   }
 
   #keep (e: Entry, hex: string, prev: Held[], m: number, hidden: boolean): Held {

@@ -232,6 +232,25 @@ describe('circle quotas (a member cannot brick the circle)', () => {
     expect(() => l1.apply(orphan)).toThrow(/non-member/)
   })
 
+  it('a post that pushes out an earlier post it names keeps that one (hidden), so nothing it names goes missing', async () => {
+    const { b, la, entries } = await circleOfThree()
+    const lb = replay(logOf(la.circle, b), entries)
+    const l = replay(new CircleLog(la.circle, backend, undefined, undefined, { postsPerAuthorEpoch: 1 }), entries)
+    const first = await rawPost(lb, b, [la.lastMembership as Uint8Array], 'first')
+    l.apply(first)
+    // A successor with a smaller id (half of all tries have one): it counts, `first` no longer does.
+    let next: Entry | undefined
+    for (let i = 0; i < 64 && next === undefined; i++) {
+      const e = await rawPost(lb, b, [first.id], `next${i}`)
+      if (Buffer.compare(Buffer.from(e.id), Buffer.from(first.id)) < 0) next = e
+    }
+    expect(l.apply(next as Entry)).toBe(true)
+    expect(l.has(first.id)).toBe(true)
+    expect(l.ref(first.id)?.hidden).toBe(true)
+    expect(l.ref((next as Entry).id)?.hidden).toBe(false)
+    expect(l.size).toBe(3 + 2)
+  })
+
   it('membership entries apply however full the log is: the admin removes the spammer and its posts leave the feed', async () => {
     const { a, b, c, la, entries } = await circleOfThree()
     const limits = { posts: 6 }
