@@ -287,6 +287,7 @@ export function statusForError (err: unknown): number {
   if (name === 'NotCircleAdminError') return 403
   if (name === 'InviterUnreachableError') return 504
   if (name === 'ShareBusyError') return 409
+  if (name === 'CircleQuotaError') return 429 // this member's post quota for the epoch is used up
   if (name === 'DiskFullError') return 507
   return 500
 }
