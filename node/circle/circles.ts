@@ -279,6 +279,7 @@ export class Circles extends TypedEventEmitter<CirclesEvents> {
    * was written, once they are most of it: the file stays within about twice what the log holds.
    */
   async #compact (c: Circle): Promise<void> {
+    if (c.file.count <= c.log.size) return // every record in the file is still held: O(1) check
     c.file.prune(hex => c.log.has(Buffer.from(hex, 'hex')))
     if (c.file.size - c.file.live < Math.max(COMPACT_MIN_GARBAGE, c.file.live)) return
     const refs = c.log.entries()
