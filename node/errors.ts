@@ -33,6 +33,7 @@ export const OUTCOMES: Readonly<Record<ErrorCategory, { status: number, exit: nu
   unauthorized: { status: 401, exit: EXIT.error },
   'method-not-allowed': { status: 405, exit: EXIT.error },
   'too-large': { status: 413, exit: EXIT.error },
+  quota: { status: 429, exit: EXIT.error },
   unavailable: { status: 503, exit: EXIT.noSeeders },
   unreachable: { status: 504, exit: EXIT.error },
   'disk-full': { status: 507, exit: EXIT.diskFull },

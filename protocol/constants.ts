@@ -143,3 +143,27 @@ export const MAX_MEMBERS = 256
 /** Largest membership entry: one key box (about 200 bytes encoded) per member, plus the rest. */
 export const MAX_MEMBERSHIP_ENTRY_BYTES = MAX_MEMBERS * 200 + 1024
 export const MAX_MEMBER_NAME_BYTES = 64
+
+// Post quotas (docs/PROTOCOL.md §9.2). A circle is a handful of friends sharing links: a post is
+// one link and a name, about 0.5–1 KiB signed (16 KiB at most). The quotas are per author and per
+// epoch, so one member can never fill the others' disks or memory however much it signs, and a
+// removal (a new epoch) gives everyone fresh room. Which of an author's posts count is decided by
+// the set of posts alone, never by the order they arrived in (smallest entry ids first), so every
+// member keeps the same ones.
+
+/** Posts one author may have in one epoch: years of sharing for a person, a few MiB at most. */
+export const MAX_POSTS_PER_AUTHOR_EPOCH = 4096
+/** Signed bytes of one author's posts in one epoch: 4096 typical posts, or 256 of the largest. */
+export const MAX_POST_BYTES_PER_AUTHOR_EPOCH = 4 * 1024 * 1024
+/**
+ * Over-quota posts of one author in one epoch that are still kept (hidden, never shown) because
+ * another entry names them in `prev`: entries built on them must still apply everywhere.
+ */
+export const MAX_HIDDEN_POSTS_PER_AUTHOR_EPOCH = 1024
+/** Posts a node keeps per circle, whoever wrote them (a backstop: 24 members at full quota). */
+export const MAX_CIRCLE_POSTS = 100_000
+/**
+ * Membership entries (genesis, add, remove) per circle. Only the admin writes them and they never
+ * count against the post limits, so a full log of posts can always still remove a member.
+ */
+export const MAX_MEMBERSHIP_ENTRIES = 16_384

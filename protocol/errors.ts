@@ -28,6 +28,7 @@ export interface KithErrorOptions {
  *   unauthorized        missing or wrong credentials
  *   method-not-allowed  an HTTP method the endpoint does not take
  *   too-large           a request body over the limit
+ *   quota               a per-member allowance is used up (circle posts per epoch)
  *   unavailable         nobody serves it (no seeders, nobody answered in time)
  *   unreachable         a named peer could not be reached
  *   disk-full           no space or quota left
@@ -35,7 +36,7 @@ export interface KithErrorOptions {
  */
 export type ErrorCategory =
   | 'internal' | 'usage' | 'invalid' | 'bad-link' | 'wrong-key' | 'not-found' | 'forbidden' | 'conflict'
-  | 'unauthorized' | 'method-not-allowed' | 'too-large' | 'unavailable' | 'unreachable' | 'disk-full' | 'interrupted'
+  | 'unauthorized' | 'method-not-allowed' | 'too-large' | 'quota' | 'unavailable' | 'unreachable' | 'disk-full' | 'interrupted'
 
 /** Base class: `instanceof KithError` tells a protocol failure from a bug. */
 export class KithError extends Error {

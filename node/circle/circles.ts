@@ -5,20 +5,23 @@
  * On disk, under `<repo>/circles/<circle id hex>/` (folder 0700, files 0600):
  *   log         the entries, each as u32 (big-endian) length ‖ signed entry bytes, in the order
  *               applied (a causal order). Appended and fsynced; a torn last record (killed
- *               process) is cut off on load. Every entry is re-verified on load.
+ *               process) is cut off on load. Every entry is re-verified on load, and the file
+ *               is rewritten without the posts the log no longer keeps (pushed out of their
+ *               author's quota). Entry bytes are read from here when a peer wants them: the log
+ *               in memory keeps only a small record per entry and the decrypted feed.
  *   local.json  this member's secrets and bookkeeping: X25519 secret key, outstanding invites
  *               (id, access key, expiry; the invite secret itself is never stored), auto-fetch.
  * Holds no peer address (SECURITY.md §9).
  */
 import type { CircleSummary, FeedEntry, MemberInfo } from '../api/schema.js'
 import { randomBytes } from 'node:crypto'
-import { open, readFile, readdir, truncate } from 'node:fs/promises'
+import { open, readFile, readdir, truncate, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { userInfo } from 'node:os'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { TypedEventEmitter } from 'main-event'
-import { CircleEntryError, CircleLog, addMemberEntry, createCircle, decodeEntry, hexOf, postEntry, removeMemberEntry, type Entry, type PostPayload } from '../../protocol/circle/log.js'
+import { CircleEntryError, CircleLog, CircleQuotaError, addMemberEntry, createCircle, decodeEntry, hexOf, postEntry, removeMemberEntry, type CircleLimits, type Entry, type PostPayload } from '../../protocol/circle/log.js'
 import { formatInvite, inviteAccessKey, inviteId } from '../../protocol/circle/invite.js'
 import type { BoxKeyPair, CircleSigner } from '../../protocol/circle/keys.js'
 import type { CryptoBackend } from '../../protocol/crypto.js'
@@ -30,6 +33,8 @@ import { Vault, type SealedSecret } from '../repo/keystore.js'
 export const DEFAULT_INVITE_TTL_MS = 24 * 60 * 60 * 1000
 export const MAX_INVITE_TTL_MS = 30 * 24 * 60 * 60 * 1000
 const MAX_OPEN_INVITES = 64
+/** A log file is rewritten once entries it no longer serves take this much (and half of it). */
+const COMPACT_MIN_GARBAGE = 256 * 1024
 
 export class CircleNotFoundError extends KithError {
   static override name = 'CircleNotFoundError'
@@ -98,9 +103,71 @@ export function peerIdOfKey (key: Uint8Array): string {
   return peerIdFromPublicKey(publicKeyFromRaw(key)).toString()
 }
 
+/** Where each held entry's signed bytes sit in a circle's log file (the log keeps no bytes). */
+class LogFile {
+  readonly #at = new Map<string, { at: number, len: number }>()
+  /** Bumped by every rewrite: a read that spans one stops rather than mix two files' offsets. */
+  #generation = 0
+  size = 0
+  constructor (readonly path: string) {}
+
+  /** Records that an entry of `len` bytes was framed at the end of the file. */
+  note (hex: string, len: number): void {
+    this.#at.set(hex, { at: this.size + 4, len })
+    this.size += 4 + len
+  }
+
+  /** Forgets entries the log no longer holds (their bytes stay in the file until the next load). */
+  prune (held: (hex: string) => boolean): void {
+    for (const hex of [...this.#at.keys()]) if (!held(hex)) this.#at.delete(hex)
+  }
+
+  get count (): number { return this.#at.size }
+
+  /** Bytes of the file that belong to entries it still serves. */
+  get live (): number {
+    let n = 0
+    for (const w of this.#at.values()) n += 4 + w.len
+    return n
+  }
+
+  /** After a rewrite: the file now holds exactly `entries`, in order. */
+  reset (entries: ReadonlyArray<{ hex: string, len: number }>): void {
+    this.#at.clear()
+    this.#generation++
+    this.size = 0
+    for (const e of entries) this.note(e.hex, e.len)
+  }
+
+  /** The signed bytes of `ids` that the file holds, in order, up to `maxBytes` (at least one). */
+  async read (ids: readonly string[], maxBytes = Number.MAX_SAFE_INTEGER): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = []
+    let fh: FileHandle | undefined
+    let total = 0
+    const generation = this.#generation
+    try {
+      for (const hex of ids) {
+        if (generation !== this.#generation) break
+        const where = this.#at.get(hex)
+        if (where === undefined) continue
+        if (out.length > 0 && total + where.len > maxBytes) break
+        fh ??= await open(this.path, 'r')
+        const buf = new Uint8Array(where.len)
+        const { bytesRead } = await fh.read(buf, 0, where.len, where.at)
+        if (bytesRead !== where.len) continue // cut off under us: the entry is simply not served
+        out.push(buf)
+        total += where.len
+      }
+    } finally {
+      await fh?.close()
+    }
+    return out
+  }
+}
+
 /** One circle as this node holds it. */
 export class Circle {
-  constructor (readonly id: string, readonly log: CircleLog, readonly mine: BoxKeyPair, public local: LocalFile) {}
+  constructor (readonly id: string, readonly log: CircleLog, readonly mine: BoxKeyPair, public local: LocalFile, readonly file: LogFile) {}
   get name (): string { return this.log.name }
 }
 
@@ -118,8 +185,11 @@ export class Circles extends TypedEventEmitter<CirclesEvents> {
   /** Serialises writes per circle (log append + local.json). */
   readonly #locks = new Map<string, Promise<unknown>>()
 
-  private constructor (dir: string, signer: CircleSigner, backend: CryptoBackend, vault: Vault) {
+  readonly #limits: Partial<CircleLimits>
+
+  private constructor (dir: string, signer: CircleSigner, backend: CryptoBackend, vault: Vault, limits: Partial<CircleLimits>) {
     super()
+    this.#limits = limits
     this.#vault = vault
     this.#dir = dir
     this.#signer = signer
@@ -130,8 +200,8 @@ export class Circles extends TypedEventEmitter<CirclesEvents> {
   get backend (): CryptoBackend { return this.#backend }
 
   /** Loads every circle under `<repoDir>/circles`, re-verifying each log. */
-  static async open (repoDir: string, signer: CircleSigner, backend: CryptoBackend, vault: Vault = Vault.plain()): Promise<Circles> {
-    const c = new Circles(join(repoDir, 'circles'), signer, backend, vault)
+  static async open (repoDir: string, signer: CircleSigner, backend: CryptoBackend, vault: Vault = Vault.plain(), limits: Partial<CircleLimits> = {}): Promise<Circles> {
+    const c = new Circles(join(repoDir, 'circles'), signer, backend, vault, limits)
     await makeDir(c.#dir, 0o700)
     for (const name of await readdir(c.#dir)) {
       if (!/^[0-9a-f]{64}$/.test(name)) continue
@@ -159,21 +229,54 @@ export class Circles extends TypedEventEmitter<CirclesEvents> {
     }
     const secret = this.#vault.open(boxLabel(id), local.box)
     const mine: BoxKeyPair = { secretKey: secret, publicKey: x25519.getPublicKey(secret) }
-    const log = new CircleLog(Buffer.from(id, 'hex'), this.#backend, mine, this.me)
-    const bytes = await readFile(join(dir, 'log')).catch(() => Buffer.alloc(0))
+    const log = new CircleLog(Buffer.from(id, 'hex'), this.#backend, mine, this.me, this.#limits)
+    const path = join(dir, 'log')
+    const bytes = await readFile(path).catch(() => Buffer.alloc(0))
     let at = 0
     const entries: Entry[] = []
+    // Bounded by the file: every step consumes at least the 4-byte length.
     while (at + 4 <= bytes.length) {
       const len = bytes.readUInt32BE(at)
       if (at + 4 + len > bytes.length) break
       entries.push(decodeEntry(new Uint8Array(bytes.subarray(at + 4, at + 4 + len))))
       at += 4 + len
     }
-    if (at !== bytes.length) await truncate(join(dir, 'log'), at) // torn tail from a killed process
-    const r = log.applyAll(entries)
-    if (r.rejected.length > 0 || r.pending.length > 0) throw new CircleEntryError(`circle ${id.slice(0, 8)}: its log on disk does not verify`)
+    if (at !== bytes.length) await truncate(path, at) // torn tail from a killed process
+    const r = log.applyAll(entries, { reload: true })
+    // Posts refused for quota were kept once (before a post with a smaller id pushed them out):
+    // they are garbage now, not damage. Anything else means the file was altered.
+    if (r.rejected.some(x => !(x.error instanceof CircleQuotaError)) || r.pending.length > 0) throw new CircleEntryError(`circle ${id.slice(0, 8)}: its log on disk does not verify`)
     if (log.admin === undefined) return
-    this.#circles.set(id, new Circle(id, log, mine, local))
+    const file = new LogFile(path)
+    if (log.size < entries.length) {
+      await this.#rewrite(log, file, entries)
+    } else {
+      for (const e of entries) file.note(hexOf(e.id), e.bytes.length)
+    }
+    this.#circles.set(id, new Circle(id, log, mine, local, file))
+  }
+
+  /** Writes the log file anew with what `log` holds, in its order (atomic: temp file + rename). */
+  async #rewrite (log: CircleLog, file: LogFile, entries: Entry[]): Promise<void> {
+    const byId = new Map(entries.map(e => [hexOf(e.id), e]))
+    const kept = log.entries().map(r => byId.get(r.hex) as Entry)
+    await writeAtomic(file.path, Buffer.concat(kept.map(frame)), 0o600)
+    file.reset(kept.map(e => ({ hex: hexOf(e.id), len: e.bytes.length })))
+  }
+
+  /**
+   * Rewrites a circle's log file without the posts pushed out of their author's quota since it
+   * was written, once they are most of it: the file stays within about twice what the log holds.
+   */
+  async #compact (c: Circle): Promise<void> {
+    if (c.file.count <= c.log.size) return // every record in the file is still held: O(1) check
+    c.file.prune(hex => c.log.has(Buffer.from(hex, 'hex')))
+    if (c.file.size - c.file.live < Math.max(COMPACT_MIN_GARBAGE, c.file.live)) return
+    const refs = c.log.entries()
+    const bytes = await c.file.read(refs.map(r => r.hex))
+    if (bytes.length !== refs.length) return // a record did not read back: leave the file as it is
+    await writeAtomic(c.file.path, Buffer.concat(bytes.map(b => frame({ bytes: b }))), 0o600)
+    c.file.reset(refs.map(r => ({ hex: r.hex, len: r.size })))
   }
 
   list (): CircleSummary[] {
@@ -220,15 +323,16 @@ export class Circles extends TypedEventEmitter<CirclesEvents> {
   /** Starts holding a circle from a verified log (create, or join). */
   async adopt (circle: Uint8Array, mine: BoxKeyPair, entries: Entry[]): Promise<Circle> {
     const id = hexOf(circle)
-    const log = new CircleLog(circle, this.#backend, mine, this.me)
+    const log = new CircleLog(circle, this.#backend, mine, this.me, this.#limits)
     const r = log.applyAll(entries)
-    if (r.rejected.length > 0 || log.admin === undefined) throw new CircleEntryError('the circle log does not verify')
+    if (r.rejected.some(x => !(x.error instanceof CircleQuotaError)) || log.admin === undefined) throw new CircleEntryError('the circle log does not verify')
     const dir = join(this.#dir, id)
     await makeDir(dir, 0o700)
     const local: LocalFile = { version: 1, box: this.#vault.seal(boxLabel(id), mine.secretKey), invites: [], autoFetch: null }
-    await writeAtomic(join(dir, 'log'), Buffer.concat(log.entries().map(frame)), 0o600)
+    const file = new LogFile(join(dir, 'log'))
+    await this.#rewrite(log, file, entries)
     await writeAtomic(join(dir, 'local.json'), JSON.stringify(local, null, 2) + '\n', 0o600)
-    const c = new Circle(id, log, mine, local)
+    const c = new Circle(id, log, mine, local, file)
     this.#circles.set(id, c)
     return c
   }
@@ -314,21 +418,24 @@ export class Circles extends TypedEventEmitter<CirclesEvents> {
 
   feed (nameOrId: string): FeedEntry[] {
     const c = this.find(nameOrId)
-    const names = new Map<string, string>()
-    for (const e of c.log.entries()) {
-      if (e.body.kind === 'genesis') names.set(hexOf(e.author), e.body.memberName)
-      if (e.body.kind === 'add') names.set(hexOf(e.body.member), e.body.memberName)
-    }
-    return c.log.feed().map(f => ({ id: f.id, name: f.name, size: f.size, link: f.link, author: peerIdOfKey(f.author), authorName: names.get(hexOf(f.author)) ?? '', time: new Date(f.time).toISOString(), epoch: f.epoch }))
+    return c.log.feed().map(f => ({ id: f.id, name: f.name, size: f.size, link: f.link, author: peerIdOfKey(f.author), authorName: c.log.person(f.author)?.name ?? '', time: new Date(f.time).toISOString(), epoch: f.epoch }))
   }
 
   /** Applies entries received from a member; stores what was new. */
   async receive (c: Circle, entries: Entry[]): Promise<{ applied: number, rejected: number, pending: Entry[] }> {
     return await this.#locked(c.id, async () => {
       const r = c.log.applyAll(entries)
-      if (r.applied.length > 0) await this.#append(c, r.applied, false)
+      // Hidden entries are stored too: entries naming them need them, here and at other members.
+      const kept = r.kept.filter(e => c.log.has(e.id))
+      if (kept.length > 0) await this.#append(c, kept, false)
+      await this.#compact(c)
       return { applied: r.applied.length, rejected: r.rejected.length, pending: r.pending }
     })
+  }
+
+  /** Signed bytes of the entries `ids` this node holds, read from disk, up to about `maxBytes`. */
+  async entryBytes (c: Circle, ids: readonly Uint8Array[], maxBytes?: number): Promise<Uint8Array[]> {
+    return await c.file.read(ids.filter(id => c.log.has(id)).map(hexOf), maxBytes)
   }
 
   #isAdmin (c: Circle): boolean {
@@ -345,6 +452,7 @@ export class Circles extends TypedEventEmitter<CirclesEvents> {
     } finally {
       await fh.close()
     }
+    for (const e of entries) c.file.note(hexOf(e.id), e.bytes.length)
     this.dispatchEvent(new CustomEvent('change', { detail: { circle: c.id, entries } }))
   }
 
@@ -360,7 +468,7 @@ export class Circles extends TypedEventEmitter<CirclesEvents> {
   }
 }
 
-function frame (e: Entry): Buffer {
+function frame (e: { bytes: Uint8Array }): Buffer {
   const head = Buffer.alloc(4)
   head.writeUInt32BE(e.bytes.length)
   return Buffer.concat([head, e.bytes])

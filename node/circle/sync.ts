@@ -20,7 +20,7 @@
 import type { PeerId, Stream } from '@libp2p/interface'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { computeProof, verifyProof, type AdmissionTranscript } from '../../protocol/admission.js'
-import { CircleEntryError, CircleLog, MAX_CIRCLE_ENTRIES, decodeEntry, hexOf, type Entry } from '../../protocol/circle/log.js'
+import { CircleEntryError, CircleLog, CircleQuotaError, MAX_CIRCLE_ENTRIES, decodeEntry, hexOf, type Entry, type EntryRef } from '../../protocol/circle/log.js'
 import { MAX_CIRCLE_MESSAGE_BYTES, MAX_IDS_PER_MESSAGE, MalformedCircleMessageError, decodeCircleMessage, encodeCircleMessage, type CircleMessage } from '../../protocol/circle/messages.js'
 import { generateBoxKeyPair } from '../../protocol/circle/keys.js'
 import { inviteAccessKey, inviteId, inviteProof, type Invite } from '../../protocol/circle/invite.js'
@@ -109,7 +109,7 @@ async function respondSync (lp: Lp, hello: Extract<CircleMessage, { t: 'hello' }
   if (proof.t !== 'proof' || !verifyProof(access, 'initiator', t, proof.proof)) return await refuse(lp, 'bad proof', signal)
   if (!c.log.isMember(keyOf(remote))) return await refuse(lp, 'not a member', signal)
   await write(lp, { t: 'done' }, signal) // admitted
-  await push(lp, c.log, signal)
+  await push(lp, c, circles, signal)
   await pull(lp, c, circles, signal)
 }
 
@@ -135,29 +135,22 @@ export async function syncWith (stream: Stream, c: Circle, circles: Circles, loc
     if (admitted.t === 'error') throw new CircleRefusedError(`the peer refused: ${admitted.reason}`)
     if (admitted.t !== 'done') throw new MalformedCircleMessageError('expected admission')
     const gained = await pull(lp, c, circles, deadline)
-    await push(lp, c.log, deadline)
+    await push(lp, c, circles, deadline)
     return gained
   })
 }
 
-/** Pusher side: heads, then answer wants until `done`. */
-async function push (lp: Lp, log: CircleLog, signal: AbortSignal): Promise<void> {
-  const heads = log.heads().slice(0, MAX_IDS_PER_MESSAGE)
-  await write(lp, { t: 'heads', ids: heads }, signal)
+/**
+ * Pusher side: heads (at most one message's worth, ranked by the log so that one author's flood
+ * cannot crowd out the others), then answer wants from the log file until `done`.
+ */
+async function push (lp: Lp, c: Circle, circles: Circles, signal: AbortSignal): Promise<void> {
+  await write(lp, { t: 'heads', ids: c.log.heads(MAX_IDS_PER_MESSAGE) }, signal)
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const m = await read(lp, signal)
     if (m.t === 'done') return
     if (m.t !== 'want') throw new MalformedCircleMessageError('expected want or done')
-    const out: Uint8Array[] = []
-    let bytes = 0
-    for (const id of m.ids) {
-      const e = log.get(id)
-      if (e === undefined) continue
-      if (bytes + e.bytes.length > BATCH_BYTES && out.length > 0) break
-      out.push(e.bytes)
-      bytes += e.bytes.length
-    }
-    await write(lp, { t: 'entries', entries: out }, signal)
+    await write(lp, { t: 'entries', entries: await circles.entryBytes(c, m.ids, BATCH_BYTES) }, signal)
   }
   throw new MalformedCircleMessageError('too many sync rounds')
 }
@@ -211,22 +204,22 @@ async function respondJoin (lp: Lp, join: Extract<CircleMessage, { t: 'join' }>,
   const key = keyOf(remote)
   if (inv.circle.log.isMember(key) || inv.circle.log.wasRemoved(key)) return await refuse(lp, 'already a member, or removed from this circle', signal)
   await circles.admit(inv.circle, join.invite, { key, name: m.name, x: m.x })
-  await sendAll(lp, inv.circle.log, signal)
+  await sendAll(lp, inv.circle, circles, signal)
 }
 
-async function sendAll (lp: Lp, log: CircleLog, signal: AbortSignal): Promise<void> {
-  let batch: Uint8Array[] = []
-  let bytes = 0
-  for (const e of log.entries()) {
-    if (bytes + e.bytes.length > BATCH_BYTES && batch.length > 0) {
-      await write(lp, { t: 'entries', entries: batch }, signal)
-      batch = []
-      bytes = 0
-    }
-    batch.push(e.bytes)
-    bytes += e.bytes.length
+/** The whole log, in its (causal) order, read from disk one batch at a time. */
+async function sendAll (lp: Lp, c: Circle, circles: Circles, signal: AbortSignal): Promise<void> {
+  const refs = c.log.entries()
+  let at = 0
+  // Every message carries at least one entry, so this ends after at most refs.length messages.
+  while (at < refs.length) {
+    let bytes = 0
+    let end = at
+    while (end < refs.length && (end === at || bytes + (refs[end] as EntryRef).size <= BATCH_BYTES)) bytes += (refs[end++] as EntryRef).size
+    const batch = await circles.entryBytes(c, refs.slice(at, end).map(r => r.id))
+    if (batch.length > 0) await write(lp, { t: 'entries', entries: batch }, signal)
+    at = end
   }
-  if (batch.length > 0) await write(lp, { t: 'entries', entries: batch }, signal)
   await write(lp, { t: 'done' }, signal)
 }
 
@@ -256,7 +249,7 @@ export async function joinWith (stream: Stream, invite: Invite, myName: string, 
     // The log must be this circle's, started by the inviter, and admit us.
     const check = new CircleLog(invite.circle, circles.backend, mine, circles.me)
     const r = check.applyAll(entries)
-    if (r.rejected.length > 0 || r.pending.length > 0) throw new CircleEntryError('the inviter sent a log that does not verify')
+    if (r.rejected.some(x => !(x.error instanceof CircleQuotaError)) || r.pending.length > 0) throw new CircleEntryError('the inviter sent a log that does not verify')
     if (check.admin === undefined || !constantTimeEq(check.admin, invite.inviter)) throw new CircleEntryError('the log was not started by the inviter')
     if (!check.isMember(circles.me) || check.epochKey(check.epoch) === undefined) throw new CircleEntryError('the log does not admit us')
     return await circles.adopt(invite.circle, mine, entries)

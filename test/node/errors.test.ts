@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest'
 import { KithError, LimitError, LinkChecksumError, NotAKithLinkError, UnsafePathError, WrongKeyError } from '../../protocol/errors.js'
 import { InviteCodeError } from '../../protocol/circle/invite.js'
+import { CircleQuotaError } from '../../protocol/circle/log.js'
 import { AlreadyHeldError, DiskFullError, OUTCOMES, OutputPathError, ShareBusyError, SourceError, categoryOf } from '../../node/errors.js'
 import { DeadlineError } from '../../node/engine/errors.js'
 import { NoSeedersError, SeedOnlyLinkError, StalledError } from '../../node/engine/get.js'
@@ -49,6 +50,7 @@ const cases: Array<[string, unknown, number, number]> = [
   ['a missing token', new UnauthorizedError(), 401, 1],
   ['a wrong method', new MethodNotAllowedError(), 405, 1],
   ['a large body', new PayloadTooLargeError(), 413, 1],
+  ['a circle post over its quota', new CircleQuotaError(), 429, 1],
   ['a bug', new TypeError('x is undefined'), 500, 1],
   ['a KithError with no category of its own', new KithError('something'), 500, 1]
 ]

@@ -161,3 +161,56 @@ describe('circles on disk', () => {
     }
   })
 })
+
+describe('circles on disk under a flood', () => {
+  it('a member\'s flood is capped on disk and in memory; the admin still removes it; its posts leave the feed and the file on reload', async () => {
+    const { generateKeyPair } = await import('@libp2p/crypto/keys')
+    const { mkdtemp, rm, stat } = await import('node:fs/promises')
+    const { tmpdir } = await import('node:os')
+    const { Circles, peerIdOfKey } = await import('../../../node/circle/circles.js')
+    const { signerFor } = await import('../../../node/engine/publish.js')
+    const { nobleBackend } = await import('../../../protocol/crypto.js')
+    const { CircleLog, addMemberEntry, decodeEntry, sealPost, signEntry } = await import('../../../protocol/circle/log.js')
+    const { generateBoxKeyPair } = await import('../../../protocol/circle/keys.js')
+    const { inviteId } = await import('../../../protocol/circle/invite.js')
+    const dir = await mkdtemp(join(tmpdir(), 'kith-circles-'))
+    try {
+      const admin = signerFor(await generateKeyPair('Ed25519'))
+      const spammer = signerFor(await generateKeyPair('Ed25519'))
+      const spammerBox = generateBoxKeyPair()
+      const limits = { postsPerAuthorEpoch: 20 }
+      const circles = await Circles.open(dir, admin, nobleBackend, undefined, limits)
+      const made = await circles.create('club', 'alice')
+      const c = circles.find('club')
+      const add = await addMemberEntry(nobleBackend, c.log, admin, { key: spammer.publicKey, name: 'spammer', x: spammerBox.publicKey }, inviteId(new Uint8Array(32).fill(1)), Date.now())
+      await circles.receive(c, [add])
+      await circles.post('club', { link: 'kith:mine', name: 'mine', size: 1 })
+      // The spammer's replica of the log, to seal posts under the epoch key.
+      const ls = new CircleLog(c.log.circle, nobleBackend, spammerBox, spammer.publicKey)
+      ls.applyAll((await circles.entryBytes(c, c.log.entries().map(r => r.id))).map(decodeEntry))
+      // 300 posts of ~8 KiB, all siblings naming only the membership head.
+      const spam = []
+      for (let i = 0; i < 300; i++) {
+        spam.push(await signEntry(spammer, { circle: c.log.circle, epoch: 0, time: i, prev: [add.id], body: sealPost(nobleBackend, c.log.circle, spammer.publicKey, ls.epochKeys(0), { link: 'kith:spam', name: 'x'.repeat(8000) + i, size: 1 }) }))
+      }
+      for (let i = 0; i < spam.length; i += 50) await circles.receive(c, spam.slice(i, i + 50))
+      const logPath = join(dir, 'circles', made.id, 'log')
+      expect(c.log.size).toBe(3 + 20)
+      expect(circles.feed('club').filter(f => f.authorName === 'spammer').length).toBe(20)
+      // On disk: what the log holds, plus at most as much again (or 256 KiB) not compacted yet.
+      const live = 23 * 8.5 * 1024
+      expect((await stat(logPath)).size).toBeLessThan(2 * live + 256 * 1024)
+      // The admin removes the spammer: its posts leave the feed; ours stays.
+      expect(await circles.remove('club', peerIdOfKey(spammer.publicKey))).toEqual({ epoch: 1 })
+      expect(circles.feed('club').map(f => f.name)).toEqual(['mine'])
+      // Reloaded from disk: the same state.
+      const again = await Circles.open(dir, admin, nobleBackend, undefined, limits)
+      expect(again.feed('club').map(f => f.name)).toEqual(['mine'])
+      expect(again.find('club').log.epoch).toBe(1)
+      expect(again.broken).toEqual([])
+      expect((await stat(logPath)).size).toBeLessThan(live + 64 * 1024)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+})
