@@ -16,7 +16,8 @@
 import { KithNode } from './node.js'
 
 import { Repo, readDaemonInfo } from './repo/repo.js'
-import { ApiServer, parseApiAddress, DaemonRunningError } from './api/server.js'
+import { ApiServer, parseApiAddress } from './api/server.js'
+import { DaemonRunningError } from './api/errors.js'
 
 export interface DaemonOptions {
   repoDir: string

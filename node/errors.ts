@@ -56,37 +56,7 @@ export function categoryOf (err: unknown): ErrorCategory {
   return 'internal'
 }
 
-// --- repo (node/repo/repo.ts) ------------------------------------------------------------------------
-
-/** `Repo.open` without `create` on a folder that holds no repo. */
-export class RepoNotInitialisedError extends KithError {
-  static override name = 'RepoNotInitialisedError'
-  static override category: ErrorCategory = 'not-found'
-  readonly dir: string
-  constructor (dir: string, options?: KithErrorOptions) {
-    super(`no kith repo at ${dir}: run \`kith init\` first`, options)
-    this.dir = dir
-  }
-}
-
-/** A repo file that is unreadable, malformed or of a format this Kith does not know. */
-export class RepoFormatError extends KithError {
-  static override name = 'RepoFormatError'
-  constructor (message = 'malformed kith repo', options?: KithErrorOptions) { super(message, options) }
-}
-
-/** The repo is in use by another process (LevelDB lock held, or a live daemon.json). */
-export class RepoLockedError extends KithError {
-  static override name = 'RepoLockedError'
-  static override category: ErrorCategory = 'conflict'
-  readonly dir: string
-  readonly pid: number | undefined
-  constructor (dir: string, pid?: number, options?: KithErrorOptions) {
-    super(`the kith repo at ${dir} is in use by another kith process${pid !== undefined ? ` (pid ${pid})` : ''}: stop it, or talk to its daemon`, options)
-    this.dir = dir
-    this.pid = pid
-  }
-}
+// --- disk (node/fs/fs-safe.ts: the repo and downloads) -------------------------------------------------
 
 /**
  * A write failed for lack of space (ENOSPC) or quota (EDQUOT). The message names the folder
@@ -131,7 +101,7 @@ export class SourceError extends KithError {
   constructor (message = 'cannot share this file or folder', options?: KithErrorOptions) { super(message, options) }
 }
 
-// --- downloads (node/download/writer.ts) ----------------------------------------------------------
+// --- downloads and shares --------------------------------------------------------------------------
 
 /** The output location cannot be used: no free file name, or a path that is not what it should be. */
 export class OutputPathError extends KithError {

@@ -7,45 +7,16 @@
  * callers handle them exactly like local ones.
  */
 import { request } from 'node:http'
-import { KithError, type ErrorCategory } from '../../protocol/errors.js'
-import { OUTCOMES } from '../errors.js'
 import { ROUTES, type ApiErrorBody, type DownloadRequest, type DownloadStatus, type DownloadsResponse, type PeersResponse, type SeedRequest, type SeedStatus, type SettingsRequest, type SettingsResponse, type ShareInfo, type ShareRequest, type SharesResponse, type StatusResponse, type UnshareResponse } from './schema.js'
 import { oneLine } from './errors.js'
 import { readApiToken, readDaemonInfo } from '../repo/repo.js'
 import type { DaemonInfo } from '../repo/format.js'
 import type { CircleAutoFetchRequest, CircleCreateRequest, CircleInviteRequest, CircleJoinRequest, CircleRemoveRequest } from './schema.js'
 import type { CircleSummary, FeedEntry, MemberInfo } from './schema.js'
+import { DaemonUnreachableError, RemoteError } from './errors.js'
 
 /** Default per-request timeout; POST /shares has none. */
 export const API_TIMEOUT_MS = 30_000
-
-/**
- * An error the daemon answered with: `name` and `category` are the daemon-side error's, so the
- * CLI reports it (and picks its exit status) exactly as it would a local one.
- */
-export class RemoteError extends KithError {
-  static override name = 'RemoteError'
-  readonly status: number
-  readonly #category: ErrorCategory
-  constructor (status: number, error: { name?: string, message?: string, category?: string }) {
-    super(error.message ?? `the daemon answered ${status}`)
-    this.name = error.name ?? 'Error'
-    this.status = status
-    this.#category = isCategory(error.category) ? error.category : 'internal'
-  }
-
-  override get category (): ErrorCategory { return this.#category }
-}
-
-function isCategory (c: unknown): c is ErrorCategory {
-  return typeof c === 'string' && Object.hasOwn(OUTCOMES, c)
-}
-
-/** The daemon did not answer (not running, crashed, timed out). */
-export class DaemonUnreachableError extends KithError {
-  static override name = 'DaemonUnreachableError'
-  static override category: ErrorCategory = 'unreachable'
-}
 
 export interface ApiClientOptions {
   /** Base URL, e.g. http://127.0.0.1:5870 */

@@ -6,6 +6,7 @@
 import { KithError, type ErrorCategory } from '../../protocol/errors.js'
 import { categoryOf, OUTCOMES } from '../errors.js'
 import { MAX_BODY_BYTES, type ApiErrorBody } from './schema.js'
+import type { DaemonInfo } from '../repo/format.js'
 
 /** An error of the API's own request handling (bad body, no such endpoint, ...). */
 export class HttpError extends KithError {
@@ -91,4 +92,58 @@ export function errorBody (err: unknown): ApiErrorBody {
 
 export function oneLine (text: string): string {
   return text.replace(/\s*[\r\n]+\s*/g, ' ').trim()
+}
+
+/**
+ * An error the daemon answered with: `name` and `category` are the daemon-side error's, so the
+ * CLI reports it (and picks its exit status) exactly as it would a local one.
+ */
+export class RemoteError extends KithError {
+  static override name = 'RemoteError'
+  readonly status: number
+  readonly #category: ErrorCategory
+  constructor (status: number, error: { name?: string, message?: string, category?: string }) {
+    super(error.message ?? `the daemon answered ${status}`)
+    this.name = error.name ?? 'Error'
+    this.status = status
+    this.#category = isCategory(error.category) ? error.category : 'internal'
+  }
+
+  override get category (): ErrorCategory { return this.#category }
+}
+
+/** The daemon did not answer (not running, crashed, timed out). */
+export class DaemonUnreachableError extends KithError {
+  static override name = 'DaemonUnreachableError'
+  static override category: ErrorCategory = 'unreachable'
+}
+
+export class CancelledError extends KithError {
+  static override name = 'CancelledError'
+  constructor (message = 'cancelled') { super(message) }
+}
+
+/** An --api address that is not host:port on a loopback address. */
+export class ApiAddressError extends KithError {
+  static override name = 'ApiAddressError'
+  static override category: ErrorCategory = 'usage'
+}
+
+/** The API could not listen (port in use, ...). */
+export class ApiListenError extends KithError {
+  static override name = 'ApiListenError'
+}
+
+export class DaemonRunningError extends KithError {
+  static override name = 'DaemonRunningError'
+  static override category: ErrorCategory = 'conflict'
+  readonly info: DaemonInfo
+  constructor (dir: string, info: DaemonInfo) {
+    super(`a daemon is already running for ${dir} (pid ${info.pid}, API ${info.api})`)
+    this.info = info
+  }
+}
+
+function isCategory (c: unknown): c is ErrorCategory {
+  return typeof c === 'string' && Object.hasOwn(OUTCOMES, c)
 }

@@ -9,11 +9,7 @@ import { KithError } from '../../protocol/errors.js'
 import { BadRequestError, errorBody } from './errors.js'
 import { MAX_FINISHED_DOWNLOADS, type DownloadStatus, type SeedStatus } from './schema.js'
 import { DEFAULT_GET_TIMEOUT_MS } from '../engine/get.js'
-
-export class CancelledError extends KithError {
-  static override name = 'CancelledError'
-  constructor (message = 'cancelled') { super(message) }
-}
+import { CancelledError } from './errors.js'
 
 export type JobStatus = DownloadStatus | SeedStatus
 

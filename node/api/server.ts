@@ -10,42 +10,21 @@ import { mkdir, stat } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { extname, resolve, sep } from 'node:path'
-import { KithError, type ErrorCategory } from '../../protocol/errors.js'
 import { manifestIdOf, parseLink, seedOnlyLink } from '../../protocol/link.js'
 import { API_PREFIX, MAX_BODY_BYTES, type DownloadStatus, type DownloadsResponse, type PeersResponse, type SeedStatus, type SeedsResponse, type SharesResponse, type StatusResponse, type UnshareResponse } from './schema.js'
 import { BadRequestError, ConflictError, DownloadNotFoundError, ForbiddenError, MethodNotAllowedError, NotFoundError, PayloadTooLargeError, SeedNotFoundError, ShareNotFoundError, UnauthorizedError, errorBody, statusForError } from './errors.js'
 import { applyGetProgress, applySeedProgress, initialProgress } from './progress.js'
 import { parseDownloadRequest, parseSeedRequest, parseShareRequest, parseUnshareRequest } from './validate.js'
 import { kithVersion } from '../version.js'
-import { bootstrapAddrs, CancelledError, JobTable, jobId, timeoutOf, type JobStatus } from './jobs.js'
+import { bootstrapAddrs, JobTable, jobId, timeoutOf, type JobStatus } from './jobs.js'
+import { CancelledError } from './errors.js'
 import { SeedOnlyLinkError } from '../engine/get.js'
-import type { DaemonInfo } from '../repo/format.js'
 import type { ApiBackend } from './backend.js'
 import { routeCircles } from './routes/circles.js'
 import { routeSettings } from './routes/settings.js'
+import { ApiAddressError, ApiListenError } from './errors.js'
 
 // --- API address ------------------------------------------------------------------------------------
-
-/** An --api address that is not host:port on a loopback address. */
-export class ApiAddressError extends KithError {
-  static override name = 'ApiAddressError'
-  static override category: ErrorCategory = 'usage'
-}
-
-/** The API could not listen (port in use, ...). */
-export class ApiListenError extends KithError {
-  static override name = 'ApiListenError'
-}
-
-export class DaemonRunningError extends KithError {
-  static override name = 'DaemonRunningError'
-  static override category: ErrorCategory = 'conflict'
-  readonly info: DaemonInfo
-  constructor (dir: string, info: DaemonInfo) {
-    super(`a daemon is already running for ${dir} (pid ${info.pid}, API ${info.api})`)
-    this.info = info
-  }
-}
 
 export interface ApiAddress {
   /** Literal loopback IP to bind: 127.x.y.z or ::1. */

@@ -21,44 +21,21 @@ import { userInfo } from 'node:os'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { TypedEventEmitter } from 'main-event'
-import { CircleEntryError, CircleLog, CircleQuotaError, addMemberEntry, createCircle, decodeEntry, hexOf, postEntry, removeMemberEntry, type CircleLimits, type Entry, type PostPayload } from '../../protocol/circle/log.js'
+import { CircleEntryError, CircleQuotaError } from '../../protocol/circle/errors.js'
+import { CircleLog, addMemberEntry, createCircle, decodeEntry, hexOf, postEntry, removeMemberEntry, type CircleLimits, type Entry, type PostPayload } from '../../protocol/circle/log.js'
 import { formatInvite, inviteAccessKey, inviteId } from '../../protocol/circle/invite.js'
 import type { BoxKeyPair, CircleSigner } from '../../protocol/circle/keys.js'
 import type { CryptoBackend } from '../../protocol/crypto.js'
-import { KithError, type ErrorCategory } from '../../protocol/errors.js'
 import { x25519 } from '@noble/curves/ed25519.js'
 import { makeDir, writeAtomic } from '../fs/fs-safe.js'
 import { Vault, type SealedSecret } from '../repo/keystore.js'
+import { CircleExistsError, CircleNotFoundError, MemberNotFoundError, NotCircleAdminError } from './errors.js'
 
 export const DEFAULT_INVITE_TTL_MS = 24 * 60 * 60 * 1000
 export const MAX_INVITE_TTL_MS = 30 * 24 * 60 * 60 * 1000
 const MAX_OPEN_INVITES = 64
 /** A log file is rewritten once entries it no longer serves take this much (and half of it). */
 const COMPACT_MIN_GARBAGE = 256 * 1024
-
-export class CircleNotFoundError extends KithError {
-  static override name = 'CircleNotFoundError'
-  static override category: ErrorCategory = 'not-found'
-  constructor (what: string) { super(`no circle named "${what.slice(0, 64)}" (see \`kith circle ls\`)`) }
-}
-
-export class CircleExistsError extends KithError {
-  static override name = 'CircleExistsError'
-  static override category: ErrorCategory = 'invalid'
-  constructor (name: string) { super(`a circle named "${name.slice(0, 64)}" exists already`) }
-}
-
-export class NotCircleAdminError extends KithError {
-  static override name = 'NotCircleAdminError'
-  static override category: ErrorCategory = 'forbidden'
-  constructor (what: string) { super(`only the circle's admin can ${what}`) }
-}
-
-export class MemberNotFoundError extends KithError {
-  static override name = 'MemberNotFoundError'
-  static override category: ErrorCategory = 'not-found'
-  constructor () { super('no such member in this circle') }
-}
 
 interface LocalFile {
   version: 1

@@ -20,19 +20,14 @@ import { scope } from '../engine/abort.js'
 import { findProviders, provide } from '../engine/dht.js'
 import { type Circle, type Circles, peerIdOfKey } from './circles.js'
 import { handleCircleStream, joinWith, syncWith } from './sync.js'
-import { KithError, type ErrorCategory } from '../../protocol/errors.js'
+import { KithError } from '../../protocol/errors.js'
+import { InviterUnreachableError } from './errors.js'
 
 export const SYNC_INTERVAL_MS = 30_000
 const DIAL_TIMEOUT_MS = 10_000
 const MAX_DIALS_PER_ROUND = 8
 /** Circle streams per connection and direction: one sync per circle at a time, a few circles. */
 const CIRCLE_MAX_STREAMS = 16
-
-export class InviterUnreachableError extends KithError {
-  static override name = 'InviterUnreachableError'
-  static override category: ErrorCategory = 'unreachable'
-  constructor () { super('could not reach the member who made this invite: they must be online (is their daemon running?)') }
-}
 
 type Log = ((fmt: string, ...args: unknown[]) => void) & { error: (fmt: string, ...args: unknown[]) => void }
 

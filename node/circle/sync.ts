@@ -20,30 +20,21 @@
 import type { PeerId, Stream } from '@libp2p/interface'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { computeProof, verifyProof, type AdmissionTranscript } from '../../protocol/admission.js'
-import { CircleEntryError, CircleLog, CircleQuotaError, MAX_CIRCLE_ENTRIES, decodeEntry, hexOf, type Entry, type EntryRef } from '../../protocol/circle/log.js'
-import { MAX_CIRCLE_MESSAGE_BYTES, MAX_IDS_PER_MESSAGE, MalformedCircleMessageError, decodeCircleMessage, encodeCircleMessage, type CircleMessage } from '../../protocol/circle/messages.js'
+import { CircleEntryError, CircleQuotaError } from '../../protocol/circle/errors.js'
+import { CircleLog, MAX_CIRCLE_ENTRIES, decodeEntry, hexOf, type Entry, type EntryRef } from '../../protocol/circle/log.js'
+import { MAX_CIRCLE_MESSAGE_BYTES, MAX_IDS_PER_MESSAGE, decodeCircleMessage, encodeCircleMessage, type CircleMessage } from '../../protocol/circle/messages.js'
+import { MalformedCircleMessageError } from '../../protocol/circle/errors.js'
 import { generateBoxKeyPair } from '../../protocol/circle/keys.js'
 import { inviteAccessKey, inviteId, inviteProof, type Invite } from '../../protocol/circle/invite.js'
 import { constantTimeEqual as constantTimeEq } from '../../protocol/bytes.js'
 import { defaultRandom } from '../../protocol/crypto.js'
-import { KithError, type ErrorCategory } from '../../protocol/errors.js'
 import { scope } from '../engine/abort.js'
 import type { Circle, Circles } from './circles.js'
+import { CircleRefusedError, InviteRefusedError } from './errors.js'
 
 export const CIRCLE_STREAM_TIMEOUT_MS = 30_000
 const MAX_ROUNDS = 1000
 const BATCH_BYTES = 512 * 1024
-
-export class CircleRefusedError extends KithError {
-  static override name = 'CircleRefusedError'
-  constructor (message = 'the peer refused: not a member of this circle') { super(message) }
-}
-
-export class InviteRefusedError extends KithError {
-  static override name = 'InviteRefusedError'
-  static override category: ErrorCategory = 'invalid'
-  constructor (reason: string) { super(`the invite was refused: ${reason.slice(0, 120)}`) }
-}
 
 type Lp = LengthPrefixedStream<Stream>
 

@@ -74,3 +74,15 @@ export function reportError (err: unknown, sink: ErrorSink): number {
   if (sink.json) sink.stdout(JSON.stringify({ error: reason, code: errorName(err) }) + '\n')
   return code
 }
+
+export class SealWhileRunningError extends KithError {
+  static override name = 'SealWhileRunningError'
+  static override category: ErrorCategory = 'conflict'
+  constructor () { super('stop the daemon first: the repo cannot be sealed while a daemon holds it') }
+}
+
+export class PassphraseMismatchError extends KithError {
+  static override name = 'PassphraseMismatchError'
+  static override category: ErrorCategory = 'invalid'
+  constructor () { super('the two passphrases differ; nothing was changed') }
+}

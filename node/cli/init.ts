@@ -4,17 +4,11 @@
  * sealed, an existing plain one is sealed in place, a sealed one is only checked.
  */
 import { resealCircles } from '../circle/circles.js'
-import { PassphraseRequiredError } from '../repo/keystore.js'
+import { PassphraseRequiredError } from '../repo/errors.js'
 import { Repo } from '../repo/repo.js'
 import { findDaemon, openRepo, type Context } from './context.js'
 import { newPassphrase } from './passphrase.js'
-import { KithError, type ErrorCategory } from '../../protocol/errors.js'
-
-export class SealWhileRunningError extends KithError {
-  static override name = 'SealWhileRunningError'
-  static override category: ErrorCategory = 'conflict'
-  constructor () { super('stop the daemon first: the repo cannot be sealed while a daemon holds it') }
-}
+import { SealWhileRunningError } from './errors.js'
 
 export async function init (ctx: Context): Promise<number> {
   let peerId: string

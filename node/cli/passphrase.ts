@@ -4,13 +4,8 @@
  */
 import { createInterface } from 'node:readline'
 import { Writable } from 'node:stream'
-import { KithError, type ErrorCategory } from '../../protocol/errors.js'
-
-export class PassphraseMismatchError extends KithError {
-  static override name = 'PassphraseMismatchError'
-  static override category: ErrorCategory = 'invalid'
-  constructor () { super('the two passphrases differ; nothing was changed') }
-}
+import { KithError } from '../../protocol/errors.js'
+import { PassphraseMismatchError } from './errors.js'
 
 /** Reads one line from the terminal without echoing it. */
 export async function promptHidden (question: string, input: NodeJS.ReadStream = process.stdin, output: NodeJS.WriteStream = process.stderr): Promise<string> {

@@ -11,7 +11,7 @@ import { checkChunkSize } from '../../protocol/chunker.js'
 import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../../protocol/constants.js'
 
 import { DEFAULT_API, DEFAULT_LISTEN } from '../engine/constants.js'
-import { RepoFormatError } from '../errors.js'
+import { RepoFormatError } from './errors.js'
 import type { KdfParams, SealedSecret, Vault } from './keystore.js'
 
 export interface RepoConfig {

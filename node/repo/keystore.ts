@@ -15,7 +15,8 @@
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { scryptAsync } from '@noble/hashes/scrypt.js'
 import { randomBytes } from 'node:crypto'
-import { KithError, type KithErrorOptions, type ErrorCategory } from '../../protocol/errors.js'
+import { KithError } from '../../protocol/errors.js'
+import { PassphraseRequiredError, VaultFormatError, WrongPassphraseError } from './errors.js'
 
 /** Production parameters: the minimum for a new sealed repo. */
 export const KDF_DEFAULT = Object.freeze({ N: 2 ** 17, r: 8, p: 1 })
@@ -31,18 +32,6 @@ const SALT_BYTES = 32
 const NONCE_BYTES = 24
 const MAX_PASSPHRASE_BYTES = 1024
 
-export class WrongPassphraseError extends KithError {
-  static override name = 'WrongPassphraseError'
-  static override category: ErrorCategory = 'invalid'
-  constructor (options?: KithErrorOptions) { super('wrong passphrase: the repo\'s keys do not open with it', options) }
-}
-
-export class PassphraseRequiredError extends KithError {
-  static override name = 'PassphraseRequiredError'
-  static override category: ErrorCategory = 'invalid'
-  constructor () { super('this repo\'s keys are sealed with a passphrase: set KITH_PASSPHRASE or run the command in a terminal to be asked for it') }
-}
-
 /** A sealed (or, without a passphrase, plain) secret as stored in JSON files. */
 export type SealedSecret = { v: 1, nonce: string, sealed: string } | { v: 1, plain: string }
 
@@ -52,11 +41,6 @@ const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64')
 const unb64 = (s: string, what: string): Uint8Array => {
   if (typeof s !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) throw new VaultFormatError(`${what} is not base64`)
   return new Uint8Array(Buffer.from(s, 'base64'))
-}
-
-export class VaultFormatError extends KithError {
-  static override name = 'VaultFormatError'
-  constructor (message = 'malformed sealed secret', options?: KithErrorOptions) { super(message, options) }
 }
 
 /** Checks KDF parameters read from a file; throws VaultFormatError if out of bounds. */

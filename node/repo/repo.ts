@@ -35,10 +35,12 @@ import { digestFromCid } from '../../protocol/cid.js'
 
 import { parseLink } from '../../protocol/link.js'
 import { KithBlockstore } from './blockstore.js'
-import { DiskFullError, RepoFormatError, RepoLockedError, RepoNotInitialisedError } from '../errors.js'
+import { DiskFullError } from '../errors.js'
+import { RepoFormatError, RepoLockedError, RepoNotInitialisedError } from './errors.js'
 import { KithError } from '../../protocol/errors.js'
 import { exists, keepPrivate, makeDir, syncDir, writeAtomic, writeExclusive } from '../fs/fs-safe.js'
-import { PassphraseRequiredError, Vault, WrongPassphraseError } from './keystore.js'
+import { PassphraseRequiredError, WrongPassphraseError } from './errors.js'
+import { Vault } from './keystore.js'
 
 import { LIVE_CONFIG_FIELDS, checkShareRecord, defaultConfig, encodeIdentity, encodeSealedIdentity, identityFromBytes, parseConfig, readIdentity, type DaemonInfo, type LiveConfig, type RepoConfig, type ShareRecord, type ShareRecordPatch } from './format.js'
 

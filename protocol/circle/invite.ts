@@ -6,8 +6,8 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { base32 } from 'multiformats/bases/base32'
 import { concatBytes, constantTimeEqual } from '../bytes.js'
 import { KEY_BYTES } from '../constants.js'
-import { KithError, type KithErrorOptions, type ErrorCategory } from '../errors.js'
 import { derive } from '../keys.js'
+import { InviteCodeError } from './errors.js'
 
 export const INVITE_SCHEME = 'kith-invite:'
 export const MAX_INVITE_CHARS = 1024
@@ -20,13 +20,6 @@ function u32 (n: number): Uint8Array {
   return b
 }
 const LABELS = Object.freeze({ inviteAccess: 'kith/v1/circle/invite-access', inviteId: 'kith/v1/circle/invite-id' })
-
-/** A malformed, mistyped or tampered invite code. */
-export class InviteCodeError extends KithError {
-  static override name = 'InviteCodeError'
-  static override category: ErrorCategory = 'invalid'
-  constructor (message = 'not a valid kith invite code', options?: KithErrorOptions) { super(message, options) }
-}
 
 /**
  * An invite code (text): `kith-invite:` + base32(payload), payload =

@@ -45,13 +45,11 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { Fields, decodeCanonicalMap, encodeCanonical } from '../_cbor.js'
 import { concatBytes, constantTimeEqual } from '../bytes.js'
 import { defaultRandom, xchachaOpen, xchachaSeal, type CryptoBackend, type RandomSource } from '../crypto.js'
-import {
-  KEY_BYTES, MAX_CIRCLE_POSTS, MAX_HIDDEN_POSTS_PER_AUTHOR_EPOCH, MAX_MEMBERS, MAX_MEMBERSHIP_ENTRIES, MAX_MEMBERSHIP_ENTRY_BYTES, MAX_MEMBER_NAME_BYTES,
-  MAX_POSTS_PER_AUTHOR_EPOCH, MAX_POST_BYTES_PER_AUTHOR_EPOCH, XNONCE_BYTES
-} from '../constants.js'
-import { DecryptionError, KithError, type KithErrorOptions, type ErrorCategory } from '../errors.js'
+import { KEY_BYTES, MAX_CIRCLE_POSTS, MAX_HIDDEN_POSTS_PER_AUTHOR_EPOCH, MAX_MEMBERS, MAX_MEMBERSHIP_ENTRIES, MAX_MEMBERSHIP_ENTRY_BYTES, MAX_MEMBER_NAME_BYTES, MAX_POSTS_PER_AUTHOR_EPOCH, MAX_POST_BYTES_PER_AUTHOR_EPOCH, XNONCE_BYTES } from '../constants.js'
+import { DecryptionError } from '../errors.js'
 import { PostQuotas } from './quota.js'
 import { deriveEpochKeys, openKeyBox, sealKeyBox, type BoxKeyPair, type CircleSigner, type EpochKeys, type KeyBox } from './keys.js'
+import { CircleEntryError, CircleEntryHiddenError, CircleQuotaError, NoEpochKeyError } from './errors.js'
 
 // --- constants (format) --------------------------------------------------------------------------
 
@@ -71,34 +69,6 @@ const DOMAINS = Object.freeze({
 const enc = new TextEncoder()
 
 // --- errors ---------------------------------------------------------------------------------------
-
-/** An entry that breaks a rule of the log (forged, unauthorised, malformed, out of order). */
-export class CircleEntryError extends KithError {
-  static override name = 'CircleEntryError'
-  constructor (message = 'invalid circle entry', options?: KithErrorOptions) { super(message, options) }
-}
-
-/** This node holds no key for the epoch (it was removed, or has not synced the rotation yet). */
-export class NoEpochKeyError extends KithError {
-  static override name = 'NoEpochKeyError'
-  constructor (epoch: number) { super(`no key for epoch ${epoch} of this circle (removed from it, or not caught up yet)`) }
-}
-
-/**
- * A validly signed entry that is kept (entries naming it must still apply) but not shown: a post
- * by a member removed later, or an over-quota post that another entry names.
- */
-export class CircleEntryHiddenError extends CircleEntryError {
-  static override name = 'CircleEntryHiddenError'
-  constructor (message = 'circle entry kept but hidden', options?: KithErrorOptions) { super(message, options) }
-}
-
-/** A post over its author's quota for its epoch (or over the circle's post limit): not kept. */
-export class CircleQuotaError extends CircleEntryError {
-  static override name = 'CircleQuotaError'
-  static override category: ErrorCategory = 'quota'
-  constructor (message = 'post over its author\'s quota', options?: KithErrorOptions) { super(message, options) }
-}
 
 // --- entries --------------------------------------------------------------------------------------
 

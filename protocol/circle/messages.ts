@@ -3,7 +3,7 @@
  */
 import { Fields, decodeCanonicalMap, encodeCanonical } from '../_cbor.js'
 import { MAX_MEMBERSHIP_ENTRY_BYTES, MAX_MEMBER_NAME_BYTES } from '../constants.js'
-import { KithError, type KithErrorOptions } from '../errors.js'
+import { MalformedCircleMessageError } from './errors.js'
 
 const enc = new TextEncoder()
 
@@ -35,12 +35,6 @@ function ids (f: Fields, key: string): Uint8Array[] {
     if (!(x instanceof Uint8Array) || x.length !== 32) throw new MalformedCircleMessageError('ids must be 32 bytes')
     return x
   })
-}
-
-/** A circle message that does not decode; the stream is reset. */
-export class MalformedCircleMessageError extends KithError {
-  static override name = 'MalformedCircleMessageError'
-  constructor (message = 'malformed circle message', options?: KithErrorOptions) { super(message, options) }
 }
 
 export function decodeCircleMessage (bytes: Uint8Array): CircleMessage {

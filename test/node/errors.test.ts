@@ -7,16 +7,16 @@
  */
 import { describe, expect, it } from 'vitest'
 import { KithError, LimitError, LinkChecksumError, NotAKithLinkError, UnsafePathError, WrongKeyError } from '../../protocol/errors.js'
-import { InviteCodeError } from '../../protocol/circle/invite.js'
-import { CircleQuotaError } from '../../protocol/circle/log.js'
+import { InviteCodeError } from '../../protocol/circle/errors.js'
+import { CircleQuotaError } from '../../protocol/circle/errors.js'
 import { AlreadyHeldError, DiskFullError, OUTCOMES, OutputPathError, ShareBusyError, SourceError, categoryOf } from '../../node/errors.js'
 import { DeadlineError } from '../../node/engine/errors.js'
 import { NoSeedersError, SeedOnlyLinkError, StalledError } from '../../node/engine/get.js'
 import { ManifestUnavailableError } from '../../node/engine/manifest-fetch.js'
-import { CircleExistsError, CircleNotFoundError, MemberNotFoundError, NotCircleAdminError } from '../../node/circle/circles.js'
-import { InviterUnreachableError } from '../../node/circle/service.js'
+import { CircleExistsError, CircleNotFoundError, MemberNotFoundError, NotCircleAdminError } from '../../node/circle/errors.js'
+import { InviterUnreachableError } from '../../node/circle/errors.js'
 import { BadRequestError, MethodNotAllowedError, NotFoundError, PayloadTooLargeError, UnauthorizedError, errorBody, statusForError } from '../../node/api/errors.js'
-import { RemoteError } from '../../node/api/client.js'
+import { RemoteError } from '../../node/api/errors.js'
 import { InterruptedError, UsageError, exitCodeFor } from '../../node/cli/errors.js'
 
 const cases: Array<[string, unknown, number, number]> = [

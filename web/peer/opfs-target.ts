@@ -13,10 +13,11 @@
  * in order and reads back only what it could not; the user gets the file as a disk-backed File
  * (object URL), never a copy in memory.
  */
-import { IntegrityError, KithError, type ErrorCategory } from '../../protocol/errors.js'
+import { IntegrityError } from '../../protocol/errors.js'
 import type { ManifestMeta } from '../../protocol/manifest.js'
 import type { DownloadTarget } from '../../node/engine/get.js'
 import type { StoreReply, StoreRequest } from './opfs-worker.js'
+import { DownloadBusyError, StorageFullError } from './errors.js'
 
 const COMMIT_EVERY = 32
 /** …or this long after the last commit, so a slow download loses little to a reload. */
@@ -25,24 +26,6 @@ const COMMIT_MS = 2000
 const SWEEP_AFTER_MS = 60 * 60 * 1000
 
 interface State { version: 1, manifest: string, committed: number[] }
-
-/** The browser's storage for this site is full. */
-export class StorageFullError extends KithError {
-  static override name = 'StorageFullError'
-  static override category: ErrorCategory = 'disk-full'
-  constructor (options?: ErrorOptions) {
-    super('not enough storage space in this browser for the download: free some space and open the link again to resume', options)
-  }
-}
-
-/** Another tab of this site is running the same download (it holds the files). */
-export class DownloadBusyError extends KithError {
-  static override name = 'DownloadBusyError'
-  static override category: ErrorCategory = 'conflict'
-  constructor (options?: ErrorOptions) {
-    super('this download is already running in another tab', options)
-  }
-}
 
 type Req = StoreRequest extends infer R ? R extends { id: number } ? Omit<R, 'id'> : never : never
 

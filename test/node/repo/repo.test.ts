@@ -11,7 +11,8 @@ import { generateRootKey } from '../../../protocol/keys.js'
 import { formatLink } from '../../../protocol/link.js'
 import { Repo } from '../../../node/repo/repo.js'
 import type { ShareRecord } from '../../../node/repo/format.js'
-import { DiskFullError, RepoFormatError, RepoLockedError, RepoNotInitialisedError } from '../../../node/errors.js'
+import { DiskFullError } from '../../../node/errors.js'
+import { RepoFormatError, RepoLockedError, RepoNotInitialisedError } from '../../../node/repo/errors.js'
 
 let tmp: string
 const open: Repo[] = []
