@@ -25,7 +25,10 @@ export function adoptToken (): boolean {
   return sessionStorage.getItem(TOKEN_KEY) !== null
 }
 
-class ApiError extends Error {}
+/** The daemon refused a request (or the page has no token): the message is the daemon's, shown as it is. */
+class ApiError extends KithError {
+  static override name = 'ApiError'
+}
 
 export async function api<T> (method: string, path: string, body?: unknown): Promise<T> {
   const token = sessionStorage.getItem(TOKEN_KEY)
@@ -63,7 +66,7 @@ export async function guarded (fn: () => Promise<void>): Promise<void> {
     await fn()
   } catch (err) {
     // Kith's own errors say what is wrong and never echo a key or a link: shown as they are.
-    message(err instanceof ApiError || err instanceof KithError ? err.message : `something went wrong: ${(err as Error).name}`, true)
+    message(err instanceof KithError ? err.message : `something went wrong: ${(err as Error).name}`, true)
   }
 }
 

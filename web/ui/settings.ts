@@ -5,6 +5,7 @@
  * whether its keys are sealed, read-only (they take effect at restart). Authorised like the
  * circles page (circles.ts).
  */
+import { KithError } from '../../protocol/errors.js'
 import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../../protocol/constants.js'
 import type { SettingsResponse } from '../../node/api/schema.js'
 import { api, el, guarded, message } from './circles.js'
@@ -31,7 +32,10 @@ function fromMBps (text: string, what: string): number {
   return Math.round(n * MB)
 }
 
-class SettingsInputError extends Error {}
+/** A limit typed into the form that is not a number (told on the page, never sent). */
+class SettingsInputError extends KithError {
+  static override name = 'SettingsInputError'
+}
 
 function sizeLabel (bytes: number): string {
   return bytes >= 1048576 ? `${bytes / 1048576} MiB` : `${bytes / 1024} KiB`
