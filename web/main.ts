@@ -25,8 +25,7 @@ import { OpfsBlocks } from './peer/opfs-blocks.js'
 import { cryptoWorkers as startCryptoWorkers } from './peer/chunk-crypto.js'
 import type { ChunkCryptoPool } from '../node/engine/share/chunk-crypto-pool.js'
 import { buildDigest } from './ui/build-digest.js'
-
-const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
+import { $ } from './ui/dom.js'
 
 /** Content crypto off the page's thread (started on first use). */
 let workers: ChunkCryptoPool | undefined

@@ -7,9 +7,9 @@
  */
 import { renderSVG } from 'uqr'
 import { KithError } from '../../protocol/errors.js'
+import { $, el, guarded, message } from './dom.js'
 
 const TOKEN_KEY = 'kith-api-token'
-const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
 
 interface CircleSummary { id: string, name: string, epoch: number, members: number, posts: number, admin: boolean }
 interface Member { peerId: string, name: string, admin: boolean, online: boolean, me: boolean }
@@ -42,32 +42,6 @@ export async function api<T> (method: string, path: string, body?: unknown): Pro
   const value = await res.json().catch(() => ({})) as { error?: { message?: string } }
   if (!res.ok) throw new ApiError(value.error?.message ?? `HTTP ${res.status}`)
   return value as T
-}
-
-export function el<K extends keyof HTMLElementTagNameMap> (tag: K, props: Partial<HTMLElementTagNameMap[K]> & { dataset?: Record<string, string> } = {}, ...children: Array<Node | string>): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag)
-  const { dataset, ...rest } = props
-  Object.assign(e, rest)
-  if (dataset !== undefined) for (const [k, v] of Object.entries(dataset)) e.dataset[k] = v
-  e.append(...children)
-  return e
-}
-
-/** Shows `text` in the message line of the managed page on screen (node, settings, else circles). */
-export function message (text: string, error = false): void {
-  const page = ['node', 'settings'].find(p => document.getElementById(`screen-${p}`)?.hidden === false) ?? 'circles'
-  const m = $(`${page}-message`)
-  m.textContent = text
-  m.classList.toggle('error', error)
-}
-
-export async function guarded (fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn()
-  } catch (err) {
-    // Kith's own errors say what is wrong and never echo a key or a link: shown as they are.
-    message(err instanceof KithError ? err.message : `something went wrong: ${(err as Error).name}`, true)
-  }
 }
 
 function qr (code: string): HTMLImageElement {

@@ -5,7 +5,8 @@
  * authorised like the circles page (circles.ts).
  */
 import { formatLink, parseLink, seedOnlyLink } from '../../protocol/link.js'
-import { api, el, guarded, message } from './circles.js'
+import { api } from './circles.js'
+import { $, el, guarded, message } from './dom.js'
 
 interface Share { name: string, kind: string, size: number, role: string, complete: boolean, peers: number, uploaded: number, serving: boolean, link: string }
 interface Peer { peerId: string, kind: string, sessions: number }
@@ -25,7 +26,6 @@ export async function renderNode (): Promise<void> {
       api<{ peers: Peer[] }>('GET', '/peers'),
       api<{ downloads: Download[] }>('GET', '/downloads')
     ])
-    const $ = (id: string): HTMLElement => document.getElementById(id) as HTMLElement
     $('node-shares').replaceChildren(...(shares.length === 0
       ? [el('li', { textContent: 'nothing shared yet' })]
       : shares.map(shareItem)))
@@ -69,9 +69,9 @@ async function seed (text: string): Promise<void> {
 }
 
 export function wireNodeForms (): void {
-  document.getElementById('node-seed')?.addEventListener('submit', (e) => {
+  $('node-seed').addEventListener('submit', (e) => {
     e.preventDefault()
-    const input = document.getElementById('node-seed-link') as HTMLInputElement
+    const input = $<HTMLInputElement>('node-seed-link')
     const text = input.value.trim()
     if (text === '') return
     void guarded(async () => {
@@ -79,18 +79,17 @@ export function wireNodeForms (): void {
       await seed(text)
     })
   })
-  document.getElementById('node-add')?.addEventListener('submit', (e) => {
+  $('node-add').addEventListener('submit', (e) => {
     e.preventDefault()
-    const input = document.getElementById('node-add-path') as HTMLInputElement
+    const input = $<HTMLInputElement>('node-add-path')
     const path = input.value.trim()
     if (path === '') return
     void guarded(async () => {
       const s = await api<Share>('POST', '/shares', { path })
       input.value = ''
-      const m = document.getElementById('node-message')
-      if (m !== null) m.textContent = `sharing ${s.name}: ${s.link}`
+      $('node-message').textContent = `sharing ${s.name}: ${s.link}`
       await renderNode()
     })
   })
-  document.getElementById('node-refresh')?.addEventListener('click', () => { void renderNode() })
+  $('node-refresh').addEventListener('click', () => { void renderNode() })
 }

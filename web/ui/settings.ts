@@ -8,15 +8,14 @@
 import { KithError } from '../../protocol/errors.js'
 import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../../protocol/constants.js'
 import type { SettingsResponse } from '../../node/api/schema.js'
-import { api, el, guarded, message } from './circles.js'
+import { api } from './circles.js'
+import { $, el, guarded, message } from './dom.js'
 
 /** GET/PUT /settings. */
 type Settings = SettingsResponse
 
 /** The page shows rates in MB/s: 1 MB = 1,000,000 bytes. */
 const MB = 1_000_000
-
-const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
 
 /** Bytes/s as MB/s for the form: '' for unlimited. */
 function toMBps (rate: number): string {
