@@ -26,6 +26,7 @@ import { cryptoWorkers as startCryptoWorkers } from './peer/chunk-crypto.js'
 import type { ChunkCryptoPool } from '../node/engine/share/chunk-crypto-pool.js'
 import { buildDigest } from './ui/build-digest.js'
 import { $ } from './ui/dom.js'
+import { formatBytes } from './ui/format.js'
 
 /** Content crypto off the page's thread (started on first use). */
 let workers: ChunkCryptoPool | undefined
@@ -34,14 +35,6 @@ const cryptoWorkers = (): ChunkCryptoPool => (workers ??= startCryptoWorkers())
 /** Thrown by the preview pass once the manifest is known: nothing is downloaded yet. */
 class PreviewDone extends Error {
   constructor (readonly meta: ManifestMeta) { super('preview') }
-}
-
-function formatBytes (n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
-  let i = 0
-  let x = n
-  while (x >= 1024 && i < units.length - 1) { x /= 1024; i++ }
-  return `${i === 0 ? x : x.toFixed(1)} ${units[i] as string}`
 }
 
 function show (screen: 'open' | 'share' | 'error' | 'sent' | 'circles' | 'node' | 'settings'): void {

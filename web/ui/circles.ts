@@ -8,6 +8,7 @@
 import { renderSVG } from 'uqr'
 import { KithError } from '../../protocol/errors.js'
 import { $, el, guarded, message } from './dom.js'
+import { formatMiB, formatMinute } from './format.js'
 
 const TOKEN_KEY = 'kith-api-token'
 
@@ -72,7 +73,7 @@ async function renderCircle (c: CircleSummary, download: (link: string) => void)
   for (const f of feed) {
     const button = el('button', { type: 'button', textContent: 'Download', className: 'feed-download' })
     button.addEventListener('click', () => { download(f.link) })
-    feedList.append(el('li', { dataset: { name: f.name } }, `${f.name} · ${(f.size / 1048576).toFixed(1)} MiB · ${f.authorName !== '' ? f.authorName : f.author.slice(-8)} · ${f.time.slice(0, 16).replace('T', ' ')} `, button))
+    feedList.append(el('li', { dataset: { name: f.name } }, `${f.name} · ${formatMiB(f.size)} · ${f.authorName !== '' ? f.authorName : f.author.slice(-8)} · ${formatMinute(f.time)} `, button))
   }
   box.append(el('h4', { textContent: 'Feed' }), feed.length > 0 ? feedList : el('p', { textContent: 'Nothing posted yet (kith share <path> --circle ' + c.name + ').' }))
   const memberList = el('ul', { className: 'members' })
@@ -99,7 +100,7 @@ async function renderCircle (c: CircleSummary, download: (link: string) => void)
       void guarded(async () => {
         const r = await api<{ code: string, expires: string }>('POST', `/circles/${enc}/invite`, {})
         out.replaceChildren(
-          el('p', { textContent: `One-time code, valid until ${r.expires.slice(0, 16).replace('T', ' ')} UTC. Send it privately to one person:` }),
+          el('p', { textContent: `One-time code, valid until ${formatMinute(r.expires)} UTC. Send it privately to one person:` }),
           el('input', { readOnly: true, value: r.code, className: 'invite-code' }),
           qr(r.code)
         )

@@ -7,6 +7,7 @@
 import { formatLink, parseLink, seedOnlyLink } from '../../protocol/link.js'
 import { api } from './circles.js'
 import { $, el, guarded, message } from './dom.js'
+import { formatMiB } from './format.js'
 
 interface Share { name: string, kind: string, size: number, role: string, complete: boolean, peers: number, uploaded: number, serving: boolean, link: string }
 interface Peer { peerId: string, kind: string, sessions: number }
@@ -16,8 +17,6 @@ interface SeedJob { id: string, manifest: string, state: string, bytes: number, 
 /** How often, and at most how long, the page follows a seed job (the daemon times it out sooner). */
 const SEED_POLL_MS = 500
 const SEED_FOLLOW_MS = 6 * 60 * 60 * 1000
-
-const mib = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`
 
 export async function renderNode (): Promise<void> {
   await guarded(async () => {
@@ -31,7 +30,7 @@ export async function renderNode (): Promise<void> {
       : shares.map(shareItem)))
     $('node-downloads').replaceChildren(...(downloads.length === 0
       ? [el('li', { textContent: 'no downloads' })]
-      : downloads.map(d => el('li', {}, `${d.result?.path ?? d.id} · ${d.state} · ${mib(d.bytes)} of ${mib(d.total)} · ${d.peers} peers`))))
+      : downloads.map(d => el('li', {}, `${d.result?.path ?? d.id} · ${d.state} · ${formatMiB(d.bytes)} of ${formatMiB(d.total)} · ${d.peers} peers`))))
     $('node-peers').replaceChildren(...(peers.length === 0
       ? [el('li', { textContent: 'no peers connected' })]
       : peers.map(p => el('li', { dataset: { peer: p.peerId, kind: p.kind } }, `…${p.peerId.slice(-10)} · ${p.kind}${p.sessions > 0 ? ` · ${p.sessions} swarm sessions` : ''}`))))
@@ -40,7 +39,7 @@ export async function renderNode (): Promise<void> {
 
 function shareItem (s: Share): HTMLLIElement {
   const sealed = s.kind === 'sealed'
-  const li = el('li', { dataset: { name: s.name, role: s.role } }, `${sealed ? '(encrypted: blind seed)' : s.name} · ${mib(s.size)} · ${s.role}${s.complete ? '' : ' (incomplete: run Seed again to finish)'} · ${s.serving ? 'seeding' : 'not serving'} · ${s.peers} peers · ${mib(s.uploaded)} uploaded `)
+  const li = el('li', { dataset: { name: s.name, role: s.role } }, `${sealed ? '(encrypted: blind seed)' : s.name} · ${formatMiB(s.size)} · ${s.role}${s.complete ? '' : ' (incomplete: run Seed again to finish)'} · ${s.serving ? 'seeding' : 'not serving'} · ${s.peers} peers · ${formatMiB(s.uploaded)} uploaded `)
   if (!sealed) {
     // Worked out here from the share's link: the seed-only form needs no daemon.
     const button = el('button', { type: 'button', className: 'secondary', textContent: 'Seed-only link' })
@@ -59,11 +58,11 @@ async function seed (text: string): Promise<void> {
   let job = await api<SeedJob>('POST', '/seeds', { link })
   const until = Date.now() + SEED_FOLLOW_MS
   while (job.state === 'running' && Date.now() < until) {
-    message(`fetching the encrypted chunks: ${mib(job.bytes)} of ${mib(job.total)} · ${job.peers} peers`)
+    message(`fetching the encrypted chunks: ${formatMiB(job.bytes)} of ${formatMiB(job.total)} · ${job.peers} peers`)
     await new Promise(resolve => setTimeout(resolve, SEED_POLL_MS))
     job = await api<SeedJob>('GET', `/seeds/${encodeURIComponent(job.id)}`)
   }
-  if (job.state === 'done' && job.result !== undefined) message(`seeding ${job.manifest}: ${job.result.chunks} chunk${job.result.chunks === 1 ? '' : 's'}, ${mib(job.result.bytes)} of ciphertext, all verified; this node keeps it online`)
+  if (job.state === 'done' && job.result !== undefined) message(`seeding ${job.manifest}: ${job.result.chunks} chunk${job.result.chunks === 1 ? '' : 's'}, ${formatMiB(job.result.bytes)} of ciphertext, all verified; this node keeps it online`)
   else if (job.state === 'failed') message(`could not seed it: ${job.error?.message ?? 'unknown error'}`, true)
   await renderNode()
 }

@@ -10,6 +10,7 @@ import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../../protoc
 import type { SettingsResponse } from '../../node/api/schema.js'
 import { api } from './circles.js'
 import { $, el, guarded, message } from './dom.js'
+import { formatChunkSize } from './format.js'
 
 /** GET/PUT /settings. */
 type Settings = SettingsResponse
@@ -36,17 +37,13 @@ class SettingsInputError extends KithError {
   static override name = 'SettingsInputError'
 }
 
-function sizeLabel (bytes: number): string {
-  return bytes >= 1048576 ? `${bytes / 1048576} MiB` : `${bytes / 1024} KiB`
-}
-
 function fill (s: Settings): void {
   $<HTMLInputElement>('settings-upload').value = toMBps(s.uploadRate)
   $<HTMLInputElement>('settings-download').value = toMBps(s.downloadRate)
   const chunk = $<HTMLSelectElement>('settings-chunk')
   const options: HTMLOptionElement[] = []
   for (let size = MIN_CHUNK_SIZE; size <= MAX_CHUNK_SIZE; size *= 2) {
-    options.push(el('option', { value: String(size), textContent: `${sizeLabel(size)}${size === DEFAULT_CHUNK_SIZE ? ' (default)' : ''}` }))
+    options.push(el('option', { value: String(size), textContent: `${formatChunkSize(size)}${size === DEFAULT_CHUNK_SIZE ? ' (default)' : ''}` }))
   }
   chunk.replaceChildren(...options)
   chunk.value = String(s.chunkSize)
