@@ -2,17 +2,13 @@
  * The node page of the desktop UI: what the local Kith node shares (with seeding figures), its
  * downloads, and its peers with how each is connected; add a share by path; show a share's
  * seed-only link; blind-seed a friend's share by its seed-only link. Through the local API,
- * authorised like the circles page (circles.ts).
+ * authorised like the circles page (api.ts).
  */
 import { formatLink, parseLink, seedOnlyLink } from '../../protocol/link.js'
-import { api } from './circles.js'
+import type { ShareInfo } from '../../node/api/schema.js'
+import { api } from './api.js'
 import { $, el, guarded, message } from './dom.js'
 import { formatMiB } from './format.js'
-
-interface Share { name: string, kind: string, size: number, role: string, complete: boolean, peers: number, uploaded: number, serving: boolean, link: string }
-interface Peer { peerId: string, kind: string, sessions: number }
-interface Download { id: string, state: string, bytes: number, total: number, peers: number, result?: { path: string } }
-interface SeedJob { id: string, manifest: string, state: string, bytes: number, total: number, peers: number, result?: { chunks: number, bytes: number }, error?: { message: string } }
 
 /** How often, and at most how long, the page follows a seed job (the daemon times it out sooner). */
 const SEED_POLL_MS = 500
@@ -21,9 +17,9 @@ const SEED_FOLLOW_MS = 6 * 60 * 60 * 1000
 export async function renderNode (): Promise<void> {
   await guarded(async () => {
     const [{ shares }, { peers }, { downloads }] = await Promise.all([
-      api<{ shares: Share[] }>('GET', '/shares'),
-      api<{ peers: Peer[] }>('GET', '/peers'),
-      api<{ downloads: Download[] }>('GET', '/downloads')
+      api.shares(),
+      api.peers(),
+      api.downloads()
     ])
     $('node-shares').replaceChildren(...(shares.length === 0
       ? [el('li', { textContent: 'nothing shared yet' })]
@@ -37,7 +33,7 @@ export async function renderNode (): Promise<void> {
   })
 }
 
-function shareItem (s: Share): HTMLLIElement {
+function shareItem (s: ShareInfo): HTMLLIElement {
   const sealed = s.kind === 'sealed'
   const li = el('li', { dataset: { name: s.name, role: s.role } }, `${sealed ? '(encrypted: blind seed)' : s.name} · ${formatMiB(s.size)} · ${s.role}${s.complete ? '' : ' (incomplete: run Seed again to finish)'} · ${s.serving ? 'seeding' : 'not serving'} · ${s.peers} peers · ${formatMiB(s.uploaded)} uploaded `)
   if (!sealed) {
@@ -55,12 +51,12 @@ function shareItem (s: Share): HTMLLIElement {
 async function seed (text: string): Promise<void> {
   // Only the seed-only form leaves the page, even if a read link was pasted.
   const link = formatLink(seedOnlyLink(parseLink(text)))
-  let job = await api<SeedJob>('POST', '/seeds', { link })
+  let job = await api.startSeed({ link })
   const until = Date.now() + SEED_FOLLOW_MS
   while (job.state === 'running' && Date.now() < until) {
     message(`fetching the encrypted chunks: ${formatMiB(job.bytes)} of ${formatMiB(job.total)} · ${job.peers} peers`)
     await new Promise(resolve => setTimeout(resolve, SEED_POLL_MS))
-    job = await api<SeedJob>('GET', `/seeds/${encodeURIComponent(job.id)}`)
+    job = await api.seed(job.id)
   }
   if (job.state === 'done' && job.result !== undefined) message(`seeding ${job.manifest}: ${job.result.chunks} chunk${job.result.chunks === 1 ? '' : 's'}, ${formatMiB(job.result.bytes)} of ciphertext, all verified; this node keeps it online`)
   else if (job.state === 'failed') message(`could not seed it: ${job.error?.message ?? 'unknown error'}`, true)
@@ -84,7 +80,7 @@ export function wireNodeForms (): void {
     const path = input.value.trim()
     if (path === '') return
     void guarded(async () => {
-      const s = await api<Share>('POST', '/shares', { path })
+      const s = await api.share({ path })
       input.value = ''
       $('node-message').textContent = `sharing ${s.name}: ${s.link}`
       await renderNode()
