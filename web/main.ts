@@ -16,7 +16,8 @@ import type { PrivateKey } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createBrowserNode, type BrowserNode } from './peer/libp2p.js'
 import { relayHints, shareFiles } from './peer/share.js'
-import { adoptToken, renderCircles, wireCircleForms } from './ui/circles.js'
+import { adoptToken } from './ui/api.js'
+import { renderCircles, wireCircleForms } from './ui/circles.js'
 import { renderNode, wireNodeForms } from './ui/node-page.js'
 import { renderSettings, wireSettingsForm } from './ui/settings.js'
 import { renderSVG } from 'uqr'
@@ -25,8 +26,8 @@ import { OpfsBlocks } from './peer/opfs-blocks.js'
 import { cryptoWorkers as startCryptoWorkers } from './peer/chunk-crypto.js'
 import type { ChunkCryptoPool } from '../node/engine/share/chunk-crypto-pool.js'
 import { buildDigest } from './ui/build-digest.js'
-
-const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
+import { $ } from './ui/dom.js'
+import { formatBytes } from './ui/format.js'
 
 /** Content crypto off the page's thread (started on first use). */
 let workers: ChunkCryptoPool | undefined
@@ -35,14 +36,6 @@ const cryptoWorkers = (): ChunkCryptoPool => (workers ??= startCryptoWorkers())
 /** Thrown by the preview pass once the manifest is known: nothing is downloaded yet. */
 class PreviewDone extends Error {
   constructor (readonly meta: ManifestMeta) { super('preview') }
-}
-
-function formatBytes (n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
-  let i = 0
-  let x = n
-  while (x >= 1024 && i < units.length - 1) { x /= 1024; i++ }
-  return `${i === 0 ? x : x.toFixed(1)} ${units[i] as string}`
 }
 
 function show (screen: 'open' | 'share' | 'error' | 'sent' | 'circles' | 'node' | 'settings'): void {

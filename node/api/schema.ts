@@ -148,6 +148,17 @@ export interface MemberInfo { peerId: string, name: string, admin: boolean, sinc
 /** GET /circles/:name/feed: one post. */
 export interface FeedEntry { id: string, name: string, size: number, link: string, author: string, authorName: string, time: string, epoch: number }
 
+/** GET /circles */
+export interface CirclesResponse { circles: CircleSummary[] }
+/** GET /circles/:name/members */
+export interface CircleMembersResponse { members: MemberInfo[] }
+/** GET /circles/:name/feed */
+export interface CircleFeedResponse { feed: FeedEntry[] }
+/** POST /circles/:name/invite: a one-time code and when it stops working (ISO 8601, UTC). */
+export interface CircleInviteResponse { code: string, expires: string }
+/** POST /circles/:name/remove: the circle's key epoch after the rotation. */
+export interface CircleRemoveResponse { epoch: number }
+
 // --- settings (config.json) ----------------------------------------------------------------------
 
 /** GET /settings, and the answer to PUT /settings: the repo's config and what it is. */

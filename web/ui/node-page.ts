@@ -2,45 +2,40 @@
  * The node page of the desktop UI: what the local Kith node shares (with seeding figures), its
  * downloads, and its peers with how each is connected; add a share by path; show a share's
  * seed-only link; blind-seed a friend's share by its seed-only link. Through the local API,
- * authorised like the circles page (circles.ts).
+ * authorised like the circles page (api.ts).
  */
 import { formatLink, parseLink, seedOnlyLink } from '../../protocol/link.js'
-import { api, el, guarded, message } from './circles.js'
-
-interface Share { name: string, kind: string, size: number, role: string, complete: boolean, peers: number, uploaded: number, serving: boolean, link: string }
-interface Peer { peerId: string, kind: string, sessions: number }
-interface Download { id: string, state: string, bytes: number, total: number, peers: number, result?: { path: string } }
-interface SeedJob { id: string, manifest: string, state: string, bytes: number, total: number, peers: number, result?: { chunks: number, bytes: number }, error?: { message: string } }
+import type { ShareInfo } from '../../node/api/schema.js'
+import { api } from './api.js'
+import { $, el, guarded, message } from './dom.js'
+import { formatMiB } from './format.js'
 
 /** How often, and at most how long, the page follows a seed job (the daemon times it out sooner). */
 const SEED_POLL_MS = 500
 const SEED_FOLLOW_MS = 6 * 60 * 60 * 1000
 
-const mib = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`
-
 export async function renderNode (): Promise<void> {
   await guarded(async () => {
     const [{ shares }, { peers }, { downloads }] = await Promise.all([
-      api<{ shares: Share[] }>('GET', '/shares'),
-      api<{ peers: Peer[] }>('GET', '/peers'),
-      api<{ downloads: Download[] }>('GET', '/downloads')
+      api.shares(),
+      api.peers(),
+      api.downloads()
     ])
-    const $ = (id: string): HTMLElement => document.getElementById(id) as HTMLElement
     $('node-shares').replaceChildren(...(shares.length === 0
       ? [el('li', { textContent: 'nothing shared yet' })]
       : shares.map(shareItem)))
     $('node-downloads').replaceChildren(...(downloads.length === 0
       ? [el('li', { textContent: 'no downloads' })]
-      : downloads.map(d => el('li', {}, `${d.result?.path ?? d.id} · ${d.state} · ${mib(d.bytes)} of ${mib(d.total)} · ${d.peers} peers`))))
+      : downloads.map(d => el('li', {}, `${d.result?.path ?? d.id} · ${d.state} · ${formatMiB(d.bytes)} of ${formatMiB(d.total)} · ${d.peers} peers`))))
     $('node-peers').replaceChildren(...(peers.length === 0
       ? [el('li', { textContent: 'no peers connected' })]
       : peers.map(p => el('li', { dataset: { peer: p.peerId, kind: p.kind } }, `…${p.peerId.slice(-10)} · ${p.kind}${p.sessions > 0 ? ` · ${p.sessions} swarm sessions` : ''}`))))
   })
 }
 
-function shareItem (s: Share): HTMLLIElement {
+function shareItem (s: ShareInfo): HTMLLIElement {
   const sealed = s.kind === 'sealed'
-  const li = el('li', { dataset: { name: s.name, role: s.role } }, `${sealed ? '(encrypted: blind seed)' : s.name} · ${mib(s.size)} · ${s.role}${s.complete ? '' : ' (incomplete: run Seed again to finish)'} · ${s.serving ? 'seeding' : 'not serving'} · ${s.peers} peers · ${mib(s.uploaded)} uploaded `)
+  const li = el('li', { dataset: { name: s.name, role: s.role } }, `${sealed ? '(encrypted: blind seed)' : s.name} · ${formatMiB(s.size)} · ${s.role}${s.complete ? '' : ' (incomplete: run Seed again to finish)'} · ${s.serving ? 'seeding' : 'not serving'} · ${s.peers} peers · ${formatMiB(s.uploaded)} uploaded `)
   if (!sealed) {
     // Worked out here from the share's link: the seed-only form needs no daemon.
     const button = el('button', { type: 'button', className: 'secondary', textContent: 'Seed-only link' })
@@ -56,22 +51,22 @@ function shareItem (s: Share): HTMLLIElement {
 async function seed (text: string): Promise<void> {
   // Only the seed-only form leaves the page, even if a read link was pasted.
   const link = formatLink(seedOnlyLink(parseLink(text)))
-  let job = await api<SeedJob>('POST', '/seeds', { link })
+  let job = await api.startSeed({ link })
   const until = Date.now() + SEED_FOLLOW_MS
   while (job.state === 'running' && Date.now() < until) {
-    message(`fetching the encrypted chunks: ${mib(job.bytes)} of ${mib(job.total)} · ${job.peers} peers`)
+    message(`fetching the encrypted chunks: ${formatMiB(job.bytes)} of ${formatMiB(job.total)} · ${job.peers} peers`)
     await new Promise(resolve => setTimeout(resolve, SEED_POLL_MS))
-    job = await api<SeedJob>('GET', `/seeds/${encodeURIComponent(job.id)}`)
+    job = await api.seed(job.id)
   }
-  if (job.state === 'done' && job.result !== undefined) message(`seeding ${job.manifest}: ${job.result.chunks} chunk${job.result.chunks === 1 ? '' : 's'}, ${mib(job.result.bytes)} of ciphertext, all verified; this node keeps it online`)
+  if (job.state === 'done' && job.result !== undefined) message(`seeding ${job.manifest}: ${job.result.chunks} chunk${job.result.chunks === 1 ? '' : 's'}, ${formatMiB(job.result.bytes)} of ciphertext, all verified; this node keeps it online`)
   else if (job.state === 'failed') message(`could not seed it: ${job.error?.message ?? 'unknown error'}`, true)
   await renderNode()
 }
 
 export function wireNodeForms (): void {
-  document.getElementById('node-seed')?.addEventListener('submit', (e) => {
+  $('node-seed').addEventListener('submit', (e) => {
     e.preventDefault()
-    const input = document.getElementById('node-seed-link') as HTMLInputElement
+    const input = $<HTMLInputElement>('node-seed-link')
     const text = input.value.trim()
     if (text === '') return
     void guarded(async () => {
@@ -79,18 +74,17 @@ export function wireNodeForms (): void {
       await seed(text)
     })
   })
-  document.getElementById('node-add')?.addEventListener('submit', (e) => {
+  $('node-add').addEventListener('submit', (e) => {
     e.preventDefault()
-    const input = document.getElementById('node-add-path') as HTMLInputElement
+    const input = $<HTMLInputElement>('node-add-path')
     const path = input.value.trim()
     if (path === '') return
     void guarded(async () => {
-      const s = await api<Share>('POST', '/shares', { path })
+      const s = await api.share({ path })
       input.value = ''
-      const m = document.getElementById('node-message')
-      if (m !== null) m.textContent = `sharing ${s.name}: ${s.link}`
+      $('node-message').textContent = `sharing ${s.name}: ${s.link}`
       await renderNode()
     })
   })
-  document.getElementById('node-refresh')?.addEventListener('click', () => { void renderNode() })
+  $('node-refresh').addEventListener('click', () => { void renderNode() })
 }

@@ -3,19 +3,17 @@
  * new shares, changed at once through the local API (PUT /settings writes config.json and applies
  * them to the running node); listen addresses, bootstrap peers, the API address, the repo and
  * whether its keys are sealed, read-only (they take effect at restart). Authorised like the
- * circles page (circles.ts).
+ * circles page (api.ts).
  */
+import { KithError } from '../../protocol/errors.js'
 import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../../protocol/constants.js'
-import type { SettingsResponse } from '../../node/api/schema.js'
-import { api, el, guarded, message } from './circles.js'
-
-/** GET/PUT /settings. */
-type Settings = SettingsResponse
+import type { SettingsRequest, SettingsResponse } from '../../node/api/schema.js'
+import { api } from './api.js'
+import { $, el, guarded, message } from './dom.js'
+import { formatChunkSize } from './format.js'
 
 /** The page shows rates in MB/s: 1 MB = 1,000,000 bytes. */
 const MB = 1_000_000
-
-const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
 
 /** Bytes/s as MB/s for the form: '' for unlimited. */
 function toMBps (rate: number): string {
@@ -31,19 +29,18 @@ function fromMBps (text: string, what: string): number {
   return Math.round(n * MB)
 }
 
-class SettingsInputError extends Error {}
-
-function sizeLabel (bytes: number): string {
-  return bytes >= 1048576 ? `${bytes / 1048576} MiB` : `${bytes / 1024} KiB`
+/** A limit typed into the form that is not a number (told on the page, never sent). */
+class SettingsInputError extends KithError {
+  static override name = 'SettingsInputError'
 }
 
-function fill (s: Settings): void {
+function fill (s: SettingsResponse): void {
   $<HTMLInputElement>('settings-upload').value = toMBps(s.uploadRate)
   $<HTMLInputElement>('settings-download').value = toMBps(s.downloadRate)
   const chunk = $<HTMLSelectElement>('settings-chunk')
   const options: HTMLOptionElement[] = []
   for (let size = MIN_CHUNK_SIZE; size <= MAX_CHUNK_SIZE; size *= 2) {
-    options.push(el('option', { value: String(size), textContent: `${sizeLabel(size)}${size === DEFAULT_CHUNK_SIZE ? ' (default)' : ''}` }))
+    options.push(el('option', { value: String(size), textContent: `${formatChunkSize(size)}${size === DEFAULT_CHUNK_SIZE ? ' (default)' : ''}` }))
   }
   chunk.replaceChildren(...options)
   chunk.value = String(s.chunkSize)
@@ -61,7 +58,7 @@ function fill (s: Settings): void {
 
 export async function renderSettings (): Promise<void> {
   message('')
-  await guarded(async () => { fill(await api<Settings>('GET', '/settings')) })
+  await guarded(async () => { fill(await api.settings()) })
 }
 
 export function wireSettingsForm (): void {
@@ -70,7 +67,7 @@ export function wireSettingsForm (): void {
     const button = $<HTMLButtonElement>('settings-save')
     button.disabled = true
     void guarded(async () => {
-      let body: { uploadRate: number, downloadRate: number, chunkSize: number }
+      let body: SettingsRequest
       try {
         body = {
           uploadRate: fromMBps($<HTMLInputElement>('settings-upload').value, 'upload limit'),
@@ -81,7 +78,7 @@ export function wireSettingsForm (): void {
         if (err instanceof SettingsInputError) { message(err.message, true); return }
         throw err
       }
-      fill(await api<Settings>('PUT', '/settings', body))
+      fill(await api.updateSettings(body))
       message('saved')
     }).finally(() => { button.disabled = false })
   })
