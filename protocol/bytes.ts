@@ -1,8 +1,9 @@
 /**
- * Internal byte helpers shared by protocol modules. Not part of the public API: protocol/index.ts
- * does not re-export this file, so node/ and web/ should not import it (use their own helpers or
- * uint8arrays). Everything here is small, allocation-conscious and free of platform APIs.
+ * The byte helpers the whole code base shares (protocol/, the engine and both hosts import them
+ * from here; there is no second copy). protocol/index.ts does not export them: they are not part
+ * of the protocol's API. Everything here is small, allocation-conscious and free of platform APIs.
  */
+import { toString } from 'uint8arrays/to-string'
 
 /**
  * Compares two byte arrays in time that depends only on their lengths, never on where they first
@@ -53,4 +54,9 @@ export function writeU16 (bytes: Uint8Array, offset: number, value: number): voi
   if (!Number.isInteger(offset) || offset < 0 || offset + 2 > bytes.length) throw new RangeError('u16 write out of bounds')
   bytes[offset] = value >>> 8
   bytes[offset + 1] = value & 0xff
+}
+
+/** Lowercase hex of `bytes`, for map keys and digests shown to people (never for key material). */
+export function hexOf (bytes: Uint8Array): string {
+  return toString(bytes, 'base16')
 }

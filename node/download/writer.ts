@@ -40,6 +40,7 @@ import { checkDownloadLayout, inside } from './paths.js'
 import { formatState, parseState, STATE_FILE, type StateIdentity } from './state.js'
 import { FileHandlePool } from './handle-pool.js'
 import type { GetOptions } from '../engine/get.js'
+import { hexOf } from '../../protocol/bytes.js'
 
 const DEFAULT_FLUSH_MS = 1000
 const DEFAULT_FLUSH_EVERY = 128
@@ -57,8 +58,6 @@ export interface DownloadWriterOptions {
   /** Also flush after this many newly marked chunks (default 128). */
   flushEveryChunks?: number
 }
-
-const hexOf = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 
 function codeOf (err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code

@@ -50,6 +50,7 @@ import { DecryptionError } from '../errors.js'
 import { PostQuotas } from './quota.js'
 import { deriveEpochKeys, openKeyBox, sealKeyBox, type BoxKeyPair, type CircleSigner, type EpochKeys, type KeyBox } from './keys.js'
 import { CircleEntryError, CircleEntryHiddenError, CircleQuotaError, NoEpochKeyError } from './errors.js'
+import { hexOf } from '../bytes.js'
 
 // --- constants (format) --------------------------------------------------------------------------
 
@@ -195,8 +196,6 @@ export function compareBytes (a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return (a[i] as number) - (b[i] as number)
   return a.length - b.length
 }
-
-export const hexOf = (b: Uint8Array): string => Array.from(b, x => x.toString(16).padStart(2, '0')).join('')
 
 // --- the log --------------------------------------------------------------------------------------
 

@@ -4,9 +4,9 @@
  * matches the one the build printed. Compare it with `npm run build` output on your own machine.
  */
 import { sha256 } from '@noble/hashes/sha2.js'
+import { hexOf } from '../../protocol/bytes.js'
 
 const enc = new TextEncoder()
-const hex = (b: Uint8Array): string => Array.from(b, x => x.toString(16).padStart(2, '0')).join('')
 
 export async function buildDigest (): Promise<{ sha256: string, verified: boolean }> {
   const base = new URL('./', location.href)
@@ -18,6 +18,6 @@ export async function buildDigest (): Promise<{ sha256: string, verified: boolea
     h.update(enc.encode(`${path}\0${bytes.length}\0`))
     h.update(bytes)
   }
-  const got = hex(h.digest())
+  const got = hexOf(h.digest())
   return { sha256: got, verified: got === manifest.sha256 }
 }
