@@ -1,5 +1,5 @@
 /**
- * Swarm admission proofs (SECURITY.md §6, docs/PROTOCOL.md §7.2).
+ * Swarm admission proofs (docs/THREAT-MODEL.md §2.6, docs/PROTOCOL.md §7.2).
  *
  * Security property: before a seeder reveals what it has or sends a byte of a chunk, the other
  * side proves knowledge of the share's access key, bound to both Noise-authenticated peer IDs,

@@ -1,5 +1,5 @@
 /**
- * Manifest records in the DHT (docs/PROTOCOL.md §4.2, SECURITY.md §4): the encrypted root block is
+ * Manifest records in the DHT (docs/PROTOCOL.md §4.2, docs/THREAT-MODEL.md §2.4): the encrypted root block is
  * stored under a self-certifying key, `/kith-manifest/` ‖ CID bytes, and every DHT node refuses a
  * value that does not hash to the CID in its key, on put and on get. So nobody can forge or
  * overwrite a manifest record: there is exactly one valid value per key.

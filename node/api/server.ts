@@ -360,7 +360,7 @@ export class ApiServer {
 }
 
 /**
- * The web UI's headers (SECURITY.md §11): scripts and styles from this origin only (no inline
+ * The web UI's headers (docs/THREAT-MODEL.md §2.11): scripts and styles from this origin only (no inline
  * script, no eval), connections only to this origin and to peers over WebSockets/WebRTC, no
  * framing, no referrer (the fragment never leaves the page anyway).
  */

@@ -11,7 +11,7 @@
  *               in memory keeps only a small record per entry and the decrypted feed.
  *   local.json  this member's secrets and bookkeeping: X25519 secret key, outstanding invites
  *               (id, access key, expiry; the invite secret itself is never stored), auto-fetch.
- * Holds no peer address (SECURITY.md §9).
+ * Holds no peer address (docs/THREAT-MODEL.md §2.9).
  */
 import type { CircleSummary, FeedEntry, MemberInfo } from '../api/schema.js'
 import { randomBytes } from 'node:crypto'

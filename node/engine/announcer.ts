@@ -1,6 +1,6 @@
 /**
  * Announcing the shares a node serves in the DHT: the root block as a self-certifying record, and
- * this node as a provider under the share's discovery key (SECURITY.md §6). Each share has one
+ * this node as a provider under the share's discovery key (docs/THREAT-MODEL.md §2.6). Each share has one
  * announcement pending at a time: again after REANNOUNCE_MS (kad-dht records live 48 h), or after
  * ANNOUNCE_RETRY_MS when it failed. A node with no connections does not query at all (the query
  * would wait for peers until its deadline): the first peer that connects triggers every

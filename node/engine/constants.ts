@@ -64,7 +64,7 @@ export const LINK_HINTS = 2
 /**
  * STUN/TURN servers for WebRTC: none. @libp2p/webrtc defaults to Google's, Twilio's, Cloudflare's
  * and Mozilla's public STUN servers, which would tell those operators every user's IP address and
- * when they share (SECURITY.md: no operator, no logs). Without them WebRTC uses the addresses it
+ * when they share (docs/THREAT-MODEL.md §2.9: no operator, no logs). Without them WebRTC uses the addresses it
  * has (same LAN, or public ones); where that fails, data goes through a desktop node's relay.
  */
 export const ICE_SERVERS: Array<{ urls: string[] }> = []

@@ -40,7 +40,7 @@ export function engineContext (node: EngineLibp2p, init: EngineContextInit): Nod
     ...(init.chunkCrypto !== undefined ? { chunkCrypto: init.chunkCrypto } : {}),
     log: init.log,
     localPeer: node.peerId,
-    // In memory only: peer addresses never reach the disk (SECURITY.md §9).
+    // In memory only: peer addresses never reach the disk (docs/THREAT-MODEL.md §2.9).
     rememberAddresses: async (peer, multiaddrs) => { await node.peerStore.merge(peer, { multiaddrs }) }
   }
 }

@@ -5,7 +5,7 @@
  * records on put, on get from a peer, and when reading its own datastore).
  *
  * kad-dht queries walk `disjointPaths` independent paths (S/Kademlia §4.4), so one eclipsed path
- * does not hide a record (SECURITY.md "Sybil/eclipse"). Every call takes an AbortSignal: a lookup
+ * does not hide a record (docs/THREAT-MODEL.md §4 "Known attacks"). Every call takes an AbortSignal: a lookup
  * on a sparse or hostile network can otherwise run for a long time.
  */
 import type { Libp2p, PeerInfo } from '@libp2p/interface'

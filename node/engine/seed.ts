@@ -1,6 +1,6 @@
 /**
  * Blind seeding: keeping a share available with its seed-only capability (docs/PROTOCOL.md §1,
- * SECURITY.md §4). The node joins the swarm, fetches the manifest's index and blocks and every
+ * docs/THREAT-MODEL.md §2.4). The node joins the swarm, fetches the manifest's index and blocks and every
  * sealed chunk, checks each against its content ID, keeps it in the blockstore, and serves it on.
  * It never holds the key that decrypts the chunks or the file names: a read link is turned into its
  * seed-only form before anything else happens, and only that form is used or stored.

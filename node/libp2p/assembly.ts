@@ -106,7 +106,7 @@ export async function createKithLibp2p<S extends ServiceMap = ServiceMap> (init:
     dht: kithDht({ clientMode: init.dhtClientMode ?? false, allowPrivate }),
     // Relayed connections are not cut at libp2p's default 128 KiB / 2 min: a browser sharing a
     // file through its own (or a friend's) node is reached this way for the whole transfer. The
-    // relay sees Noise ciphertext only (SECURITY.md adversaries: relay operator).
+    // relay sees Noise ciphertext only (docs/THREAT-MODEL.md §1, adversaries: relay operator).
     ...(init.relayServer === false ? {} : { relay: circuitRelayServer({ reservations: { maxReservations: RELAY_MAX_RESERVATIONS, applyDefaultLimit: false } }) }),
     // Behind a NAT: AutoNAT asks peers to dial us back to learn whether our addresses are
     // reachable; DCUtR upgrades a relayed connection to a direct one by hole punching. Neither
@@ -157,7 +157,7 @@ function parseBootstrap (addrs: string[]): Multiaddr[] {
 
 /**
  * libp2p's peer store keeps peers' addresses under /peers in the node's datastore. Kith writes no
- * peer address to disk (SECURITY.md §9), so that prefix is mounted on memory; DHT records and
+ * peer address to disk (docs/THREAT-MODEL.md §2.9), so that prefix is mounted on memory; DHT records and
  * provider records (peer IDs and CIDs, no addresses) go to the repo's datastore.
  */
 function withoutPeerPersistence (disk: Datastore): Datastore {

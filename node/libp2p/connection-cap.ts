@@ -1,5 +1,5 @@
 /**
- * A hard connection cap (SECURITY.md §8). libp2p's connection manager refuses inbound
+ * A hard connection cap (docs/THREAT-MODEL.md §2.8). libp2p's connection manager refuses inbound
  * connections once `maxConnections` are open, but connections that are still being upgraded are
  * not counted, so a burst of simultaneous dials gets through; and its pruner runs only when a
  * connection opens and never closes one with a stream in use (identify and ping are, right after

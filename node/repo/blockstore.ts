@@ -2,7 +2,7 @@
  * The repo's content-addressed block store: sealed chunks and manifest blocks, on disk through
  * blockstore-fs. Every block is verified against its CID on the way in (a block whose bytes do not
  * hash to its name is never stored) and again on the way out (a block that rotted on disk, or was
- * edited by hand, is never used or served: SECURITY.md §3). Both checks throw `IntegrityError`.
+ * edited by hand, is never used or served: docs/THREAT-MODEL.md §2.3). Both checks throw `IntegrityError`.
  *
  * Layout: `blocks/<last 2 chars of the base32 CID>/<BASE32 CID>.data` (blockstore-fs's
  * NextToLast sharding: Kith CIDs are SHA-256, so their last characters spread blocks evenly over

@@ -1,5 +1,5 @@
 /**
- * Keys at rest (SECURITY.md §10): the repo's secrets (the node identity, circle keys, invite
+ * Keys at rest (docs/THREAT-MODEL.md §2.10): the repo's secrets (the node identity, circle keys, invite
  * keys) sealed under a key stretched from a passphrase.
  *
  * KDF: scrypt from @noble/hashes (N = 2^17, r = 8, p = 1: 128 MiB and about 1.2 s here, once per

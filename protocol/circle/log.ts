@@ -16,7 +16,7 @@
  *
  * Membership entries (genesis, add, remove) form one chain: each names the previous one (`m`),
  * so every member orders them identically. A member's local secrets are its identity key and its
- * X25519 key; every epoch key is recovered from the log with the latter (SECURITY.md §7).
+ * X25519 key; every epoch key is recovered from the log with the latter (docs/THREAT-MODEL.md §2.7).
  *
  * Every entry is judged against the membership in its own causal past: the newest membership
  * entry its `prev` reach (§9.2). So whether an entry stands depends only on the entry and its

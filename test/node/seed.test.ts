@@ -1,5 +1,5 @@
 /**
- * Blind seeding with a seed-only link (SECURITY.md §4, docs/THREAT-MODEL.md §2.5): real libp2p
+ * Blind seeding with a seed-only link (docs/THREAT-MODEL.md §2.4, §2.5): real libp2p
  * nodes on loopback TCP with on-disk repos, in one process. A blind seeder fetches and serves a
  * share whose names and plaintext it cannot read; a reader downloads from it alone; it serves again
  * after a restart; unshare deletes its ciphertext.

@@ -45,7 +45,7 @@ describe('share and get over loopback', () => {
     expect(await readFile(got.path, 'utf8')).toBe('from a friend')
   })
 
-  it('writes no peer address to disk (SECURITY.md §9)', async () => {
+  it('writes no peer address to disk (docs/THREAT-MODEL.md §2.9)', async () => {
     const a = await startNode(); nodes.push(a)
     const b = await startNode({ bootstrap: [a.node.addrs()[0]!] }); nodes.push(b)
     const src = join(a.dir, 'x.bin')

@@ -1,5 +1,5 @@
 /**
- * Known attacks on chunked encryption and content addressing (SECURITY.md "Known attacks"):
+ * Known attacks on chunked encryption and content addressing (docs/THREAT-MODEL.md §4 "Known attacks"):
  * tampered, truncated, reordered, substituted, dropped, duplicated chunks and manifest bytes.
  */
 import fc from 'fast-check'

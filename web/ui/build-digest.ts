@@ -1,5 +1,5 @@
 /**
- * Shows which build of the app this page runs (SECURITY.md §11): fetches build.json's file list,
+ * Shows which build of the app this page runs (docs/THREAT-MODEL.md §2.11): fetches build.json's file list,
  * re-hashes those files exactly as scripts/web-digest.mjs does, and shows the digest only if it
  * matches the one the build printed. Compare it with `npm run build` output on your own machine.
  */

@@ -4,7 +4,7 @@
  *
  * Everything served is verified against its digest on the way out as well as on the way in: a
  * chunk regenerated from a source file that changed, or a block that rotted on disk, is never
- * sent (SECURITY.md §2, §3).
+ * sent (docs/THREAT-MODEL.md §2.2, §2.3).
  */
 import { TypedEventEmitter } from 'main-event'
 import type { CID } from 'multiformats/cid'
@@ -127,7 +127,7 @@ export class ShareState extends TypedEventEmitter<ShareStateEvents> {
     return bytes
   }
 
-  /** The same (key, nonce) must never seal two plaintexts on the wire (SECURITY.md §2): stop. */
+  /** The same (key, nonce) must never seal two plaintexts on the wire (docs/THREAT-MODEL.md §2.2): stop. */
   #sourceChanged (index: number): void {
     if (!this.serving) return
     this.serving = false

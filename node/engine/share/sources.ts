@@ -5,7 +5,7 @@
  *   it re-reads the plaintext and re-seals it. The nonce is deterministic per (share, index), so
  *   the bytes are identical to the published ones, and ShareState.readChunk checks each against
  *   its digest before it is sent: a file edited after sharing is detected at the first changed
- *   chunk and the share stops being served (SECURITY.md §2: one (key, nonce), one plaintext).
+ *   chunk and the share stops being served (docs/THREAT-MODEL.md §2.2: one (key, nonce), one plaintext).
  * - A blind seeder (seed-only capability) cannot seal: it stores the ciphertext in its blockstore.
  */
 import { cidFromDigest } from '../../../protocol/cid.js'

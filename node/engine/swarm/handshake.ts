@@ -1,5 +1,5 @@
 /**
- * Swarm admission (SECURITY.md §6, docs/PROTOCOL.md §7.2): before either side reveals what it
+ * Swarm admission (docs/THREAT-MODEL.md §2.6, docs/PROTOCOL.md §7.2): before either side reveals what it
  * holds, each proves knowledge of the share's access key, bound to both Noise-authenticated peer
  * IDs and to fresh nonces from both sides, so a proof cannot be replayed to another peer or in
  * another session.

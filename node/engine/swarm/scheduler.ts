@@ -11,7 +11,7 @@
  * - Endgame: once every missing chunk is in flight, idle peers may duplicate a request (at most
  *   ENDGAME_COPIES per chunk); the first verified copy wins and the others are cancelled.
  * - Verification: every piece is hashed and compared with its digest before it is used. A peer
- *   that sends a wrong piece is dropped at once and its requests go elsewhere (SECURITY.md §3).
+ *   that sends a wrong piece is dropped at once and its requests go elsewhere (docs/THREAT-MODEL.md §2.3).
  *   A peer that refuses chunks it announced, or lets requests time out, collects strikes and is
  *   dropped at MAX_STRIKES; the download never waits on one bad peer.
  */

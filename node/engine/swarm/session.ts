@@ -6,7 +6,7 @@
  * pipelined (the downloader keeps a window of them in flight); pieces come back in the order
  * served; `cancel` withdraws a queued request; `reject` refuses one with a reason.
  *
- * Limits (SECURITY.md §8): frames over MAX_MESSAGE_BYTES reset the stream; at most
+ * Limits (docs/THREAT-MODEL.md §2.8): frames over MAX_MESSAGE_BYTES reset the stream; at most
  * MAX_SERVE_QUEUE requests are queued per session (more is a protocol violation); one piece is
  * being produced at a time per session, so memory per peer is bounded by about two chunks plus
  * the stream's own buffers. A peer that sends undecodable or unsolicited messages is dropped.

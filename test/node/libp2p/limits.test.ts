@@ -1,5 +1,5 @@
 /**
- * SECURITY.md §8 on real loopback nodes: the connection cap holds, a swarm stream that never
+ * docs/THREAT-MODEL.md §2.8 on real loopback nodes: the connection cap holds, a swarm stream that never
  * completes admission is closed at the handshake deadline, and an oversized frame before
  * admission resets the stream without the node noticing anything else.
  */

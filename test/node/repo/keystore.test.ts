@@ -1,4 +1,4 @@
-/** Keys at rest (SECURITY.md §10): the vault, and `kith init --passphrase` on real repos. */
+/** Keys at rest (docs/THREAT-MODEL.md §2.10): the vault, and `kith init --passphrase` on real repos. */
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
