@@ -213,6 +213,70 @@ describe('swarm session', () => {
     expect(f.leecher.have!.isComplete()).toBe(true)
   })
 
+  it('a have-map sent before the downloader knows the manifest is checked when it arrives: a wrong size drops that peer, the download completes', async () => {
+    // Review finding 1: a downloader connects before it has the manifest; a peer announced a
+    // 1-piece map then, and the scheduler later read past its end (RangeError out of run()).
+    const f = await fixture()
+    const early = new ShareState({ keys: f.keys, rootCid: f.seeder.rootCid, backend: nobleBackend, blocks: new MemBlocks() })
+    const [pa, pb] = [await peer(), await peer()]
+    const [x, y] = await streamPair()
+    const [lpA, resp] = await Promise.all([
+      initiateAdmission(x, early, pa, pb),
+      respondAdmission(y, () => f.seeder, pb, pa)
+    ])
+    const limiter = new RateLimiter(0)
+    let closedWith: Error | undefined
+    const victim = new Session({ stream: x, lp: lpA, remotePeer: pb, share: early, upload: limiter, download: limiter, log, onClose: (_s, err) => { closedWith = err } })
+    victim.start()
+    // The attacker: admitted (it knows the key), then a have-map of 1 piece and nothing else.
+    void (async () => { try { for (;;) await resp.lp.read() } catch {} })()
+    await resp.lp.write(encodeMessage({ type: 'have-map', pieces: 1, bitfield: new Uint8Array([0x80]) }))
+    await until(() => victim.remoteHave !== undefined)
+    expect(victim.remoteHave!.size).toBe(1)
+    // Now the manifest arrives (from anywhere), and an honest seeder joins.
+    early.setManifest(f.seeder.root!, f.seeder.index!, f.seeder.digests!, [])
+    expect(victim.closed).toBe(true)
+    expect(closedWith?.name).toBe('PeerMisbehaviourError')
+    const honest = await connect(early, f.seeder)
+    await until(() => honest.sa.remoteHave !== undefined)
+    const delivered = new Map<number, Uint8Array>()
+    await download(early, () => [victim, honest.sa], { delivered })
+    expect(early.have!.isComplete()).toBe(true)
+    for (const [i, b] of delivered) expect(b).toEqual(f.chunks[i])
+  })
+
+  it('a piece for a request never made drops the peer; a late piece for a cancelled one does not', async () => {
+    const f = await fixture()
+    const [pa, pb] = [await peer(), await peer()]
+    const [x, y] = await streamPair()
+    const [lpA, resp] = await Promise.all([initiateAdmission(x, f.leecher, pa, pb), respondAdmission(y, () => f.seeder, pb, pa)])
+    const limiter = new RateLimiter(0)
+    let closedWith: Error | undefined
+    const victim = new Session({ stream: x, lp: lpA, remotePeer: pb, share: f.leecher, upload: limiter, download: limiter, log, onClose: (_s, err) => { closedWith = err } })
+    victim.start()
+    void (async () => { try { for (;;) await resp.lp.read() } catch {} })()
+    // A request the victim made and then timed out: its late piece is only dropped.
+    await victim.request('root', 0, 1).catch(() => {})
+    await resp.lp.write(encodeMessage({ type: 'piece', id: 1, kind: 'root', index: 0, data: f.seeder.root! }))
+    await new Promise(resolve => setTimeout(resolve, 100))
+    expect(victim.closed).toBe(false)
+    await resp.lp.write(encodeMessage({ type: 'piece', id: 999, kind: 'chunk', index: 0, data: new Uint8Array(16) }))
+    await until(() => victim.closed)
+    expect(closedWith?.name).toBe('PeerMisbehaviourError')
+  })
+
+  it('the scheduler skips a session whose map does not fit the share, whatever set it', async () => {
+    const f = await fixture()
+    const { sa } = await connect(f.leecher, f.seeder)
+    await until(() => sa.remoteHave !== undefined)
+    const rogue = await connect(f.leecher, f.seeder)
+    await until(() => rogue.sa.remoteHave !== undefined)
+    rogue.sa.remoteHave = new Bitfield(1) // as if a peer's state had slipped past every check
+    rogue.sa.remoteHave.set(0)
+    await download(f.leecher, () => [rogue.sa, sa])
+    expect(f.leecher.have!.isComplete()).toBe(true)
+  })
+
   it('resets the stream on garbage, unknown types, oversized frames and floods; keeps serving others', async () => {
     const f = await fixture()
     const attacks: Array<(lp: ReturnType<typeof lpStream>, raw: Stream) => Promise<void>> = [

@@ -98,14 +98,26 @@ export class ChunkScheduler {
     const window = this.#init.window ?? DEFAULT_WINDOW
     // Chunks received but not yet checked and written hold memory: at most `window` of them.
     if (this.#delivering.size >= window) return
-    const sessions = this.#init.sessions().filter(s => !s.closed && s.remoteHave !== undefined)
+    const size = this.#share.have?.size
+    // Only sessions whose have-map fits this share: a peer's state can never reach a Bitfield
+    // read out of range (a session re-checks its peer's map when the manifest arrives).
+    const sessions = this.#init.sessions().filter(s => !s.closed && s.remoteHave !== undefined && s.remoteHave.size === size)
     if (sessions.length === 0) return
     this.#compact()
     for (let round = 0; round < window; round++) {
       let issued = false
       for (const s of sessions) {
         if (s.closed || s.inflight >= window) continue
-        const index = this.#pick(s, sessions)
+        let index: number | undefined
+        try {
+          index = this.#pick(s, sessions)
+        } catch (err) {
+          // Whatever this peer's state did to the pick, it costs that peer its session, never
+          // the download.
+          this.#init.log('dropping peer %p: its state broke chunk selection (%s)', s.remotePeer, (err as Error).name)
+          s.close(new PeerMisbehaviourError('peer state the scheduler cannot use', { cause: err }))
+          continue
+        }
         if (index === undefined) continue
         this.#issue(s, index)
         issued = true

@@ -92,11 +92,21 @@ export class Session {
   readonly #queue: Queued[] = []
   readonly #abort = new AbortController()
   #nextId = 1
+  /** Request IDs have wrapped around once: from then on every ID may have been issued. */
+  #idsWrapped = false
   #serving = false
   #writeChain: Promise<void> = Promise.resolve()
   #closed = false
   readonly #onHave = (evt: CustomEvent<number>): void => { this.#send({ type: 'have', index: evt.detail }) }
-  readonly #onManifest = (): void => { this.#sendHaveMap() }
+  readonly #onManifest = (): void => {
+    // A have-map that came before we knew the manifest could not be sized then: check it now, or
+    // the scheduler would read a map of the wrong size. A wrong size is a lie: drop the peer.
+    if (this.remoteHave !== undefined && this.remoteHave.size !== this.share.pieces) {
+      this.close(new PeerMisbehaviourError('have-map size does not match the manifest'))
+      return
+    }
+    this.#sendHaveMap()
+  }
 
   constructor (init: SessionInit) {
     this.#init = init
@@ -134,7 +144,7 @@ export class Session {
   async request (kind: PieceKind, index: number, timeoutMs: number): Promise<Uint8Array> {
     if (this.#closed) throw new SessionClosedError()
     const id = this.#nextId++
-    if (this.#nextId > 0xffff_fff0) this.#nextId = 1
+    if (this.#nextId > 0xffff_fff0) { this.#nextId = 1; this.#idsWrapped = true }
     const done = new Promise<Uint8Array>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (this.#pending.delete(id)) {
@@ -251,7 +261,11 @@ export class Session {
       }
       case 'piece': {
         const p = this.#pending.get(msg.id)
-        if (p === undefined) return // cancelled or timed out: late pieces are dropped, not punished
+        if (p === undefined) {
+          // A request we never made is unsolicited data: the peer is pushing bytes at us.
+          if (msg.id === 0 || (!this.#idsWrapped && msg.id >= this.#nextId)) throw new PeerMisbehaviourError('piece for a request never made')
+          return // cancelled or timed out: late pieces are dropped, not punished
+        }
         if (p.kind !== msg.kind || p.index !== msg.index) throw new PeerMisbehaviourError('piece does not answer the request it names')
         if (msg.kind === 'chunk' && this.share.index !== undefined && msg.data.length > this.share.index.chunkSize + 16) throw new PeerMisbehaviourError('piece larger than the share\'s chunk size')
         clearTimeout(p.timer)
