@@ -8,7 +8,7 @@ import { nobleBackend } from '../protocol/crypto.js'
 import { KithError } from '../protocol/errors.js'
 import { parseLink, type ShareLink } from '../protocol/link.js'
 import type { ManifestMeta } from '../protocol/manifest.js'
-import { getShare, type GetProgressEvents, type NodeContext } from '../node/engine/get.js'
+import { getShare, previewShare, type GetProgressEvents, type NodeContext } from '../node/engine/get.js'
 import { connectionKind } from '../node/engine/peer-kind.js'
 import { engineContext } from '../node/engine/context.js'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -32,11 +32,6 @@ import { formatBytes } from './ui/format.js'
 /** Content crypto off the page's thread (started on first use). */
 let workers: ChunkCryptoPool | undefined
 const cryptoWorkers = (): ChunkCryptoPool => (workers ??= startCryptoWorkers())
-
-/** Thrown by the preview pass once the manifest is known: nothing is downloaded yet. */
-class PreviewDone extends Error {
-  constructor (readonly meta: ManifestMeta) { super('preview') }
-}
 
 function show (screen: 'open' | 'share' | 'error' | 'sent' | 'circles' | 'node' | 'settings'): void {
   for (const s of ['open', 'share', 'error', 'sent', 'circles', 'node', 'settings']) $(`screen-${s}`).hidden = s !== screen
@@ -111,13 +106,7 @@ async function context (): Promise<NodeContext> {
 
 async function preview (link: ShareLink): Promise<ManifestMeta> {
   $('status').textContent = 'looking for the share…'
-  try {
-    await getShare(await context(), link, { openTarget: async (meta) => { throw new PreviewDone(meta) }, timeoutMs: 30_000 })
-  } catch (err) {
-    if (err instanceof PreviewDone) return err.meta
-    throw err
-  }
-  throw new Error('unreachable')
+  return await previewShare(await context(), link, { timeoutMs: 30_000 })
 }
 
 function renderShare (meta: ManifestMeta): void {

@@ -18,7 +18,7 @@ import type { ShareLink } from '../../protocol/link.js'
 import { chunkPlaintextLength, locateChunk, type ManifestMeta } from '../../protocol/manifest.js'
 import { completeManifest, fetchFromPeers, type FetchedManifest, type ManifestFetchContext } from './manifest-fetch.js'
 import { sleep } from './abort.js'
-import { scope } from './abort.js'
+import { scope, type Scope } from './abort.js'
 import { inlineChunkCrypto, type ChunkCrypto, type ChunkCryptoFactory } from './share/chunk-crypto.js'
 import { ChunkScheduler } from './swarm/scheduler.js'
 import type { Swarm } from './swarm/service.js'
@@ -212,6 +212,22 @@ export async function getShare (ctx: NodeContext, link: ShareLink, opts: GetOpti
   }
 }
 
+/**
+ * The first step of a download on its own: finds the share's peers and returns its verified
+ * metadata (names, sizes, files), downloading nothing. The browser shows it before the user
+ * clicks Download. Same errors as `getShare` before its first chunk.
+ */
+export async function previewShare (ctx: NodeContext, link: ShareLink, opts: { timeoutMs?: number, signal?: AbortSignal } = {}): Promise<ManifestMeta> {
+  if (link.kind !== 'read') throw new SeedOnlyLinkError()
+  const keys = deriveShareKeys(link.key)
+  const open = await ShareFetch.open(ctx, { keys, rootCid: link.manifest, hints: link.hints, timeoutMs: opts.timeoutMs, signal: opts.signal })
+  try {
+    return open.manifest.meta as ManifestMeta
+  } finally {
+    await open.close({ keep: false })
+  }
+}
+
 /** What fetching a share does with its manifest and chunks (a download, or a blind seed). */
 export interface FetchPlan {
   /**
@@ -238,90 +254,197 @@ export interface FetchInit {
 }
 
 /**
- * Joins a share's swarm and fetches every chunk of it: finds peers (link hints, then DHT
- * providers), fetches and verifies the manifest, then downloads from every admitted peer at once,
- * handing each chunk to `plan.deliver`. Fails with NoSeedersError when no peer is found, and
- * StalledError when none makes progress, within `timeoutMs`. Resolves once every chunk is held;
- * the share stays in the swarm (this node serves it) unless the fetch failed.
+ * Joins a share's swarm and fetches every chunk of it: `ShareFetch.open` (peers, then the verified
+ * manifest), then `fetch(plan)` (every chunk, handed to `plan.deliver`), then `close`. Resolves
+ * once every chunk is held; the share stays in the swarm (this node serves it) unless the fetch
+ * failed.
  */
 export async function fetchShare (ctx: NodeContext, init: FetchInit, plan: FetchPlan): Promise<{ state: ShareState, manifest: FetchedManifest }> {
-  const state = new ShareState({ keys: init.keys, rootCid: init.rootCid, backend: ctx.backend, blocks: ctx.blocks })
-  const existing = ctx.swarm.getShare(init.keys.discovery)
-  if (existing !== undefined) ctx.swarm.removeShare(existing)
-  ctx.swarm.addShare(state)
-
-  const timeoutMs = init.timeoutMs ?? DEFAULT_GET_TIMEOUT_MS
-  const controller = new AbortController()
-  const outer = scope(undefined, init.signal, controller.signal)
-  const signal = outer.signal
-  let lastProgress = Date.now()
-  let everConnected = false
-  /** Local work (re-checking what is on disk) is not a stall: the watchdog waits for it. */
-  let local = false
-  const progress = (): void => { lastProgress = Date.now() }
-  const watchdog = setInterval(() => {
-    if (!local && Date.now() - lastProgress > timeoutMs) {
-      controller.abort(everConnected ? new StalledError(Math.round(timeoutMs / 1000)) : new NoSeedersError(Math.round(timeoutMs / 1000)))
-    }
-  }, 250)
-  const unsubscribe = ctx.swarm.onSession(state, () => {
-    everConnected = true
-    progress()
-    plan.onPeers?.(ctx.swarm.sessions(state).length)
-  })
-  const discoveryDone = new AbortController()
-  const discoveryScope = scope(undefined, signal, discoveryDone.signal)
-  const discovery = discoverPeers(ctx, state, init.hints, discoveryScope.signal)
-
+  const open = await ShareFetch.open(ctx, init, plan.onPeers)
+  let ok = false
   try {
-    const fetchCtx: ManifestFetchContext = { backend: ctx.backend, blocks: ctx.blocks, sessions: () => ctx.swarm.sessions(state), log: ctx.log, signal }
-    const rootBytes = await raceRoot(ctx, fetchCtx, init.rootCid, signal)
-    progress()
-    const manifest = await completeManifest(fetchCtx, init.rootCid, rootBytes, init.keys)
-    progress()
-    local = true
-    const { have, source } = await plan.prepare(manifest, state)
-    local = false
-    progress()
-    state.setManifest(rootBytes, manifest.root.index, manifest.digests, manifest.treeBlockDigests, have)
-    state.source = source
-    // A fetching node seeds what it has: announce now, so later peers can draw from us too.
-    void ctx.discovery.provide(init.keys.discoveryCid, signal).catch(() => {})
-
-    const scheduler = new ChunkScheduler({
-      share: state,
-      sessions: () => ctx.swarm.sessions(state),
-      download: ctx.swarm.download,
-      log: ctx.log,
-      window: init.window,
-      signal,
-      deliver: async (i, sealed) => await plan.deliver(i, sealed, state),
-      onChunk: () => {
-        progress()
-        plan.onChunk?.(state, ctx.swarm.sessions(state).length)
-      }
-    })
-    const poke = ctx.swarm.onSession(state, () => { scheduler.poke() })
-    try {
-      await scheduler.run()
-    } finally {
-      poke()
-    }
-    return { state, manifest }
-  } catch (err) {
-    ctx.swarm.removeShare(state)
-    // What this node served before (a blind seed of the same share) goes on being served.
-    if (existing !== undefined) ctx.swarm.addShare(existing)
-    await plan.abort?.().catch(() => {})
-    if (signal.aborted && signal.reason instanceof KithError) throw signal.reason
-    throw err
+    await open.fetch(plan)
+    ok = true
+    return { state: open.state, manifest: open.manifest }
   } finally {
-    clearInterval(watchdog)
-    unsubscribe()
-    discoveryDone.abort()
-    await discovery.catch(() => {})
-    discoveryScope.clear()
-    outer.clear()
+    await open.close({ keep: ok })
+    if (!ok) await plan.abort?.().catch(() => {})
+  }
+}
+
+/**
+ * A share being fetched, one step at a time (iroh-blobs' get::fsm is the model):
+ *
+ *   open     join the share's swarm: find peers (link hints, then DHT providers), fetch the root
+ *            and every manifest block and verify them (NoSeedersError when nobody is found,
+ *            WrongKeyError when the key does not open the manifest); nothing of the content yet
+ *   fetch    the chunks, from every admitted peer at once (StalledError when no peer makes
+ *            progress for `timeoutMs`)
+ *   close    stop finding peers; `keep: true` leaves the share in the swarm (this node serves
+ *            what it fetched), `keep: false` takes it out and puts back what was served before
+ *
+ * A preview is `open`, read `manifest.meta`, `close({ keep: false })`.
+ */
+export class ShareFetch {
+  readonly state: ShareState
+  readonly manifest: FetchedManifest
+  readonly #ctx: NodeContext
+  readonly #init: FetchInit
+  readonly #run: FetchRun
+  readonly #rootBytes: Uint8Array
+  #closed = false
+
+  private constructor (ctx: NodeContext, init: FetchInit, run: FetchRun, rootBytes: Uint8Array, manifest: FetchedManifest) {
+    this.#ctx = ctx
+    this.#init = init
+    this.#run = run
+    this.state = run.state
+    this.#rootBytes = rootBytes
+    this.manifest = manifest
+  }
+
+  /** Step 1: joins the swarm and fetches the verified manifest. */
+  static async open (ctx: NodeContext, init: FetchInit, onPeers?: (peers: number) => void): Promise<ShareFetch> {
+    const run = new FetchRun(ctx, init, onPeers)
+    try {
+      const fetchCtx = run.fetchContext()
+      const rootBytes = await raceRoot(ctx, fetchCtx, init.rootCid, run.signal)
+      run.progress()
+      const manifest = await completeManifest(fetchCtx, init.rootCid, rootBytes, init.keys)
+      run.progress()
+      return new ShareFetch(ctx, init, run, rootBytes, manifest)
+    } catch (err) {
+      await run.end(false)
+      throw run.failure(err)
+    }
+  }
+
+  /** Step 2: fetches every chunk the plan does not already hold. */
+  async fetch (plan: FetchPlan): Promise<void> {
+    const { state } = this
+    const ctx = this.#ctx
+    const run = this.#run
+    try {
+      const { have, source } = await run.local(async () => await plan.prepare(this.manifest, state))
+      run.progress()
+      state.setManifest(this.#rootBytes, this.manifest.root.index, this.manifest.digests, this.manifest.treeBlockDigests, have)
+      state.source = source
+      // A fetching node seeds what it has: announce now, so later peers can draw from us too.
+      void ctx.discovery.provide(this.#init.keys.discoveryCid, run.signal).catch(() => {})
+
+      const scheduler = new ChunkScheduler({
+        share: state,
+        sessions: () => ctx.swarm.sessions(state),
+        download: ctx.swarm.download,
+        log: ctx.log,
+        window: this.#init.window,
+        signal: run.signal,
+        deliver: async (i, sealed) => await plan.deliver(i, sealed, state),
+        onChunk: () => {
+          run.progress()
+          plan.onChunk?.(state, ctx.swarm.sessions(state).length)
+        }
+      })
+      const poke = ctx.swarm.onSession(state, () => { scheduler.poke() })
+      try {
+        await scheduler.run()
+      } finally {
+        poke()
+      }
+    } catch (err) {
+      throw run.failure(err)
+    }
+  }
+
+  /** Step 3: stops finding peers; see the class comment for `keep`. Idempotent. */
+  async close (opts: { keep: boolean }): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.#run.end(opts.keep)
+  }
+}
+
+/**
+ * What a fetch runs while it is open: the share in the swarm, peer discovery, and the watchdog
+ * that fails it with NoSeedersError (nobody found) or StalledError (nobody makes progress).
+ */
+class FetchRun {
+  readonly state: ShareState
+  readonly signal: AbortSignal
+  readonly #ctx: NodeContext
+  readonly #existing: ShareState | undefined
+  readonly #controller = new AbortController()
+  readonly #outer: Scope
+  readonly #watchdog: ReturnType<typeof setInterval>
+  readonly #unsubscribe: () => void
+  readonly #discoveryDone = new AbortController()
+  readonly #discoveryScope: Scope
+  readonly #discovery: Promise<void>
+  #lastProgress = Date.now()
+  #everConnected = false
+  /** Local work (re-checking what is on disk) is not a stall: the watchdog waits for it. */
+  #local = false
+
+  constructor (ctx: NodeContext, init: FetchInit, onPeers?: (peers: number) => void) {
+    this.#ctx = ctx
+    const state = new ShareState({ keys: init.keys, rootCid: init.rootCid, backend: ctx.backend, blocks: ctx.blocks })
+    this.state = state
+    this.#existing = ctx.swarm.getShare(init.keys.discovery)
+    if (this.#existing !== undefined) ctx.swarm.removeShare(this.#existing)
+    ctx.swarm.addShare(state)
+
+    const timeoutMs = init.timeoutMs ?? DEFAULT_GET_TIMEOUT_MS
+    this.#outer = scope(undefined, init.signal, this.#controller.signal)
+    this.signal = this.#outer.signal
+    this.#watchdog = setInterval(() => {
+      if (!this.#local && Date.now() - this.#lastProgress > timeoutMs) {
+        this.#controller.abort(this.#everConnected ? new StalledError(Math.round(timeoutMs / 1000)) : new NoSeedersError(Math.round(timeoutMs / 1000)))
+      }
+    }, 250)
+    this.#unsubscribe = ctx.swarm.onSession(state, () => {
+      this.#everConnected = true
+      this.progress()
+      onPeers?.(ctx.swarm.sessions(state).length)
+    })
+    this.#discoveryScope = scope(undefined, this.signal, this.#discoveryDone.signal)
+    this.#discovery = discoverPeers(ctx, state, init.hints, this.#discoveryScope.signal)
+  }
+
+  progress (): void { this.#lastProgress = Date.now() }
+
+  fetchContext (): ManifestFetchContext {
+    const ctx = this.#ctx
+    return { backend: ctx.backend, blocks: ctx.blocks, sessions: () => ctx.swarm.sessions(this.state), log: ctx.log, signal: this.signal }
+  }
+
+  /** Runs local work that the watchdog must not count as a stall. */
+  async local<T> (work: () => Promise<T>): Promise<T> {
+    this.#local = true
+    try {
+      return await work()
+    } finally {
+      this.#local = false
+    }
+  }
+
+  /** The error to report: the watchdog's verdict (or the caller's abort reason) when it fired. */
+  failure (err: unknown): unknown {
+    if (this.signal.aborted && this.signal.reason instanceof KithError) return this.signal.reason
+    return err
+  }
+
+  async end (keep: boolean): Promise<void> {
+    clearInterval(this.#watchdog)
+    this.#unsubscribe()
+    this.#discoveryDone.abort()
+    await this.#discovery.catch(() => {})
+    this.#discoveryScope.clear()
+    this.#outer.clear()
+    if (!keep) {
+      this.#ctx.swarm.removeShare(this.state)
+      // What this node served before (a blind seed of the same share) goes on being served.
+      if (this.#existing !== undefined) this.#ctx.swarm.addShare(this.#existing)
+    }
   }
 }
 
