@@ -13,6 +13,8 @@ export interface SettingsResponse {
   chunkSize: number
   /** config.json's listen multiaddrs (take effect at restart; the running ones are in GET /status). */
   listen: string[]
+  /** config.json's extra addresses to announce (take effect at restart). */
+  announce: string[]
   /** config.json's bootstrap peers (take effect at restart). */
   bootstrap: string[]
   /** config.json's API address, host:port (takes effect at restart). */

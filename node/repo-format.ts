@@ -4,6 +4,7 @@
  */
 import { privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
 
 import { checkChunkSize } from '../protocol/chunker.js'
 
@@ -17,6 +18,11 @@ export interface RepoConfig {
   version: 1
   /** libp2p listen multiaddrs. */
   listen: string[]
+  /**
+   * Addresses to announce besides those the node finds itself, e.g. a router's public address
+   * with a forwarded port (multiaddrs; optional in config.json, default none).
+   */
+  announce: string[]
   /** Bootstrap peers (multiaddrs with /p2p/<id>). */
   bootstrap: string[]
   /** host:port of the local HTTP API and web UI. */
@@ -75,7 +81,7 @@ export interface SealedIdentityFile {
 }
 
 export function defaultConfig (): RepoConfig {
-  return { version: 1, listen: [...DEFAULT_LISTEN], bootstrap: [], api: DEFAULT_API, chunkSize: DEFAULT_CHUNK_SIZE, uploadRate: 0, downloadRate: 0 }
+  return { version: 1, listen: [...DEFAULT_LISTEN], announce: [], bootstrap: [], api: DEFAULT_API, chunkSize: DEFAULT_CHUNK_SIZE, uploadRate: 0, downloadRate: 0 }
 }
 
 export function encodeIdentity (key: PrivateKey): string {
@@ -152,6 +158,15 @@ function isStringArray (x: unknown): x is string[] {
   return Array.isArray(x) && x.every(s => typeof s === 'string')
 }
 
+function isMultiaddr (s: string): boolean {
+  try {
+    multiaddr(s)
+    return true
+  } catch {
+    return false
+  }
+}
+
 function isRate (x: unknown): x is number {
   return typeof x === 'number' && Number.isFinite(x) && x >= 0
 }
@@ -168,6 +183,7 @@ export function configProblem (config: Record<string, unknown>): { field: string
   const rate = 'a number of bytes per second ≥ 0 (0 = unlimited)'
   if (config.version !== 1) return { field: 'version', must: '1 (this Kith knows no other config version)' }
   if (!isStringArray(config.listen)) return { field: 'listen', must: 'a list of multiaddr strings' }
+  if (!isStringArray(config.announce) || !config.announce.every(isMultiaddr)) return { field: 'announce', must: 'a list of multiaddr strings' }
   if (!isStringArray(config.bootstrap)) return { field: 'bootstrap', must: 'a list of multiaddr strings' }
   if (typeof config.api !== 'string' || config.api.length === 0) return { field: 'api', must: 'a host:port string' }
   try {
