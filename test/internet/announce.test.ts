@@ -2,7 +2,8 @@
  * A Kith node on a public address announces it at once (node/address-announce.ts), without the
  * four AutoNAT confirmations from four /8s a small circle never gives: its daemon --json line,
  * `kith status` and its links carry the address, whether it listens on 0.0.0.0 or on the address
- * itself. A node behind a home NAT announces no public address of its own (it binds none).
+ * itself. A node behind a home NAT announces no public address of its own (it binds none), an
+ * --announce one at once, and its router's forwarded port once a Kith peer reached it there.
  */
 import { join } from 'node:path'
 import { writeFile } from 'node:fs/promises'
@@ -68,6 +69,26 @@ describe.skipIf(unavailable !== undefined)('a Kith node on the simulated interne
     expect(e.info.addrs).toContain(`${forwarded}/p2p/${e.info.peerId}`)
     await e.proc.stop()
   })
+
+  it('behind a NAT with a forwarded port: announced once a Kith peer has dialled it', async () => {
+    net.forwardPort(0, KITH_PORT)
+    const router = net.home(0).router.ip
+    const a = await daemonIn(net, box, net.home(0).lan.ns, await box.repo(), ['--listen', `/ip4/0.0.0.0/tcp/${KITH_PORT}`])
+    const forwarded = `/ip4/${router}/tcp/${KITH_PORT}/p2p/${a.info.peerId}`
+    expect(a.info.addrs).not.toContain(forwarded)
+    // A friend on the internet dials A at its router's address (given to it out-of-band).
+    const t0 = Date.now()
+    const friend = await daemonIn(net, box, net.pub(0).ns, await box.repo(), ['--listen', `/ip4/0.0.0.0/tcp/${KITH_PORT}`, '--bootstrap', forwarded])
+    let addrs: string[] = []
+    for (let i = 0; i < 40 && !addrs.includes(forwarded); i++) {
+      await new Promise(resolve => setTimeout(resolve, 500))
+      const st = await kithRun(net, box, a.ns, ['status', '--repo', a.repo, '--json'], 30_000)
+      addrs = (JSON.parse(st.stdout) as { addrs: string[] }).addrs
+    }
+    console.log(`announce: forwarded address announced ${Date.now() - t0} ms after the friend started: ${addrs.join(' ')}`)
+    expect(addrs).toContain(forwarded)
+    await Promise.all([friend.proc.stop(), a.proc.stop()])
+  }, 120_000)
 })
 
 if (unavailable !== undefined) console.warn(`test/internet skipped: ${unavailable}`)

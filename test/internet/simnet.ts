@@ -8,7 +8,7 @@
  *   public host i  one namespace, eth0 on br0, address <octet>.0.0.10/8: its own /8
  *   home router j  wan on br0 (<octet>.0.0.10/8, its own /8), lan 192.168.1.1/24,
  *                  iptables MASQUERADE out of wan (optionally --random-fully), unsolicited
- *                  inbound dropped, as a home NAT router
+ *                  inbound dropped, as a home NAT router (`forwardPort()` opens a port)
  *   home LAN j     eth0 192.168.1.2/24, default via 192.168.1.1 (every home has the same LAN)
  *
  * Hosts on br0 reach each other's /8s on-link (`default dev eth0`): ARP on the one segment, no
@@ -301,6 +301,17 @@ export class Simnet {
     const h = this.homes[j]
     if (h === undefined) throw new RangeError(`no home ${j}`)
     return h
+  }
+
+  /**
+   * Forwards TCP `port` on home `j`'s router (its public address) to the same port of its LAN
+   * host, as a user does in a home router's settings.
+   */
+  forwardPort (j: number, port: number): void {
+    const h = this.home(j)
+    const to = `${h.lan.ip}:${port}`
+    this.exec(h.router.ns, ['iptables', '-t', 'nat', '-A', 'PREROUTING', '-i', 'wan', '-p', 'tcp', '--dport', String(port), '-j', 'DNAT', '--to-destination', to])
+    this.exec(h.router.ns, ['iptables', '-I', 'FORWARD', '1', '-i', 'wan', '-o', 'lan', '-p', 'tcp', '-d', h.lan.ip, '--dport', String(port), '-j', 'ACCEPT'])
   }
 
   /** Every namespace of this run. */
