@@ -11,7 +11,8 @@
  * P, and reaches it through P's circuit relay, where A holds a reservation).
  *
  * Real `kith` processes on real sockets; every wait bounded. In `npm test` the files are small;
- * `npm run test:internet` (KITH_SIMNET_LONG=1) moves longer ones.
+ * `npm run test:internet` (KITH_SIMNET_LONG=1) moves longer ones, and runs it again behind
+ * port-randomising (`--random-fully`) NATs.
  */
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -28,7 +29,10 @@ const GET_DEADLINE_MS = LONG ? 300_000 : 120_000
 
 interface GetResult { path: string, size: number, sha256: string }
 
-describe.skipIf(unavailable !== undefined)('a friend\'s public node: two homes behind NAT share through it', () => {
+/** Home routers' NAT: plain MASQUERADE; with test:internet also --random-fully (port-randomising). */
+const NATS = LONG ? [false, true] : [false]
+
+describe.skipIf(unavailable !== undefined).each(NATS)('a friend\'s public node: two homes behind NAT (random-fully %s) share through it', (randomFully) => {
   let net: Simnet
   let box: Sandbox
   let p: KithDaemon
@@ -38,7 +42,7 @@ describe.skipIf(unavailable !== undefined)('a friend\'s public node: two homes b
   beforeAll(async () => {
     await buildOnce()
     box = new Sandbox(await tempDir('kith-simnet-friend-'))
-    net = Simnet.create({ publicHosts: 1, homes: 2 })
+    net = Simnet.create({ publicHosts: 1, homes: 2, randomFully })
     const t0 = Date.now()
     p = await daemonIn(net, box, net.pub(0).ns, await box.repo(), ['--listen', `/ip4/0.0.0.0/tcp/${KITH_PORT}`])
     pAddr = `/ip4/${net.pub(0).ip}/tcp/${KITH_PORT}/p2p/${p.info.peerId}`
@@ -71,7 +75,7 @@ describe.skipIf(unavailable !== undefined)('a friend\'s public node: two homes b
     const ms = Date.now() - t0
     if (r.code !== 0) throw new Error(`kith get (${label}) exited ${String(r.code)} after ${ms} ms:\n${r.stderr.slice(-4000)}`)
     const res = JSON.parse(r.stdout) as GetResult
-    console.log(`friend-node: B got ${label} (${res.size} bytes) in ${ms} ms (${(res.size / 1024 / 1024 / (ms / 1000)).toFixed(1)} MiB/s incl. start)`)
+    console.log(`friend-node (random-fully ${String(randomFully)}): B got ${label} (${res.size} bytes) in ${ms} ms (${(res.size / 1024 / 1024 / (ms / 1000)).toFixed(1)} MiB/s incl. start)`)
     return res
   }
 
