@@ -10,7 +10,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseCommandLine } from '../../node/cli/args.js'
 import { UsageError } from '../../node/cli/errors.js'
-import { isPublicDirect } from '../../node/address-announce.js'
+import { isPublicDirect, isRelayed } from '../../node/address-announce.js'
 import { createKithLibp2p } from '../../node/libp2p.js'
 import { parseConfig } from '../../node/repo-format.js'
 import { parseLink } from '../../protocol/link.js'
@@ -53,6 +53,13 @@ describe('isPublicDirect', () => {
       '/ip6/::1/tcp/1', '/ip6/fe80::1/tcp/1', '/memory/x', `${PUBLIC}/p2p/12D3KooWGzkGBK7Yan3W2J6g4ecVNqt2pXGVxjNk9qHq2gpcbQhP/p2p-circuit`]) {
       expect(isPublicDirect(multiaddr(a)), a).toBe(false)
     }
+  })
+})
+
+describe('isRelayed', () => {
+  it('is true for relay (circuit) addresses only', () => {
+    expect(isRelayed(multiaddr(`${PUBLIC}/p2p/12D3KooWGzkGBK7Yan3W2J6g4ecVNqt2pXGVxjNk9qHq2gpcbQhP/p2p-circuit`))).toBe(true)
+    expect(isRelayed(multiaddr(PUBLIC))).toBe(false)
   })
 })
 
