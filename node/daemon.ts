@@ -23,6 +23,8 @@ export interface DaemonOptions {
   repoDir: string
   /** Overrides the repo config's listen addresses. */
   listen?: string[]
+  /** Overrides the repo config's announce addresses. */
+  announce?: string[]
   /** Overrides the repo config's bootstrap addresses. */
   bootstrap?: string[]
   /** host:port; default the repo config's `api`. */
@@ -55,7 +57,7 @@ export class Daemon {
     let server: ApiServer | undefined
     try {
       const address = flagAddress ?? parseApiAddress(repo.config.api)
-      node = await KithNode.start({ repo, listen: opts.listen, bootstrap: opts.bootstrap, transports: opts.transports })
+      node = await KithNode.start({ repo, listen: opts.listen, announce: opts.announce, bootstrap: opts.bootstrap, transports: opts.transports })
       server = await ApiServer.listen({ backend: node, token: repo.apiToken, address, staticRoot: opts.staticRoot })
       await repo.writeDaemonInfo({ pid: process.pid, api: server.url })
       return new Daemon(repo, node, server)

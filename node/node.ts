@@ -41,6 +41,8 @@ const UNSHARE_WAIT_MS = 10_000
 export interface KithNodeInit {
   repo: Repo
   listen?: string[]
+  /** Extra addresses to announce (default: the repo config's `announce`). */
+  announce?: string[]
   bootstrap?: string[]
   transports?: 'tcp' | 'memory'
   backend?: CryptoBackend
@@ -79,6 +81,7 @@ export class KithNode {
     const libp2p = await createKithLibp2p({
       privateKey: repo.privateKey,
       listen: init.listen ?? repo.config.listen,
+      announce: init.announce ?? repo.config.announce,
       bootstrap: init.bootstrap ?? repo.config.bootstrap,
       transports: init.transports,
       datastore: repo.datastore,
@@ -337,6 +340,7 @@ export class KithNode {
       downloadRate: c.downloadRate,
       chunkSize: c.chunkSize,
       listen: [...c.listen],
+      announce: [...c.announce],
       bootstrap: [...c.bootstrap],
       api: c.api,
       repo: this.repo.dir,

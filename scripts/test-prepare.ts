@@ -1,15 +1,24 @@
 /**
  * What `npm test` needs from outside before it runs in its own network namespace
  * (scripts/netns.sh), where no real network is reachable: Debian's Chromium for the browser tests,
- * and iproute2's `ip` to set the namespace up (apt-get, when missing and we are root).
+ * iproute2's `ip` to set the namespace up, and iptables for the home routers of the simulated
+ * internet (test/internet/simnet.ts) (apt-get, when missing and we are root). Without iptables those
+ * tests skip themselves and say why.
  */
 import { spawnSync } from 'node:child_process'
 import { aptInstall, ensureChromium } from '../test/global-setup.js'
 
 await ensureChromium()
 // Looked up as scripts/netns.sh looks it up: on the PATH.
-const hasIp = spawnSync('sh', ['-c', 'command -v ip'], { stdio: 'ignore' }).status === 0
-if (!hasIp && process.getuid?.() === 0) {
-  console.warn('installing iproute2 for the test network namespace (apt-get)…')
-  await aptInstall(['iproute2'])
+const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0
+const missing = [...(has('ip') ? [] : ['iproute2']), ...(has('iptables') ? [] : ['iptables'])]
+if (missing.length > 0 && process.getuid?.() === 0) {
+  console.warn(`installing ${missing.join(', ')} for the test network namespaces (apt-get)…`)
+  try {
+    await aptInstall(missing)
+  } catch (err) {
+    // iproute2 was required before; iptables only enables test/internet, which skips without it.
+    if (missing.includes('iproute2')) throw err
+    console.warn(`cannot install iptables, test/internet will be skipped: ${(err as Error).message.split('\n')[0] ?? ''}`)
+  }
 }

@@ -173,6 +173,8 @@ export interface SettingsResponse {
   listen: string[]
   /** config.json's bootstrap peers (take effect at restart). */
   bootstrap: string[]
+  /** config.json's extra addresses to announce (take effect at restart). */
+  announce: string[]
   /** config.json's API address, host:port (takes effect at restart). */
   api: string
   /** Absolute path of the repo. */

@@ -36,6 +36,7 @@ export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 }
 
 const listen: OptionSpec = { type: 'string', multiple: true, arg: '<multiaddr>', help: 'listen on this address (repeatable; default from the repo config)' }
+const announce: OptionSpec = { type: 'string', multiple: true, arg: '<multiaddr>', help: 'also announce this address to peers and in links, e.g. a router\'s public address with a forwarded port, /ip4/203.0.113.7/tcp/4001 (repeatable; default from the repo config\'s "announce")' }
 const bootstrap: OptionSpec = { type: 'string', multiple: true, arg: '<multiaddr>', help: 'connect to this peer first, e.g. /ip4/1.2.3.4/tcp/4001/p2p/12D3… (repeatable; default from the repo config)' }
 
 export const COMMANDS: CommandSpec[] = [
@@ -59,18 +60,22 @@ export const COMMANDS: CommandSpec[] = [
     args: [],
     options: {
       listen,
+      announce,
       bootstrap,
       api: { type: 'string', arg: '<host:port>', help: 'local API address, loopback only (default from the repo config, 127.0.0.1:5870; port 0 picks a free port)' }
     },
     description: [
       'Runs this repo\'s node in the foreground until SIGINT or SIGTERM: it keeps seeding every share',
       'in the repo, and serves the local HTTP API (docs/API.md) on a loopback address. While it runs,',
-      'the other commands work through it. Creates the repo if missing. Prints the peer ID, the listen',
-      'addresses, the API URL and the web UI URL (with --json: one line {"peerId","addrs","api","ui"}).'
+      'the other commands work through it. Creates the repo if missing. Prints the peer ID, the',
+      'addresses it announces, the API URL and the web UI URL (with --json: one line',
+      '{"peerId","addrs","api","ui"}). A public address it listens on is announced at once; add others',
+      '(a forwarded port on a home router, say) with --announce or "announce" in the repo config.'
     ],
     examples: [
       'kith daemon',
       'kith daemon --listen /ip4/0.0.0.0/tcp/4001 --bootstrap /dns4/friend.example/tcp/4001/p2p/12D3…',
+      'kith daemon --listen /ip4/0.0.0.0/tcp/4001 --announce /ip4/203.0.113.7/tcp/4001',
       'kith daemon --api 127.0.0.1:0 --json'
     ]
   },
@@ -82,6 +87,7 @@ export const COMMANDS: CommandSpec[] = [
       'chunk-size': { type: 'string', arg: '<bytes>', help: 'chunk size: bytes or with a K/M suffix, a power of two from 64K to 8M (default 1M)' },
       circle: { type: 'string', arg: '<name>', help: 'also post the link into this circle\'s feed (encrypted under the circle key)' },
       listen,
+      announce,
       bootstrap
     },
     description: [
@@ -100,7 +106,8 @@ export const COMMANDS: CommandSpec[] = [
       output: { type: 'string', short: 'o', arg: '<dir>', help: 'download into this folder (default: the current folder)' },
       timeout: { type: 'string', arg: '<seconds>', help: 'give up when no peer makes progress for this long (default 60)' },
       bootstrap,
-      listen: { ...listen, help: 'listen address of the temporary node (default /ip4/127.0.0.1/tcp/0)' }
+      listen: { ...listen, help: 'listen address of the temporary node (default /ip4/127.0.0.1/tcp/0)' },
+      announce
     },
     description: [
       'Finds seeders, downloads from all of them at once, verifies every chunk, and writes',
@@ -117,7 +124,8 @@ export const COMMANDS: CommandSpec[] = [
     options: {
       timeout: { type: 'string', arg: '<seconds>', help: 'give up when no peer makes progress for this long (default 60)' },
       bootstrap,
-      listen: { ...listen, help: 'listen address when no daemon runs (default from the repo config)' }
+      listen: { ...listen, help: 'listen address when no daemon runs (default from the repo config)' },
+      announce
     },
     description: [
       'Fetches every encrypted chunk of a share into the repo, checking each against the manifest,',
@@ -242,6 +250,7 @@ export interface Flags {
   help?: boolean
   version?: boolean
   listen?: string[]
+  announce?: string[]
   bootstrap?: string[]
   api?: string
   'chunk-size'?: string

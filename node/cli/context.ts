@@ -45,7 +45,7 @@ export async function findDaemon (ctx: Context): Promise<DaemonConnection | unde
 }
 
 /** Validates multiaddr flags; undefined when the flag was not given. */
-export function multiaddrFlag (ctx: Context, name: 'listen' | 'bootstrap'): string[] | undefined {
+export function multiaddrFlag (ctx: Context, name: 'listen' | 'announce' | 'bootstrap'): string[] | undefined {
   const list = ctx.flags[name]
   if (list === undefined || list.length === 0) return undefined
   for (const a of list) {

@@ -11,6 +11,7 @@ const SHUTDOWN_MS = 10_000
 
 export async function daemon (ctx: Context): Promise<number> {
   const listen = multiaddrFlag(ctx, 'listen')
+  const announce = multiaddrFlag(ctx, 'announce')
   const bootstrap = multiaddrFlag(ctx, 'bootstrap')
   if (ctx.flags.api !== undefined) {
     try {
@@ -23,7 +24,7 @@ export async function daemon (ctx: Context): Promise<number> {
   const term = catchTermination()
   try {
     const staticRoot = await webRoot()
-    const starting = Daemon.start({ repoDir: ctx.repoDir, listen, bootstrap, api: ctx.flags.api, passphrase: passphraseSource(process.env), ...(staticRoot !== undefined ? { staticRoot } : {}) })
+    const starting = Daemon.start({ repoDir: ctx.repoDir, listen, announce, bootstrap, api: ctx.flags.api, passphrase: passphraseSource(process.env), ...(staticRoot !== undefined ? { staticRoot } : {}) })
     let d: Daemon
     try {
       d = await untilAborted(starting, term.signal)

@@ -29,6 +29,7 @@ export async function get (ctx: Context): Promise<number> {
   const outDir = resolve(ctx.cwd, ctx.flags.output ?? '.')
   const timeoutSeconds = ctx.flags.timeout !== undefined ? parseSeconds(ctx.flags.timeout, 'timeout', 'get') : DEFAULT_GET_TIMEOUT_MS / 1000
   const listen = multiaddrFlag(ctx, 'listen')
+  const announce = multiaddrFlag(ctx, 'announce')
   const bootstrap = multiaddrFlag(ctx, 'bootstrap')
 
   const progress = new ProgressLine(ctx.out.streams.stderr)
@@ -37,10 +38,10 @@ export async function get (ctx: Context): Promise<number> {
   try {
     const daemon = await findDaemon(ctx)
     if (daemon !== undefined) {
-      if (listen !== undefined) ctx.out.note('note: --listen does not apply: the running daemon\'s node downloads this')
+      if (listen !== undefined || announce !== undefined) ctx.out.note('note: --listen/--announce do not apply: the running daemon\'s node downloads this')
       result = await viaDaemon(daemon, { link: linkText, outDir, timeoutSeconds, ...(bootstrap !== undefined ? { bootstrap } : {}) }, progress, term)
     } else {
-      result = await withTemporaryNode(ctx, linkText, outDir, timeoutSeconds, listen, bootstrap, progress, term)
+      result = await withTemporaryNode(ctx, linkText, outDir, timeoutSeconds, listen, announce, bootstrap, progress, term)
     }
   } finally {
     progress.clear()
@@ -59,12 +60,12 @@ async function viaDaemon (daemon: DaemonConnection, req: DownloadRequest, progre
   }, (s, force) => { progress.download(s, force) }, term, 'the download failed')
 }
 
-async function withTemporaryNode (ctx: Context, link: string, outDir: string, timeoutSeconds: number, listen: string[] | undefined, bootstrap: string[] | undefined, progress: ProgressLine, term: Termination): Promise<DownloadResult> {
+async function withTemporaryNode (ctx: Context, link: string, outDir: string, timeoutSeconds: number, listen: string[] | undefined, announce: string[] | undefined, bootstrap: string[] | undefined, progress: ProgressLine, term: Termination): Promise<DownloadResult> {
   await mkdir(outDir, { recursive: true }).catch(err => mapDiskError(err, outDir))
   const repo = await openRepo(ctx.repoDir, true)
   let node: KithNode | undefined
   try {
-    node = await KithNode.start({ repo, listen: listen ?? TEMP_NODE_LISTEN, bootstrap })
+    node = await KithNode.start({ repo, listen: listen ?? TEMP_NODE_LISTEN, announce, bootstrap })
     const p = initialProgress()
     progress.download(p, true)
     const ticker = setInterval(() => { progress.download(p) }, 500)

@@ -37,6 +37,7 @@ export async function seed (ctx: Context): Promise<number> {
   const linkText = formatLink(link)
   const timeoutSeconds = ctx.flags.timeout !== undefined ? parseSeconds(ctx.flags.timeout, 'timeout', 'seed') : DEFAULT_GET_TIMEOUT_MS / 1000
   const listen = multiaddrFlag(ctx, 'listen')
+  const announce = multiaddrFlag(ctx, 'announce')
   const bootstrap = multiaddrFlag(ctx, 'bootstrap')
 
   const progress = new ProgressLine(ctx.out.streams.stderr)
@@ -44,7 +45,7 @@ export async function seed (ctx: Context): Promise<number> {
   try {
     const daemon = await findDaemon(ctx)
     if (daemon !== undefined) {
-      if (listen !== undefined) ctx.out.note('note: --listen does not apply: the running daemon\'s node seeds this')
+      if (listen !== undefined || announce !== undefined) ctx.out.note('note: --listen/--announce do not apply: the running daemon\'s node seeds this')
       const result = await viaDaemon(daemon, { link: linkText, timeoutSeconds, ...(bootstrap !== undefined ? { bootstrap } : {}) }, progress, term)
       progress.clear()
       printResult(ctx, result)
@@ -55,7 +56,7 @@ export async function seed (ctx: Context): Promise<number> {
     const repo = await openRepo(ctx.repoDir, true)
     let node: KithNode | undefined
     try {
-      node = await KithNode.start({ repo, listen, bootstrap })
+      node = await KithNode.start({ repo, listen, announce, bootstrap })
       const p = initialProgress()
       p.name = LABEL
       const ticker = setInterval(() => { progress.download(p) }, 500)

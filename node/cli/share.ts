@@ -19,13 +19,14 @@ export async function share (ctx: Context): Promise<number> {
   const path = resolve(ctx.cwd, ctx.args[0] as string)
   const chunkSize = ctx.flags['chunk-size'] !== undefined ? parseChunkSize(ctx.flags['chunk-size'], 'share') : undefined
   const listen = multiaddrFlag(ctx, 'listen')
+  const announce = multiaddrFlag(ctx, 'announce')
   const bootstrap = multiaddrFlag(ctx, 'bootstrap')
   const circle = ctx.flags.circle
 
   const term = catchTermination()
   const daemon = await findDaemon(ctx).catch((err: unknown) => { term.dispose(); throw err })
   if (daemon !== undefined) {
-    if (listen !== undefined || bootstrap !== undefined) ctx.out.note('note: --listen/--bootstrap do not apply: the running daemon\'s node shares this')
+    if (listen !== undefined || announce !== undefined || bootstrap !== undefined) ctx.out.note('note: --listen/--announce/--bootstrap do not apply: the running daemon\'s node shares this')
     const progress = new ProgressLine(ctx.out.streams.stderr)
     progress.message('encrypting and publishing through the daemon…')
     let info: ShareInfo
@@ -45,7 +46,7 @@ export async function share (ctx: Context): Promise<number> {
   let node: KithNode | undefined
   const progress = new ProgressLine(ctx.out.streams.stderr)
   try {
-    node = await KithNode.start({ repo, listen, bootstrap })
+    node = await KithNode.start({ repo, listen, announce, bootstrap })
     const opts = {
       ...(chunkSize !== undefined ? { chunkSize } : {}),
       signal: term.signal,

@@ -17,7 +17,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { identify, type Identify } from '@libp2p/identify'
 import { type SingleKadDHT } from '@libp2p/kad-dht'
 import { memory } from '@libp2p/memory'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { ping, type Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { isPrivate } from '@libp2p/utils'
@@ -34,6 +34,7 @@ import { BOOTSTRAP_ATTEMPTS, BOOTSTRAP_RETRY_MS, BOOTSTRAP_TAG, BOOTSTRAP_TAG_VA
 import { kithOnlyRelay } from './relay-gate.js'
 import { kithDht } from '../engine/dht-config.js'
 import { sleep } from '../engine/abort.js'
+import { addressAnnounce } from './address-announce.js'
 
 /** The services every Kith libp2p node has. `relay` is absent when `relayServer: false`. */
 export interface KithServices extends ServiceMap {
@@ -52,6 +53,12 @@ export interface KithLibp2pInit<S extends ServiceMap = ServiceMap> {
   privateKey?: PrivateKey
   /** Listen multiaddrs. Default DEFAULT_LISTEN (tcp), or one `/memory/kith-<uuid>` (memory). */
   listen?: string[]
+  /**
+   * Addresses to announce besides the ones libp2p finds (libp2p's `appendAnnounce`): announced as
+   * given, at once, e.g. a router's public address with a forwarded port. Public addresses the
+   * node binds are announced at once anyway (node/libp2p/address-announce.ts).
+   */
+  announce?: string[]
   /** Multiaddrs with /p2p/<id>: dialled after start with bounded retries, tagged against pruning. */
   bootstrap?: string[]
   /** 'memory' for in-process tests (listen on /memory/<name>); default 'tcp' (TCP + WebSockets). */
@@ -85,6 +92,7 @@ export async function createKithLibp2p<S extends ServiceMap = ServiceMap> (init:
   const memoryOnly = init.transports === 'memory'
   const allowPrivate = init.allowPrivateAddresses ?? true
   const bootstrap = parseBootstrap(init.bootstrap ?? [])
+  const announce = parseAnnounce(init.announce ?? [], privateKey)
 
   // (Not /memory/<peer id>: libp2p then omits the /p2p/ suffix from the advertised address.)
   let listen = init.listen ?? (memoryOnly ? [`/memory/kith-${globalThis.crypto.randomUUID()}`] : [...DEFAULT_LISTEN])
@@ -112,6 +120,8 @@ export async function createKithLibp2p<S extends ServiceMap = ServiceMap> (init:
     // reachable; DCUtR upgrades a relayed connection to a direct one by hole punching. Neither
     // has anything to do on the in-memory test transport.
     ...(memoryOnly ? {} : { autoNAT: autoNAT(), dcutr: dcutr() }),
+    // Public addresses announced without waiting for AutoNAT (see there).
+    addressAnnounce: addressAnnounce(),
     ...init.services
   }
 
@@ -119,7 +129,7 @@ export async function createKithLibp2p<S extends ServiceMap = ServiceMap> (init:
   const built: { node?: Libp2p } = {}
   const options: Libp2pOptions<KithServices & S> = {
     privateKey,
-    addresses: { listen },
+    addresses: { listen, ...(announce.length > 0 ? { appendAnnounce: announce } : {}) },
     transports,
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: YAMUX_MAX_STREAM_WINDOW } })],
@@ -152,6 +162,23 @@ function parseBootstrap (addrs: string[]): Multiaddr[] {
     const ma = multiaddr(a)
     if (!ma.getComponents().some(c => c.name === 'p2p')) throw new TypeError(`bootstrap address ${a} has no /p2p/<peer id>`)
     return ma
+  })
+}
+
+/**
+ * Parses announce multiaddrs up front. One ending in /p2p/<id> must name this node; the suffix is
+ * dropped (libp2p adds it to every address it announces).
+ */
+function parseAnnounce (addrs: string[], key: PrivateKey): string[] {
+  const self = peerIdFromPrivateKey(key)
+  return addrs.map(a => {
+    let ma = multiaddr(a)
+    const last = ma.getComponents().at(-1)
+    if (last?.name === 'p2p') {
+      if (last.value !== self.toString()) throw new TypeError(`announce address ${a} names another peer`)
+      ma = ma.decapsulateCode(last.code)
+    }
+    return ma.toString()
   })
 }
 

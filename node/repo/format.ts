@@ -5,6 +5,7 @@
 import type { ShareKind, ShareRole } from '../api/schema.js'
 import { privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
 
 import { checkChunkSize } from '../../protocol/chunker.js'
 
@@ -18,6 +19,11 @@ export interface RepoConfig {
   version: 1
   /** libp2p listen multiaddrs. */
   listen: string[]
+  /**
+   * Addresses to announce besides those the node finds itself, e.g. a router's public address
+   * with a forwarded port (multiaddrs; optional in config.json, default none).
+   */
+  announce: string[]
   /** Bootstrap peers (multiaddrs with /p2p/<id>). */
   bootstrap: string[]
   /** host:port of the local HTTP API and web UI. */
@@ -74,7 +80,7 @@ export interface SealedIdentityFile {
 }
 
 export function defaultConfig (): RepoConfig {
-  return { version: 1, listen: [...DEFAULT_LISTEN], bootstrap: [], api: DEFAULT_API, chunkSize: DEFAULT_CHUNK_SIZE, uploadRate: 0, downloadRate: 0 }
+  return { version: 1, listen: [...DEFAULT_LISTEN], announce: [], bootstrap: [], api: DEFAULT_API, chunkSize: DEFAULT_CHUNK_SIZE, uploadRate: 0, downloadRate: 0 }
 }
 
 export function encodeIdentity (key: PrivateKey): string {
@@ -151,6 +157,15 @@ function isStringArray (x: unknown): x is string[] {
   return Array.isArray(x) && x.every(s => typeof s === 'string')
 }
 
+function isMultiaddr (s: string): boolean {
+  try {
+    multiaddr(s)
+    return true
+  } catch {
+    return false
+  }
+}
+
 function isRate (x: unknown): x is number {
   return typeof x === 'number' && Number.isFinite(x) && x >= 0
 }
@@ -167,6 +182,7 @@ export function configProblem (config: Record<string, unknown>): { field: string
   const rate = 'a number of bytes per second ≥ 0 (0 = unlimited)'
   if (config.version !== 1) return { field: 'version', must: '1 (this Kith knows no other config version)' }
   if (!isStringArray(config.listen)) return { field: 'listen', must: 'a list of multiaddr strings' }
+  if (!isStringArray(config.announce) || !config.announce.every(isMultiaddr)) return { field: 'announce', must: 'a list of multiaddr strings' }
   if (!isStringArray(config.bootstrap)) return { field: 'bootstrap', must: 'a list of multiaddr strings' }
   if (typeof config.api !== 'string' || config.api.length === 0) return { field: 'api', must: 'a host:port string' }
   try {

@@ -65,6 +65,7 @@ describe('GET /api/v1/settings', () => {
       downloadRate: 0,
       chunkSize: 256 * KiB,
       listen: ['/ip4/127.0.0.1/tcp/0'],
+      announce: [],
       bootstrap: [bootstrapPeer],
       api: '127.0.0.1:0',
       repo: repoDir,
