@@ -8,7 +8,7 @@ import type { PeerInfoSummary } from '../engine/peer-kind.js'
 import type { ShareOptions } from '../engine/publish.js'
 import type { SeedOptions, SeedResult } from '../engine/seed.js'
 import type { NodeGetOptions } from '../download/writer.js'
-import type { CircleSummary, FeedEntry, MemberInfo, SettingsRequest, SettingsResponse, ShareInfo } from './schema.js'
+import type { CircleInviteResponse, CircleRemoveResponse, CircleSummary, FeedEntry, MemberInfo, SettingsRequest, SettingsResponse, ShareInfo } from './schema.js'
 
 export interface ApiBackend {
   status: () => { peerId: string, addrs: string[], connections: number, shares: number, sessions: number, sealed: boolean }
@@ -29,10 +29,10 @@ export interface ApiBackend {
   circleList: () => CircleSummary[]
   circleCreate: (name: string, memberName: string) => Promise<CircleSummary>
   circleJoin: (code: string, memberName: string, signal?: AbortSignal) => Promise<CircleSummary>
-  circleInvite: (name: string, ttlMs: number) => Promise<{ code: string, expires: string }>
+  circleInvite: (name: string, ttlMs: number) => Promise<CircleInviteResponse>
   circleMembers: (name: string) => MemberInfo[]
   circleFeed: (name: string) => FeedEntry[]
-  circleRemove: (name: string, peerId: string) => Promise<{ epoch: number }>
+  circleRemove: (name: string, peerId: string) => Promise<CircleRemoveResponse>
   circleAutoFetch: (name: string, dir: string | null) => Promise<void>
   /** The repo's config (GET /settings). */
   settings: () => SettingsResponse

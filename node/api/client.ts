@@ -12,7 +12,7 @@ import { oneLine } from './errors.js'
 import { readApiToken, readDaemonInfo } from '../repo/repo.js'
 import type { DaemonInfo } from '../repo/format.js'
 import type { CircleAutoFetchRequest, CircleCreateRequest, CircleInviteRequest, CircleJoinRequest, CircleRemoveRequest } from './schema.js'
-import type { CircleSummary, FeedEntry, MemberInfo } from './schema.js'
+import type { CircleFeedResponse, CircleInviteResponse, CircleMembersResponse, CircleRemoveResponse, CirclesResponse, CircleSummary } from './schema.js'
 import { DaemonUnreachableError, RemoteError } from './errors.js'
 
 /** Default per-request timeout; POST /shares has none. */
@@ -99,7 +99,7 @@ export class ApiClient {
 
   // --- circles ---
 
-  async circles (): Promise<{ circles: CircleSummary[] }> {
+  async circles (): Promise<CirclesResponse> {
     return await this.request('GET', ROUTES.circles)
   }
 
@@ -111,19 +111,19 @@ export class ApiClient {
     return await this.request('POST', ROUTES.circleJoin, req, 60_000)
   }
 
-  async circleInvite (name: string, req: CircleInviteRequest): Promise<{ code: string, expires: string }> {
+  async circleInvite (name: string, req: CircleInviteRequest): Promise<CircleInviteResponse> {
     return await this.request('POST', ROUTES.circle(name, 'invite'), req)
   }
 
-  async circleMembers (name: string): Promise<{ members: MemberInfo[] }> {
+  async circleMembers (name: string): Promise<CircleMembersResponse> {
     return await this.request('GET', ROUTES.circle(name, 'members'))
   }
 
-  async circleFeed (name: string): Promise<{ feed: FeedEntry[] }> {
+  async circleFeed (name: string): Promise<CircleFeedResponse> {
     return await this.request('GET', ROUTES.circle(name, 'feed'))
   }
 
-  async circleRemove (name: string, req: CircleRemoveRequest): Promise<{ epoch: number }> {
+  async circleRemove (name: string, req: CircleRemoveRequest): Promise<CircleRemoveResponse> {
     return await this.request('POST', ROUTES.circle(name, 'remove'), req)
   }
 
