@@ -100,6 +100,17 @@ describe('listShareSources', () => {
     expect((err as Error).message).toContain('"sub/bad\\name.txt"')
   })
 
+  it('refuses to share a Windows-reserved or bidi-control name (protocol/paths.ts)', async () => {
+    for (const bad of ['a:b.txt', 'NUL.txt', 'invoice\u202Efdp.exe']) {
+      const root = join(tmp, `share-${bad.length}`)
+      await mkdir(root, { recursive: true })
+      await writeFile(join(root, bad), 'x')
+      const err = await listShareSources(root).catch((e: unknown) => e)
+      expect(err, bad).toBeInstanceOf(SourceError)
+      expect(((err as Error).cause as Error).name, bad).toBe('UnsafePathError')
+    }
+  })
+
   it('refuses names that differ only in case, and an empty folder', async () => {
     const root = join(tmp, 'c')
     await mkdir(root)
@@ -252,7 +263,10 @@ describe('DownloadWriter', () => {
       metaFor('ok', 'dir', [{ path: 'a/../../evil', data }]),
       metaFor('ok', 'dir', [{ path: '/etc/passwd', data }]),
       metaFor('..', 'dir', [{ path: 'x', data }]),
-      metaFor('ok', 'file', [{ path: 'other', data }])
+      metaFor('ok', 'file', [{ path: 'other', data }]),
+      metaFor('CON', 'file', [{ path: 'CON', data }]),
+      metaFor('ok', 'dir', [{ path: 'sub/a:b', data }]),
+      metaFor('invoice\u202Efdp.exe', 'file', [{ path: 'invoice\u202Efdp.exe', data }])
     ]) {
       await expect(DownloadWriter.open(out, meta, MANIFEST, CHUNK)).rejects.toMatchObject({ name: 'UnsafePathError' })
     }
