@@ -350,3 +350,52 @@ describe('DownloadWriter', () => {
     expect(candidateName(long, 12, true).endsWith(' (12).txt')).toBe(true)
   })
 })
+
+describe('DownloadWriter in an output folder other local users can write to (/tmp)', () => {
+  const partialOf = (out: string): string => join(out, `.kith-partial-${MANIFEST.slice(-16)}`)
+  const isRoot = process.getuid?.() === 0
+
+  it('refuses a planted partial folder writable by group/other, or a symbolic link to a folder', async () => {
+    const out = join(tmp, 'shared')
+    const data = bytes(CHUNK + 10)
+    const meta = metaFor('f.bin', 'file', [{ path: 'f.bin', data }])
+    await mkdir(partialOf(out), { recursive: true })
+    await chmod(partialOf(out), 0o777)
+    await expect(DownloadWriter.open(out, meta, MANIFEST, CHUNK)).rejects.toMatchObject({ name: 'OutputPathError', message: expect.stringContaining('writable by other users') })
+    await chmod(partialOf(out), 0o720)
+    await expect(DownloadWriter.open(out, meta, MANIFEST, CHUNK)).rejects.toMatchObject({ name: 'OutputPathError' })
+    await rm(partialOf(out), { recursive: true })
+    const elsewhere = join(tmp, 'elsewhere')
+    await mkdir(elsewhere, { mode: 0o700 })
+    await symlink(elsewhere, partialOf(out))
+    await expect(DownloadWriter.open(out, meta, MANIFEST, CHUNK)).rejects.toMatchObject({ name: 'OutputPathError' })
+    expect(await readdir(elsewhere)).toEqual([])
+  })
+
+  it.skipIf(!isRoot)('refuses a partial folder owned by another user (run as root: chown)', async () => {
+    const { chown } = await import('node:fs/promises')
+    const out = join(tmp, 'shared')
+    const meta = metaFor('f.bin', 'file', [{ path: 'f.bin', data: bytes(10) }])
+    await mkdir(partialOf(out), { recursive: true, mode: 0o700 })
+    await chown(partialOf(out), 65534, 65534)
+    await expect(DownloadWriter.open(out, meta, MANIFEST, CHUNK)).rejects.toMatchObject({ name: 'OutputPathError', message: expect.stringContaining('another user') })
+  })
+
+  it('never writes, truncates or reads through a symbolic link planted as a part file', async () => {
+    const out = join(tmp, 'shared')
+    const data = bytes(CHUNK * 2 + 10)
+    const meta = metaFor('f.bin', 'file', [{ path: 'f.bin', data }])
+    const victim = join(tmp, 'victim.txt')
+    await writeFile(victim, 'precious data of the downloading user')
+    await chmod(victim, 0o600)
+    await mkdir(partialOf(out), { recursive: true, mode: 0o700 })
+    await symlink(victim, join(partialOf(out), '0'))
+    const w = await DownloadWriter.open(out, meta, MANIFEST, CHUNK)
+    await expect(w.writeChunk(0, 0, chunkOf(data, 0))).rejects.toMatchObject({ name: 'OutputPathError' })
+    expect(await w.readChunk(0, 0, 10)).toBeUndefined()
+    await expect(w.finishFile(0, meta.files[0]!.sha256)).rejects.toMatchObject({ name: 'OutputPathError' })
+    await w.close()
+    expect(await readFile(victim, 'utf8')).toBe('precious data of the downloading user')
+    expect((await stat(victim)).mode & 0o777).toBe(0o600)
+  })
+})
