@@ -31,6 +31,10 @@
  * concurrent writer cannot be clobbered either: fs-safe.ts, moveToFreeName). So no byte that failed verification, and no
  * partial file, ever appears under a final name. A folder share gets its own new folder
  * (`name (1)` if `name` exists): files never merge into a folder that was already there.
+ *
+ * Every downloaded file gets mode 0644 and every folder the download creates 0755 (less whatever
+ * the umask removes), whatever mode the manifest records: a publisher (or a circle member whose
+ * posts are fetched unattended) cannot hand over an executable.
  */
 import { constants } from 'node:fs'
 import { lstat, mkdir, open, readFile, realpath, rm, type FileHandle } from 'node:fs/promises'
@@ -55,11 +59,19 @@ const DEFAULT_FLUSH_MS = 1000
 const DEFAULT_FLUSH_EVERY = 128
 const MAX_OPEN_FILES = 32
 const READ_SIZE = 1024 * 1024
+/** A downloaded file's mode: never executable, whatever the manifest says (docs/THREAT-MODEL.md). */
+const FILE_MODE = 0o644
+/** A folder the download creates (the umask may take more away). */
+const DIR_MODE = 0o755
 /** Plaintext kept in memory, per download, for chunks written ahead of the in-order hash. */
 const HASH_AHEAD_BYTES = 16 * 1024 * 1024
 
 /** `getShare` options on Node: the share is written under `outDir` (by a DownloadWriter). */
-export type NodeGetOptions = Omit<GetOptions, 'openTarget'> & { outDir: string }
+export type NodeGetOptions = Omit<GetOptions, 'openTarget'> & {
+  outDir: string
+  /** Refuses a share larger than this (ShareTooLargeError) once its manifest is known, before anything is written. */
+  maxSize?: number
+}
 
 export interface DownloadWriterOptions {
   /** Longest time a written chunk waits before state.json records it (default 1000 ms). */
@@ -412,7 +424,7 @@ export class DownloadWriter {
   /**
    * Checks file `fileIndex` against its plaintext SHA-256 from the manifest (hashed as its chunks
    * were written, in order; whatever was not, read back from disk); on a match, syncs
-   * it, sets its mode (0644 or 0755, never anything else) and moves it to a free final name.
+   * it, sets its mode (0644: never executable, whatever the manifest says) and moves it to a free final name.
    * Returns that final path. On a mismatch deletes the partial file, forgets its chunks and
    * throws `IntegrityError`: nothing appears under a final name.
    */
@@ -448,7 +460,7 @@ export class DownloadWriter {
       if (from < file.size) {
         for await (const piece of reader.createReadStream({ highWaterMark: READ_SIZE, start: from, autoClose: false })) hash.update(piece as Buffer)
       }
-      await reader.chmod(file.mode === 0o755 ? 0o755 : 0o644)
+      await reader.chmod(FILE_MODE)
     } finally {
       await reader.close().catch(() => {})
     }
@@ -471,7 +483,7 @@ export class DownloadWriter {
   async #ensureRoot (): Promise<string> {
     if (this.#root !== undefined) {
       try {
-        await mkdir(this.#root)
+        await mkdir(this.#root, { mode: DIR_MODE })
       } catch (err) {
         if (codeOf(err) !== 'EEXIST') DiskFullError.rethrow(err, this.outDir)
       }
@@ -482,7 +494,7 @@ export class DownloadWriter {
     for (let i = 0; i < MAX_NAME_ATTEMPTS; i++) {
       const candidate = join(this.outDir, candidateName(this.meta.name, i, false))
       try {
-        await mkdir(candidate)
+        await mkdir(candidate, { mode: DIR_MODE })
       } catch (err) {
         if (codeOf(err) === 'EEXIST') continue
         DiskFullError.rethrow(err, this.outDir)
@@ -508,7 +520,7 @@ export class DownloadWriter {
       name = parts[parts.length - 1] as string
       dir = resolve(root, ...parts.slice(0, -1))
       try {
-        await mkdir(dir, { recursive: true })
+        await mkdir(dir, { recursive: true, mode: DIR_MODE })
       } catch (err) {
         DiskFullError.rethrow(err, root)
       }

@@ -163,7 +163,8 @@ describe('DownloadWriter', () => {
     const final = await w.finishFile(0, meta.files[0]!.sha256)
     expect(final).toBe(join(out, 'movie.mkv'))
     expect((await readFile(final)).equals(Buffer.from(data))).toBe(true)
-    if (process.platform !== 'win32') expect((await stat(final)).mode & 0o7777).toBe(0o755)
+    // The manifest says 0755: a download is never executable (0644 whatever the manifest says).
+    if (process.platform !== 'win32') expect((await stat(final)).mode & 0o7777).toBe(0o644)
     expect(await w.commit()).toEqual({ path: final, files: [final] })
     await w.cleanup()
     expect(await readdir(out)).toEqual(['movie.mkv'])
@@ -292,6 +293,12 @@ describe('DownloadWriter', () => {
   })
 
   it('writes a folder share into its own new folder, with nested and empty files', async () => {
+    // No umask: the folders' modes are the writer's own (0755), not a restrictive default's.
+    const umask = process.umask(0)
+    try { await writeFolderShare() } finally { process.umask(umask) }
+  })
+
+  async function writeFolderShare (): Promise<void> {
     const out = join(tmp, 'out')
     await mkdir(join(out, 'album'), { recursive: true })
     await writeFile(join(out, 'album', 'a.txt'), 'already here')
@@ -305,9 +312,13 @@ describe('DownloadWriter', () => {
     expect(files).toEqual([join(path, 'a.txt'), join(path, 'raw', 'big.bin'), join(path, 'raw', 'deep', 'empty')])
     for (let i = 0; i < files.length; i++) expect((await readFile(files[i]!)).equals(Buffer.from(datas[i]!))).toBe(true)
     expect(await readFile(join(out, 'album', 'a.txt'), 'utf8')).toBe('already here')
+    if (process.platform !== 'win32') {
+      for (const f of files) expect((await stat(f)).mode & 0o7777, f).toBe(0o644)
+      for (const d of [path, join(path, 'raw'), join(path, 'raw', 'deep')]) expect((await stat(d)).mode & 0o7777, d).toBe(0o755)
+    }
     await w.cleanup()
     expect((await readdir(out)).sort()).toEqual(['album', 'album (1)'])
-  })
+  }
 
   it('resumes a folder share after some files were finished', async () => {
     const out = join(tmp, 'out')
