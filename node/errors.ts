@@ -110,6 +110,13 @@ export class OutputPathError extends KithError {
   constructor (message = 'cannot write the download there', options?: KithErrorOptions) { super(message, options) }
 }
 
+/** A share larger than the caller allows (auto-fetch's cap: node/circle/circles.ts). */
+export class ShareTooLargeError extends KithError {
+  static override name = 'ShareTooLargeError'
+  static override category: ErrorCategory = 'too-large'
+  constructor (size: number, max: number) { super(`the share is ${size} bytes, more than the ${max} allowed here: fetch it by hand`) }
+}
+
 /** A second download or blind seed of a share this node is already fetching. */
 export class ShareBusyError extends KithError {
   static override name = 'ShareBusyError'

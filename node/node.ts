@@ -24,13 +24,13 @@ import { swarm as swarmService, type Swarm } from './engine/swarm/service.js'
 import type { ShareState } from './engine/share/share-state.js'
 import { seedShare, type SeedOptions, type SeedResult } from './engine/seed.js'
 import { Announcer } from './engine/announcer.js'
-import { AlreadyHeldError, ShareBusyError, UnsharedError } from './errors.js'
+import { AlreadyHeldError, ShareBusyError, ShareTooLargeError, UnsharedError } from './errors.js'
 import { reopenShares } from './share/reopen.js'
 import { dropSeedBlocks, forgetShare } from './share/unshare.js'
 import { scope } from './engine/abort.js'
 import { LINK_HINTS } from './engine/constants.js'
 import { connectionKind, type PeerInfoSummary } from './engine/peer-kind.js'
-import { Circles } from './circle/circles.js'
+import { AUTO_FETCH_MAX_BYTES, Circles } from './circle/circles.js'
 import type { CircleSummary, FeedEntry, MemberInfo } from './api/schema.js'
 import { CircleNetwork } from './circle/service.js'
 import type { SettingsRequest, SettingsResponse } from './api/schema.js'
@@ -48,6 +48,8 @@ export interface KithNodeInit {
   backend?: CryptoBackend
   uploadRate?: number
   downloadRate?: number
+  /** Largest post circle auto-fetch downloads (default AUTO_FETCH_MAX_BYTES; not a config setting). */
+  autoFetchMaxBytes?: number
 }
 
 export class KithNode {
@@ -92,6 +94,7 @@ export class KithNode {
     const circles = await Circles.open(repo.dir, signerFor(repo.privateKey), backend, repo.secrets)
     for (const b of circles.broken) libp2p.logger.forComponent('kith:circle').error('circle %s could not be loaded and is left out: %s', b.id.slice(0, 8), b.error)
     const node = new KithNode(repo, libp2p, backend, circles)
+    node.#autoFetchMax = init.autoFetchMaxBytes ?? AUTO_FETCH_MAX_BYTES
     // A node that starts before its bootstrap peers answer cannot announce yet: retry as soon
     // as it has a peer, instead of waiting for the retry timer.
     libp2p.addEventListener('peer:connect', () => { node.#announcer.peerConnected() })
@@ -154,12 +157,15 @@ export class KithNode {
     const link = typeof linkText === 'string' ? parseLink(linkText) : linkText
     const manifest = link.manifest.toString()
     const linkString = typeof linkText === 'string' ? linkText.trim() : undefined
-    const { outDir, ...rest } = opts
+    const { outDir, maxSize, ...rest } = opts
     return await this.#exclusive(manifest, opts.signal, async signal => {
       const result = await getShare(this.#ctx, link, {
         ...rest,
         signal,
-        openTarget: async (meta, manifestId, chunkSize) => await DownloadWriter.open(outDir, meta, manifestId, chunkSize)
+        openTarget: async (meta, manifestId, chunkSize) => {
+          if (maxSize !== undefined && meta.size > maxSize) throw new ShareTooLargeError(meta.size, maxSize)
+          return await DownloadWriter.open(outDir, meta, manifestId, chunkSize)
+        }
       })
       this.#states.set(manifest, result.state)
       let existing = await this.repo.getShare(manifest)
@@ -418,8 +424,14 @@ export class KithNode {
   }
 
   readonly #fetching = new Set<string>()
+  /** Posts whose manifest turned out larger than the cap (their size claim lied): not tried again. */
+  readonly #tooLarge = new Set<string>()
+  #autoFetchMax = AUTO_FETCH_MAX_BYTES
 
-  /** Auto-fetch: downloads posts of `circleId` not held yet into its auto-fetch folder. */
+  /**
+   * Auto-fetch: downloads posts of `circleId` not held yet into its auto-fetch folder, up to
+   * `#autoFetchMax` bytes each (a larger one stays in the feed, for fetching by hand).
+   */
   #autoFetch (circleId: string): void {
     const c = this.circles.byId(circleId)
     const dir = c?.local.autoFetch
@@ -428,13 +440,15 @@ export class KithNode {
       // A blind seed is not held: fetching the post replaces it with a download.
       const held = new Set((await this.repo.listShares()).filter(r => r.role !== 'seed').map(r => manifestIdOf(r.link)))
       for (const post of this.circles.feed(circleId)) {
+        if (post.size > this.#autoFetchMax) continue
         let manifest: string
         try { manifest = parseLink(post.link).manifest.toString() } catch { continue }
-        if (held.has(manifest) || this.#fetching.has(manifest) || this.#running.has(manifest)) continue
+        if (held.has(manifest) || this.#fetching.has(manifest) || this.#running.has(manifest) || this.#tooLarge.has(manifest)) continue
         this.#fetching.add(manifest)
         try {
-          await this.get(post.link, { outDir: dir })
+          await this.get(post.link, { outDir: dir, maxSize: this.#autoFetchMax })
         } catch (err) {
+          if (err instanceof ShareTooLargeError) this.#tooLarge.add(manifest)
           this.#ctx.log.error('auto-fetch of a circle post failed: %s', (err as Error).name)
         } finally {
           this.#fetching.delete(manifest)

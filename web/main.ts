@@ -2,6 +2,7 @@
  * The web app: open a share link (`<app>/#kith:…`), see what it holds, download it peer-to-peer.
  * The link lives in the URL fragment, which browsers never send to a server; the page makes no
  * request that carries it (the only requests are for the app's own files and libp2p connections).
+ * It is taken out of the address bar as soon as it is read (web/ui/share-link.ts).
  */
 import { SWARM_PROTOCOL } from '../protocol/constants.js'
 import { nobleBackend } from '../protocol/crypto.js'
@@ -28,6 +29,7 @@ import type { ChunkCryptoPool } from '../node/engine/share/chunk-crypto-pool.js'
 import { buildDigest } from './ui/build-digest.js'
 import { $ } from './ui/dom.js'
 import { formatBytes } from './ui/format.js'
+import { currentLink, forgetLink, handLink, rememberLink, SHARE_ROUTE, takeLinkFromHash } from './ui/share-link.js'
 
 /** Content crypto off the page's thread (started on first use). */
 let workers: ChunkCryptoPool | undefined
@@ -182,6 +184,7 @@ async function download (link: ShareLink): Promise<void> {
     }
     $('status').textContent = 'done: verified and saved'
     $('done').hidden = false
+    forgetLink() // nothing left to resume: the key need not stay in this tab's storage
   } catch (err) {
     fail(err)
   } finally {
@@ -194,9 +197,11 @@ async function openLink (text: string): Promise<void> {
   try {
     link = parseLink(text)
   } catch (err) {
+    forgetLink()
     fail(err)
     return
   }
+  rememberLink(text)
   try {
     renderShare(await preview(link))
     $('download').onclick = () => { void download(link) }
@@ -217,24 +222,33 @@ function main (): void {
   $<HTMLFormElement>('open-form').addEventListener('submit', (e) => {
     e.preventDefault()
     const text = $<HTMLInputElement>('open-link').value.trim()
-    // The link goes into the fragment only: it never leaves the page.
-    location.hash = text.slice(text.indexOf('kith:'))
+    // The link never leaves the page, and never enters the address bar either.
+    handLink(text.slice(text.indexOf('kith:')), route)
   })
-  const fromFeed = (link: string): void => { autoStart = true; location.hash = link }
+  const fromFeed = (link: string): void => { autoStart = true; handLink(link, route) }
   wireCircleForms(fromFeed)
   wireNodeForms()
   wireSettingsForm()
-  const route = (): void => {
+  function route (): void {
     const managed = adoptToken()
     $('nav-circles').hidden = !managed
     $('nav-node').hidden = !managed
     $('nav-settings').hidden = !managed
+    // A link in the fragment is taken out of the address bar before anything else happens.
+    const arrived = takeLinkFromHash(['circles', 'node', 'settings'])
+    if (arrived !== undefined) { void openLink(arrived); return }
     const hash = decodeURIComponent(location.hash.slice(1))
     if (hash === '') { show('open'); return }
+    if (hash === SHARE_ROUTE) {
+      const text = currentLink()
+      if (text === undefined) show('open')
+      else void openLink(text)
+      return
+    }
     if (hash === 'circles') { show('circles'); void renderCircles(fromFeed); return }
     if (hash === 'node') { show('node'); void renderNode(); return }
     if (hash === 'settings') { show('settings'); void renderSettings(); return }
-    void openLink(hash)
+    show('open')
   }
   $('share-button').addEventListener('click', () => { void share() })
   $('copy-link').addEventListener('click', () => {

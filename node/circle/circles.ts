@@ -36,6 +36,13 @@ import { CircleExistsError, CircleNotFoundError, MemberNotFoundError, NotCircleA
 export const DEFAULT_INVITE_TTL_MS = 24 * 60 * 60 * 1000
 export const MAX_INVITE_TTL_MS = 30 * 24 * 60 * 60 * 1000
 const MAX_OPEN_INVITES = 64
+/**
+ * The largest post auto-fetch downloads on its own (1 GiB). Auto-fetch runs with nobody deciding,
+ * so without a cap one member's single post could fill every other member's disk; a larger post
+ * is still listed in the feed and fetched by hand (`kith get <link>`). Checked against the size
+ * the post claims and again against its verified manifest's, before anything is written.
+ */
+export const AUTO_FETCH_MAX_BYTES = 1024 * 1024 * 1024
 /** A log file is rewritten once entries it no longer serves take this much (and half of it). */
 const COMPACT_MIN_GARBAGE = 256 * 1024
 

@@ -18,13 +18,25 @@
  * A restarted download trusts nothing in state.json blindly: the caller re-reads every claimed
  * chunk (`readChunk`) and re-checks it against the manifest before counting it (get.ts).
  *
+ * The output folder may be shared with other local users (/tmp): one of them could plant a
+ * `.kith-partial-*` folder, or a symbolic link inside one, so that a part file's truncate and
+ * writes land in a file of the downloader's. So an existing partial folder is used only if it is a
+ * real folder (not a link) owned by this user without group or other write access, and every part
+ * file is opened with O_NOFOLLOW (created with O_EXCL), checked to be a regular file of this user,
+ * and given its final mode through its open handle: nothing inside the partial folder is reached
+ * through a link (`checkPartialDir`, `#openPart`).
+ *
  * `finishFile` checks a file's SHA-256 against the manifest, then (and only then) moves it to its
  * final name, never over an existing file (`name (1).ext` instead, created with link(2) so a
  * concurrent writer cannot be clobbered either: fs-safe.ts, moveToFreeName). So no byte that failed verification, and no
  * partial file, ever appears under a final name. A folder share gets its own new folder
  * (`name (1)` if `name` exists): files never merge into a folder that was already there.
+ *
+ * Every downloaded file gets mode 0644 and every folder the download creates 0755 (less whatever
+ * the umask removes), whatever mode the manifest records: a publisher (or a circle member whose
+ * posts are fetched unattended) cannot hand over an executable.
  */
-import { constants, createReadStream } from 'node:fs'
+import { constants } from 'node:fs'
 import { lstat, mkdir, open, readFile, realpath, rm, type FileHandle } from 'node:fs/promises'
 import { join, relative, resolve, sep } from 'node:path'
 import { Bitfield } from '../../protocol/bitfield.js'
@@ -33,6 +45,7 @@ import { IntegrityError, UnsafePathError } from '../../protocol/errors.js'
 import { chunkPlaintextLength, type FileEntry, type ManifestMeta } from '../../protocol/manifest.js'
 import { checkName, splitPath } from '../../protocol/paths.js'
 import { DiskFullError, OutputPathError } from '../errors.js'
+import type { Stats } from 'node:fs'
 import { nativeBackend } from '../crypto/native.js'
 import { OrderedHash } from '../engine/share/ordered-hash.js'
 import { candidateName, MAX_NAME_ATTEMPTS, moveToFreeName, writeAtomic } from '../fs/fs-safe.js'
@@ -46,11 +59,19 @@ const DEFAULT_FLUSH_MS = 1000
 const DEFAULT_FLUSH_EVERY = 128
 const MAX_OPEN_FILES = 32
 const READ_SIZE = 1024 * 1024
+/** A downloaded file's mode: never executable, whatever the manifest says (docs/THREAT-MODEL.md). */
+const FILE_MODE = 0o644
+/** A folder the download creates (the umask may take more away). */
+const DIR_MODE = 0o755
 /** Plaintext kept in memory, per download, for chunks written ahead of the in-order hash. */
 const HASH_AHEAD_BYTES = 16 * 1024 * 1024
 
 /** `getShare` options on Node: the share is written under `outDir` (by a DownloadWriter). */
-export type NodeGetOptions = Omit<GetOptions, 'openTarget'> & { outDir: string }
+export type NodeGetOptions = Omit<GetOptions, 'openTarget'> & {
+  outDir: string
+  /** Refuses a share larger than this (ShareTooLargeError) once its manifest is known, before anything is written. */
+  maxSize?: number
+}
 
 export interface DownloadWriterOptions {
   /** Longest time a written chunk waits before state.json records it (default 1000 ms). */
@@ -61,6 +82,43 @@ export interface DownloadWriterOptions {
 
 function codeOf (err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code
+}
+
+/** O_NOFOLLOW where the platform has it (not on Windows, which has no such symbolic links to follow). */
+const NOFOLLOW = constants.O_NOFOLLOW ?? 0
+/** This process's user id, where there are such ids (not on Windows). */
+const myUid = (): number | undefined => process.platform === 'win32' ? undefined : process.getuid?.()
+
+/**
+ * Refuses an existing partial folder that another local user could have planted or can still
+ * write into: a symbolic link, not a folder, not owned by this user, or writable by group/other.
+ */
+function checkPartialDir (path: string, st: Stats): void {
+  if (st.isSymbolicLink()) throw new OutputPathError(`${path} is a symbolic link, not a partial download of this user's: remove it and try again`)
+  if (!st.isDirectory()) throw new OutputPathError(`${path} exists and is not a folder: remove it and try again`)
+  const uid = myUid()
+  if (uid === undefined) return
+  if (st.uid !== uid) throw new OutputPathError(`${path} belongs to another user: not resuming into it (remove it and try again)`)
+  if ((st.mode & 0o022) !== 0) throw new OutputPathError(`${path} is writable by other users: not resuming into it (remove it and try again)`)
+}
+
+/** A part file (opened without following links) must be a regular file of this user. */
+function checkPartFile (path: string, st: Stats): void {
+  if (!st.isFile()) throw new OutputPathError(`${path} is not a regular file`)
+  const uid = myUid()
+  if (uid !== undefined && st.uid !== uid) throw new OutputPathError(`${path} belongs to another user`)
+}
+
+/** Opens an existing part file read-only without following a link, checked like `#openPart`'s. */
+async function openPartForReading (path: string): Promise<FileHandle> {
+  const fh = await open(path, constants.O_RDONLY | NOFOLLOW)
+  try {
+    checkPartFile(path, await fh.stat())
+    return fh
+  } catch (err) {
+    await fh.close().catch(() => {})
+    throw err
+  }
 }
 
 export class DownloadWriter {
@@ -120,8 +178,7 @@ export class DownloadWriter {
     } catch (err) {
       if (codeOf(err) !== 'EEXIST') DiskFullError.rethrow(err, out)
     }
-    const st = await lstat(partialDir)
-    if (!st.isDirectory()) throw new OutputPathError(`${partialDir} exists and is not a folder: remove it and try again`)
+    checkPartialDir(partialDir, await lstat(partialDir))
 
     const total = meta.files.reduce((n, f) => n + f.chunks, 0)
     const writer = new DownloadWriter(out, partialDir, meta, manifestId, chunkSize, new Bitfield(total), opts)
@@ -265,19 +322,29 @@ export class DownloadWriter {
 
   // --- partial files ---------------------------------------------------------------------------
 
-  /** Opens file `fileIndex`'s partial file, created and pre-sized on first use. */
+  /**
+   * Opens file `fileIndex`'s partial file, created (exclusively) and pre-sized on first use. Never
+   * through a symbolic link: O_NOFOLLOW makes a planted link fail (ELOOP) instead of truncating
+   * whatever it points to, and a new file is created with O_EXCL, which also refuses a link.
+   */
   async #openPart (fileIndex: number): Promise<FileHandle> {
     const file = this.#file(fileIndex)
     const path = this.#partFile(fileIndex)
     let fh: FileHandle | undefined
     try {
-      fh = await open(path, constants.O_RDWR | constants.O_CREAT, 0o600)
+      try {
+        fh = await open(path, constants.O_RDWR | NOFOLLOW)
+      } catch (err) {
+        if (codeOf(err) !== 'ENOENT') throw err
+        fh = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | NOFOLLOW, 0o600)
+      }
       const st = await fh.stat()
-      if (!st.isFile()) throw new OutputPathError(`${path} is not a regular file`)
+      checkPartFile(path, st)
       if (st.size !== file.size) await fh.truncate(file.size)
       return fh
     } catch (err) {
       await fh?.close().catch(() => {})
+      if (codeOf(err) === 'ELOOP' || codeOf(err) === 'EEXIST') throw new OutputPathError(`${path} is a symbolic link or appeared while it was being created: refusing to write through it`, { cause: err })
       DiskFullError.rethrow(err, this.partialDir)
     }
   }
@@ -322,7 +389,7 @@ export class DownloadWriter {
     if (length === 0) return buf
     let fh: FileHandle
     try {
-      fh = await open(path, 'r')
+      fh = await openPartForReading(path)
     } catch {
       return undefined
     }
@@ -357,7 +424,7 @@ export class DownloadWriter {
   /**
    * Checks file `fileIndex` against its plaintext SHA-256 from the manifest (hashed as its chunks
    * were written, in order; whatever was not, read back from disk); on a match, syncs
-   * it, sets its mode (0644 or 0755, never anything else) and moves it to a free final name.
+   * it, sets its mode (0644: never executable, whatever the manifest says) and moves it to a free final name.
    * Returns that final path. On a mismatch deletes the partial file, forgets its chunks and
    * throws `IntegrityError`: nothing appears under a final name.
    */
@@ -378,11 +445,24 @@ export class DownloadWriter {
     await this.#files.close(fileIndex)
 
     const part = this.#partFile(fileIndex)
-    // What was hashed while writing, then the rest read back from disk.
+    // What was hashed while writing, then the rest read back from disk, and the final mode set,
+    // through one handle opened without following a link.
     const { hash, next } = this.#hashes.take(fileIndex)
     const from = next * this.#chunkSize
-    if (from < file.size) {
-      for await (const piece of createReadStream(part, { highWaterMark: READ_SIZE, start: from })) hash.update(piece as Buffer)
+    let reader: FileHandle
+    try {
+      reader = await openPartForReading(part)
+    } catch (err) {
+      if (codeOf(err) === 'ELOOP') throw new OutputPathError(`${part} is a symbolic link: refusing to read through it`, { cause: err })
+      throw err
+    }
+    try {
+      if (from < file.size) {
+        for await (const piece of reader.createReadStream({ highWaterMark: READ_SIZE, start: from, autoClose: false })) hash.update(piece as Buffer)
+      }
+      await reader.chmod(FILE_MODE)
+    } finally {
+      await reader.close().catch(() => {})
     }
     const digest = Buffer.from(hash.digest())
     if (!digest.equals(Buffer.from(expectedSha256.buffer, expectedSha256.byteOffset, expectedSha256.byteLength))) {
@@ -403,7 +483,7 @@ export class DownloadWriter {
   async #ensureRoot (): Promise<string> {
     if (this.#root !== undefined) {
       try {
-        await mkdir(this.#root)
+        await mkdir(this.#root, { mode: DIR_MODE })
       } catch (err) {
         if (codeOf(err) !== 'EEXIST') DiskFullError.rethrow(err, this.outDir)
       }
@@ -414,7 +494,7 @@ export class DownloadWriter {
     for (let i = 0; i < MAX_NAME_ATTEMPTS; i++) {
       const candidate = join(this.outDir, candidateName(this.meta.name, i, false))
       try {
-        await mkdir(candidate)
+        await mkdir(candidate, { mode: DIR_MODE })
       } catch (err) {
         if (codeOf(err) === 'EEXIST') continue
         DiskFullError.rethrow(err, this.outDir)
@@ -440,7 +520,7 @@ export class DownloadWriter {
       name = parts[parts.length - 1] as string
       dir = resolve(root, ...parts.slice(0, -1))
       try {
-        await mkdir(dir, { recursive: true })
+        await mkdir(dir, { recursive: true, mode: DIR_MODE })
       } catch (err) {
         DiskFullError.rethrow(err, root)
       }
@@ -449,7 +529,7 @@ export class DownloadWriter {
       const realDir = await realpath(dir)
       if (realDir !== realRoot && !inside(realRoot, realDir)) throw new UnsafePathError(`unsafe path: ${dir} leads outside ${root}`)
     }
-    return await moveToFreeName(tmp, dir, name, file.mode === 0o755 ? 0o755 : 0o644)
+    return await moveToFreeName(tmp, dir, name) // its mode was set through its handle (finishFile)
   }
 
   /**

@@ -143,14 +143,15 @@ export function candidateName (name: string, attempt: number, splitExtension: bo
 }
 
 /**
- * Gives file `tmp` mode `mode`, then moves it to the first free name in `dir` among `name`,
+ * Gives file `tmp` mode `mode` (if given: a caller that set it through an open handle passes none,
+ * so no path is followed), then moves it to the first free name in `dir` among `name`,
  * `stem (1).ext`, … and syncs the folder; returns the final path. Never replaces a file: link(2)
  * fails if the name exists, so there is no check-then-rename race. Where there are no hard links
  * (FAT, some network filesystems): check, then rename.
  */
-export async function moveToFreeName (tmp: string, dir: string, name: string, mode: number): Promise<string> {
+export async function moveToFreeName (tmp: string, dir: string, name: string, mode?: number): Promise<string> {
   try {
-    await chmod(tmp, mode)
+    if (mode !== undefined) await chmod(tmp, mode)
   } catch (err) {
     DiskFullError.rethrow(err, dirname(tmp))
   }

@@ -17,6 +17,21 @@ describe('path safety', () => {
     expect(() => splitPath(path)).toThrow(expect.objectContaining({ name: 'UnsafePathError' }))
   })
 
+  it.each([
+    ['a:b'], ['x<y'], ['x>y'], ['say "hi"'], ['a|b'], ['why?'], ['star*'], ['dir/a:b'],
+    ['CON'], ['con'], ['NUL'], ['nul.txt'], ['Nul.tar.gz'], ['COM1'], ['com9.log'], ['LPT1'], ['lpt0'], ['AUX.h'], ['PRN'], ['COM\u00b9'], ['CON .txt'], ['sub/CON'],
+    ['trailing.'], ['trailing '], ['invoice\u202Efdp.exe'], ['a\u202Ab'], ['a\u2066b'], ['a\u2069'], ['\u200Fx'], ['\u200Ex'], ['a\u061Cb'],
+    ['zero\u200Bwidth'], ['word\u2060joiner'], ['\uFEFFbom'], ['line\u2028sep'], ['para\u2029sep']
+  ])('refuses the Windows-reserved or invisible-control name %j', (path) => {
+    expect(() => splitPath(path)).toThrow(expect.objectContaining({ name: 'UnsafePathError' }))
+  })
+
+  it('still accepts names that only look like device names, and ZWNJ/ZWJ', () => {
+    for (const name of ['console', 'CONFIG.sys', 'nullable', 'com10', 'lpt', 'aux_file', 'COM1x.txt', 'a.con', 'time 12-00.txt', 'می\u200Cخواهم', '\u{1F468}\u200D\u{1F469}\u200D\u{1F467}.png']) {
+      expect(() => checkName(name), name).not.toThrow()
+    }
+  })
+
   it('refuses duplicates (case-folded) and file/folder clashes', () => {
     expect(() => checkFileList(['a', 'A'])).toThrow(expect.objectContaining({ name: 'UnsafePathError' }))
     expect(() => checkFileList(['a', 'a/b'])).toThrow(expect.objectContaining({ name: 'UnsafePathError' }))

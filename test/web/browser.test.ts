@@ -144,6 +144,40 @@ describe('browser node', () => {
     await ctx.close()
   }, 300_000)
 
+  it('takes the link out of the address bar as soon as it is read; a reload still shows it; the open form never puts it there', async () => {
+    const { ctx } = await newContext()
+    const page = await ctx.newPage()
+    const payload = link.slice('kith:'.length).slice(0, 40)
+    const addresses: string[] = [] // every address the tab's main frame had, same-document changes too
+    page.on('framenavigated', f => { if (f === page.mainFrame()) addresses.push(f.url()) })
+    await page.goto(`${ui}#${link}`)
+    await page.getByRole('button', { name: 'Download' }).waitFor({ state: 'visible', timeout: 60_000 })
+    // Gone from the address bar (and so from this tab's back/forward entries and session restore).
+    expect(page.url()).toBe(`${ui}#share`)
+    expect(await page.evaluate(() => location.href)).not.toContain(payload)
+    // A reload still finds the link (this tab's sessionStorage): the share is shown again.
+    await page.reload()
+    await page.getByRole('button', { name: 'Download' }).waitFor({ state: 'visible', timeout: 60_000 })
+    expect(await page.locator('#share-name').textContent()).toBe('video.bin')
+    expect(page.url()).toBe(`${ui}#share`)
+    // Another tab with the same address holds no link: the open screen.
+    const other = await ctx.newPage()
+    await other.goto(`${ui}#share`)
+    await other.locator('#screen-open').waitFor({ state: 'visible' })
+    await other.close()
+    // A link typed into the open form never enters the address bar at all.
+    await page.goto(ui)
+    await page.locator('#screen-open').waitFor({ state: 'visible' })
+    addresses.length = 0
+    await page.fill('#open-link', link)
+    await page.getByRole('button', { name: 'Open', exact: true }).click()
+    await page.getByRole('button', { name: 'Download' }).waitFor({ state: 'visible', timeout: 60_000 })
+    expect(page.url()).toBe(`${ui}#share`)
+    expect(addresses.length).toBeGreaterThan(0)
+    for (const url of addresses) expect(url).not.toContain(payload)
+    await ctx.close()
+  }, 180_000)
+
   it('resumes an interrupted download after a reload: keeps the verified part, fetches only the rest', async () => {
     // A slow seeder (4 MB/s) and small chunks, so the download is reloaded part-way.
     const repo = await box.repo({ uploadRate: 4 * 1024 * 1024 })
@@ -166,6 +200,7 @@ describe('browser node', () => {
     }, undefined, { timeout: 60_000, polling: 100 })
     await page.waitForTimeout(2500)
     // …the tab is reloaded: the page finds the partial download and continues it by itself.
+    expect(page.url()).toBe(`${home}#share`) // the link is not in the address a reload uses
     const [download] = await Promise.all([page.waitForEvent('download', { timeout: 120_000 }), page.reload()])
     const saved = join(box.dir, 'resumed.bin')
     await download.saveAs(saved)

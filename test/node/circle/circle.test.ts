@@ -128,6 +128,41 @@ describe('circle sync against a lying member', () => {
   })
 })
 
+describe('circle auto-fetch limits', () => {
+  it('fetches a post up to the size cap, not executable; a larger one (claimed, or only in its manifest) stays in the feed unfetched', async () => {
+    const { chmod, stat } = await import('node:fs/promises')
+    const { AUTO_FETCH_MAX_BYTES } = await import('../../../node/circle/circles.js')
+    expect(AUTO_FETCH_MAX_BYTES).toBe(1024 * 1024 * 1024) // the default, with its reason beside it
+    const cap = 100_000
+    const a = await startNode({ autoFetchMaxBytes: cap }); nodes.push(a)
+    const b = await startNode({ bootstrap: [a.node.addrs()[0] as string] }); nodes.push(b)
+    await a.node.circleCreate('big', 'alice')
+    await b.node.circleJoin((await a.node.circleInvite('big', 60_000)).code, 'bob')
+    const dir = join(a.dir, 'auto-capped')
+    await mkdir(dir)
+    await a.node.circleAutoFetch('big', dir)
+    const put = async (name: string, size: number): Promise<string> => {
+      const src = join(b.dir, name)
+      await writeFile(src, pseudoRandomBytes(size))
+      await chmod(src, 0o755)
+      return src
+    }
+    // Over the cap, as its post says.
+    await b.node.shareToCircle(await put('large.bin', cap + 1), 'big')
+    // Over the cap, while its post claims a small size: the manifest's size is what counts.
+    const liar = await b.node.share(await put('liar.bin', cap * 2))
+    await b.node.circles.post('big', { link: liar.link, name: 'liar.bin', size: 10 })
+    // Within the cap, executable at its source.
+    await b.node.shareToCircle(await put('small.bin', cap), 'big')
+    await waitFor(async () => (await readdir(dir)).includes('small.bin'), 20_000, 'auto-fetch of the small post')
+    await waitFor(() => a.node.circleFeed('big').length === 3, 10_000, 'the feed')
+    await new Promise(resolve => setTimeout(resolve, 1500)) // any late fetch of the others would land now
+    expect((await readdir(dir)).sort()).toEqual(['small.bin'])
+    expect(a.node.circleFeed('big').map(p => p.name).sort()).toEqual(['large.bin', 'liar.bin', 'small.bin'])
+    expect((await stat(join(dir, 'small.bin'))).mode & 0o777).toBe(0o644)
+  })
+})
+
 describe('circles on disk', () => {
   it('a torn last record is cut off; a circle whose log does not verify is left out and the others load', async () => {
     const { generateKeyPair } = await import('@libp2p/crypto/keys')

@@ -100,6 +100,17 @@ describe('listShareSources', () => {
     expect((err as Error).message).toContain('"sub/bad\\name.txt"')
   })
 
+  it('refuses to share a Windows-reserved or bidi-control name (protocol/paths.ts)', async () => {
+    for (const bad of ['a:b.txt', 'NUL.txt', 'invoice\u202Efdp.exe']) {
+      const root = join(tmp, `share-${bad.length}`)
+      await mkdir(root, { recursive: true })
+      await writeFile(join(root, bad), 'x')
+      const err = await listShareSources(root).catch((e: unknown) => e)
+      expect(err, bad).toBeInstanceOf(SourceError)
+      expect(((err as Error).cause as Error).name, bad).toBe('UnsafePathError')
+    }
+  })
+
   it('refuses names that differ only in case, and an empty folder', async () => {
     const root = join(tmp, 'c')
     await mkdir(root)
@@ -152,7 +163,8 @@ describe('DownloadWriter', () => {
     const final = await w.finishFile(0, meta.files[0]!.sha256)
     expect(final).toBe(join(out, 'movie.mkv'))
     expect((await readFile(final)).equals(Buffer.from(data))).toBe(true)
-    if (process.platform !== 'win32') expect((await stat(final)).mode & 0o7777).toBe(0o755)
+    // The manifest says 0755: a download is never executable (0644 whatever the manifest says).
+    if (process.platform !== 'win32') expect((await stat(final)).mode & 0o7777).toBe(0o644)
     expect(await w.commit()).toEqual({ path: final, files: [final] })
     await w.cleanup()
     expect(await readdir(out)).toEqual(['movie.mkv'])
@@ -252,7 +264,10 @@ describe('DownloadWriter', () => {
       metaFor('ok', 'dir', [{ path: 'a/../../evil', data }]),
       metaFor('ok', 'dir', [{ path: '/etc/passwd', data }]),
       metaFor('..', 'dir', [{ path: 'x', data }]),
-      metaFor('ok', 'file', [{ path: 'other', data }])
+      metaFor('ok', 'file', [{ path: 'other', data }]),
+      metaFor('CON', 'file', [{ path: 'CON', data }]),
+      metaFor('ok', 'dir', [{ path: 'sub/a:b', data }]),
+      metaFor('invoice\u202Efdp.exe', 'file', [{ path: 'invoice\u202Efdp.exe', data }])
     ]) {
       await expect(DownloadWriter.open(out, meta, MANIFEST, CHUNK)).rejects.toMatchObject({ name: 'UnsafePathError' })
     }
@@ -278,6 +293,12 @@ describe('DownloadWriter', () => {
   })
 
   it('writes a folder share into its own new folder, with nested and empty files', async () => {
+    // No umask: the folders' modes are the writer's own (0755), not a restrictive default's.
+    const umask = process.umask(0)
+    try { await writeFolderShare() } finally { process.umask(umask) }
+  })
+
+  async function writeFolderShare (): Promise<void> {
     const out = join(tmp, 'out')
     await mkdir(join(out, 'album'), { recursive: true })
     await writeFile(join(out, 'album', 'a.txt'), 'already here')
@@ -291,9 +312,13 @@ describe('DownloadWriter', () => {
     expect(files).toEqual([join(path, 'a.txt'), join(path, 'raw', 'big.bin'), join(path, 'raw', 'deep', 'empty')])
     for (let i = 0; i < files.length; i++) expect((await readFile(files[i]!)).equals(Buffer.from(datas[i]!))).toBe(true)
     expect(await readFile(join(out, 'album', 'a.txt'), 'utf8')).toBe('already here')
+    if (process.platform !== 'win32') {
+      for (const f of files) expect((await stat(f)).mode & 0o7777, f).toBe(0o644)
+      for (const d of [path, join(path, 'raw'), join(path, 'raw', 'deep')]) expect((await stat(d)).mode & 0o7777, d).toBe(0o755)
+    }
     await w.cleanup()
     expect((await readdir(out)).sort()).toEqual(['album', 'album (1)'])
-  })
+  }
 
   it('resumes a folder share after some files were finished', async () => {
     const out = join(tmp, 'out')
@@ -334,5 +359,54 @@ describe('DownloadWriter', () => {
     const long = 'é'.repeat(126) + '.txt' // 256 bytes before the suffix is added: already too long + suffix
     expect(Buffer.byteLength(candidateName(long, 12, true))).toBeLessThanOrEqual(255)
     expect(candidateName(long, 12, true).endsWith(' (12).txt')).toBe(true)
+  })
+})
+
+describe('DownloadWriter in an output folder other local users can write to (/tmp)', () => {
+  const partialOf = (out: string): string => join(out, `.kith-partial-${MANIFEST.slice(-16)}`)
+  const isRoot = process.getuid?.() === 0
+
+  it('refuses a planted partial folder writable by group/other, or a symbolic link to a folder', async () => {
+    const out = join(tmp, 'shared')
+    const data = bytes(CHUNK + 10)
+    const meta = metaFor('f.bin', 'file', [{ path: 'f.bin', data }])
+    await mkdir(partialOf(out), { recursive: true })
+    await chmod(partialOf(out), 0o777)
+    await expect(DownloadWriter.open(out, meta, MANIFEST, CHUNK)).rejects.toMatchObject({ name: 'OutputPathError', message: expect.stringContaining('writable by other users') })
+    await chmod(partialOf(out), 0o720)
+    await expect(DownloadWriter.open(out, meta, MANIFEST, CHUNK)).rejects.toMatchObject({ name: 'OutputPathError' })
+    await rm(partialOf(out), { recursive: true })
+    const elsewhere = join(tmp, 'elsewhere')
+    await mkdir(elsewhere, { mode: 0o700 })
+    await symlink(elsewhere, partialOf(out))
+    await expect(DownloadWriter.open(out, meta, MANIFEST, CHUNK)).rejects.toMatchObject({ name: 'OutputPathError' })
+    expect(await readdir(elsewhere)).toEqual([])
+  })
+
+  it.skipIf(!isRoot)('refuses a partial folder owned by another user (run as root: chown)', async () => {
+    const { chown } = await import('node:fs/promises')
+    const out = join(tmp, 'shared')
+    const meta = metaFor('f.bin', 'file', [{ path: 'f.bin', data: bytes(10) }])
+    await mkdir(partialOf(out), { recursive: true, mode: 0o700 })
+    await chown(partialOf(out), 65534, 65534)
+    await expect(DownloadWriter.open(out, meta, MANIFEST, CHUNK)).rejects.toMatchObject({ name: 'OutputPathError', message: expect.stringContaining('another user') })
+  })
+
+  it('never writes, truncates or reads through a symbolic link planted as a part file', async () => {
+    const out = join(tmp, 'shared')
+    const data = bytes(CHUNK * 2 + 10)
+    const meta = metaFor('f.bin', 'file', [{ path: 'f.bin', data }])
+    const victim = join(tmp, 'victim.txt')
+    await writeFile(victim, 'precious data of the downloading user')
+    await chmod(victim, 0o600)
+    await mkdir(partialOf(out), { recursive: true, mode: 0o700 })
+    await symlink(victim, join(partialOf(out), '0'))
+    const w = await DownloadWriter.open(out, meta, MANIFEST, CHUNK)
+    await expect(w.writeChunk(0, 0, chunkOf(data, 0))).rejects.toMatchObject({ name: 'OutputPathError' })
+    expect(await w.readChunk(0, 0, 10)).toBeUndefined()
+    await expect(w.finishFile(0, meta.files[0]!.sha256)).rejects.toMatchObject({ name: 'OutputPathError' })
+    await w.close()
+    expect(await readFile(victim, 'utf8')).toBe('precious data of the downloading user')
+    expect((await stat(victim)).mode & 0o777).toBe(0o600)
   })
 })

@@ -8,7 +8,7 @@ import { Repo } from '../../../node/repo/repo.js'
 export interface TestNode { node: KithNode, repo: Repo, dir: string }
 
 /** A KithNode on a fresh temp repo, listening on loopback TCP port 0. */
-export async function startNode (opts: { bootstrap?: string[], transports?: 'tcp' | 'memory', listen?: string[], uploadRate?: number, backend?: CryptoBackend } = {}): Promise<TestNode> {
+export async function startNode (opts: { bootstrap?: string[], transports?: 'tcp' | 'memory', listen?: string[], uploadRate?: number, backend?: CryptoBackend, autoFetchMaxBytes?: number } = {}): Promise<TestNode> {
   const dir = await mkdtemp(join(tmpdir(), 'kith-test-'))
   const repo = await Repo.open(join(dir, 'repo'), { create: true })
   const node = await KithNode.start({
@@ -17,7 +17,8 @@ export async function startNode (opts: { bootstrap?: string[], transports?: 'tcp
     bootstrap: opts.bootstrap ?? [],
     transports: opts.transports,
     uploadRate: opts.uploadRate,
-    backend: opts.backend
+    backend: opts.backend,
+    autoFetchMaxBytes: opts.autoFetchMaxBytes
   })
   return { node, repo, dir }
 }
