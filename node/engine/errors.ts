@@ -27,3 +27,17 @@ export class SourceChangedError extends KithError {
     super(`the shared source changed: chunk ${index} no longer matches the manifest; stopped serving this share`)
   }
 }
+
+/** Why a PUT_VALUE from a peer was not stored (node/engine/dht-put-gate.ts). */
+export type DhtPutRefusal = 'rate-limited' | 'not-closest' | 'full' | 'namespace'
+
+/** This node refused to store a peer's DHT record: over its rate, not close to the key, out of room, or not a Kith record. */
+export class DhtPutRefusedError extends KithError {
+  static override name = 'DhtPutRefusedError'
+  static override category: ErrorCategory = 'forbidden'
+  readonly reason: DhtPutRefusal
+  constructor (reason: DhtPutRefusal) {
+    super(`DHT put refused: ${reason}`)
+    this.reason = reason
+  }
+}
