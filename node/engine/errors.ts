@@ -41,3 +41,16 @@ export class DhtPutRefusedError extends KithError {
     this.reason = reason
   }
 }
+
+/**
+ * A manifest block (meta piece, tree block or root) whose bytes match its digest but not the length
+ * the manifest allows for it: the publisher made an impossible manifest, and no peer can serve
+ * other bytes under that digest, so the fetch stops at once (nothing more is fetched or kept).
+ */
+export class ManifestBlockSizeError extends KithError {
+  static override name = 'ManifestBlockSizeError'
+  static override category: ErrorCategory = 'invalid'
+  constructor (kind: string, position: number, length: number, allowed: { min: number, max: number }) {
+    super(`manifest ${kind} ${position} has ${length} bytes; the manifest allows ${allowed.min === allowed.max ? allowed.max : `${allowed.min} … ${allowed.max}`} (bad publisher)`)
+  }
+}
