@@ -113,9 +113,11 @@ export class DhtPutGate {
       await this.#load()
       const size = msg.record.byteLength
       if (!this.#fits(size)) await this.#evictExpired()
-      // Checked and reserved with no await in between: concurrent puts cannot overshoot.
+      // Checked and reserved with no await in between: concurrent puts cannot overshoot. A
+      // concurrent put of the same key (two seeders re-putting at once) is the same bytes.
       const id = dsKey.toString()
-      if (!this.#fits(size) || this.#stored.has(id)) throw new DhtPutRefusedError('full')
+      if (this.#stored.has(id)) return await this.#inner.handle(peerId, msg)
+      if (!this.#fits(size)) throw new DhtPutRefusedError('full')
       this.#stored.set(id, { bytes: size, at: this.#now() })
       this.#bytes += size
       try {
