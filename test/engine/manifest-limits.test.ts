@@ -43,7 +43,7 @@ function seal (key: Uint8Array, domain: string, plaintext: Uint8Array): Uint8Arr
 }
 
 /** A validly sealed and signed root whose Meta is `pieces` (any sizes): what a hostile publisher can make. */
-function hostileRoot (pieces: Uint8Array[]): { cid: CID, bytes: Uint8Array } {
+function hostileRoot (pieces: Uint8Array[], tree?: { chunks: number, top: Uint8Array }): { cid: CID, bytes: Uint8Array } {
   const signer = testSigner(3)
   const h = sha256.create()
   for (const p of pieces) h.update(p)
@@ -52,10 +52,10 @@ function hostileRoot (pieces: Uint8Array[]): { cid: CID, bytes: Uint8Array } {
   const body = encodeCanonical({
     v: FORMAT_VERSION,
     chunkSize: 65536,
-    chunks: 1,
-    bytes: 100,
-    depth: 0,
-    top: sha256(enc.encode('chunk')),
+    chunks: tree?.chunks ?? 1,
+    bytes: (tree?.chunks ?? 1) * 100,
+    depth: tree === undefined ? 0 : 1,
+    top: tree?.top ?? sha256(enc.encode('chunk')),
     meta: h.digest(),
     metaPieces,
     publisher: signer.publicKey
@@ -123,5 +123,24 @@ describe('manifest size limits', () => {
       const ctx = { backend: B, blocks, sessions: () => [], log, signal: AbortSignal.timeout(5_000), localOnly: true }
       expect(await errorName(completeManifest(ctx, root.cid, root.bytes, keys)), sizes.join(',')).toBe('ManifestBlockSizeError')
     }
+  })
+
+  it('refuses a tree block of another length than its chunk count gives, before keeping it', async () => {
+    // 65 chunks: one tree block of exactly 65 × 32 bytes. The hostile one is 1 MiB.
+    const block = new Uint8Array(MiB).fill(5)
+    const piece = new Uint8Array(1000).fill(6)
+    const root = hostileRoot([piece], { chunks: 65, top: sha256(block) })
+    const { blocks } = memoryBlocks()
+    await blocks.put(cidFromDigest(sha256(piece)), piece)
+    const peer = {
+      closed: false,
+      remotePeer: { toString: () => 'peer' },
+      share: { banned: new Set<string>() },
+      close: () => {},
+      request: async () => block
+    } as unknown as Session
+    const ctx = { backend: B, blocks, sessions: () => [peer], log, signal: AbortSignal.timeout(10_000) }
+    expect(await errorName(completeManifest(ctx, root.cid, root.bytes, deriveSeedKeys(keys.seed)))).toBe('ManifestBlockSizeError')
+    expect(await blocks.has(cidFromDigest(sha256(block)))).toBe(false)
   })
 })
