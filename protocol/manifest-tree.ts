@@ -78,10 +78,11 @@ export function buildTree (backend: CryptoBackend, digests: Uint8Array): BuiltTr
 }
 
 /**
- * Fetches one block by wire position (relative to the first tree block) and expected digest.
- * The tree verifies what it returns; the fetcher may also verify and store it.
+ * Fetches one block by wire position (relative to the first tree block), expected digest and
+ * exact length (which follows from the chunk count alone). The tree verifies what it returns; the
+ * fetcher may also verify and store it, and should refuse any other length before keeping it.
  */
-export type BlockFetcher = (position: number, digest: Uint8Array) => Promise<Uint8Array>
+export type BlockFetcher = (position: number, digest: Uint8Array, length: number) => Promise<Uint8Array>
 
 /**
  * Rebuilds the flat list of chunk digests from the root's `top` and the blocks, fetched through
@@ -100,7 +101,7 @@ export async function expandTree (backend: CryptoBackend, chunks: number, top: U
     for (let b = 0; b < count; b++) {
       const expected = digestAt(current, b)
       const entries = Math.min(BLOCK_FANOUT, below - b * BLOCK_FANOUT)
-      const bytes = await fetch(position++, expected)
+      const bytes = await fetch(position++, expected, entries * DIGEST_BYTES)
       if (bytes.length !== entries * DIGEST_BYTES || !digestEquals(backend.sha256(bytes), expected)) {
         throw new IntegrityError(`manifest block ${position - 1} does not match its content ID`)
       }

@@ -376,6 +376,18 @@ export function metaPieceCount (index: ManifestIndex): number {
   return index.metaPieces.length / DIGEST_BYTES
 }
 
+/**
+ * The length meta piece `i` of `index` must have (docs/PROTOCOL.md §4.2): every piece but the last
+ * is exactly META_PIECE_BYTES, the last 1 … META_PIECE_BYTES. So the sealed Meta of n pieces is at
+ * most n × 256 KiB, and n ≤ 128 (openRoot) keeps that ≤ MAX_META_BYTES: a reader checks each piece
+ * against this before it keeps or concatenates it, whatever bytes the piece's digest names.
+ */
+export function metaPieceLength (index: ManifestIndex, i: number): { min: number, max: number } {
+  const n = metaPieceCount(index)
+  if (!Number.isInteger(i) || i < 0 || i >= n) throw new RangeError(`meta piece ${i} is outside the manifest's ${n}`)
+  return i < n - 1 ? { min: META_PIECE_BYTES, max: META_PIECE_BYTES } : { min: 1, max: META_PIECE_BYTES }
+}
+
 /** Total manifest blocks (meta pieces + tree blocks): valid "block" positions are [0, n). */
 export function manifestBlockCount (index: ManifestIndex): number {
   return metaPieceCount(index) + treeShape(index.chunks).blockCount

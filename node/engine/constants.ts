@@ -68,3 +68,26 @@ export const LINK_HINTS = 2
  * has (same LAN, or public ones); where that fails, data goes through a desktop node's relay.
  */
 export const ICE_SERVERS: Array<{ urls: string[] }> = []
+
+/**
+ * What a node stores for others in the DHT (node/engine/dht-put-gate.ts). A Kith DHT is small
+ * (friends, circles, a few hundred nodes), so a node is among the k closest to a large share of
+ * all keys: the caps bound disk, not a typical load. A root is a few KiB for any honest share
+ * (docs/PROTOCOL.md §4.2), so 4,096 records hold thousands of friends' shares; 64 MiB is 1,024
+ * roots of the 64 KiB maximum, which is what a flood of maximal hostile records hits first.
+ * The node's own records (it publishes them itself) never count and are always stored.
+ */
+export const DHT_MAX_RECORDS = 4096
+export const DHT_MAX_RECORD_BYTES = 64 * 1024 * 1024
+/**
+ * PUT_VALUEs one peer may make to this node: a burst of 64, then one a second. An honest seeder
+ * re-puts each of its manifests once an hour, one after another (announcer.ts), so 64 covers a
+ * node with many shares; a flooder gets 3,600 an hour at most and needs ~20 min to fill the byte
+ * cap alone (the caps, not the rate, bound the disk; the rate keeps one peer from taking it all at once).
+ */
+export const DHT_PUT_BURST = 64
+export const DHT_PUTS_PER_SECOND = 1
+/** Peers whose put allowance is tracked at once; beyond it the fullest buckets are forgotten (bounded memory). */
+export const DHT_PUT_TRACKED_PEERS = 1024
+/** kad-dht serves a stored record for 48 h after it was received (its PROVIDERS_VALIDITY); older ones are dead weight and may be evicted. */
+export const DHT_RECORD_TTL_MS = 48 * 60 * 60 * 1000

@@ -27,3 +27,30 @@ export class SourceChangedError extends KithError {
     super(`the shared source changed: chunk ${index} no longer matches the manifest; stopped serving this share`)
   }
 }
+
+/** Why a PUT_VALUE from a peer was not stored (node/engine/dht-put-gate.ts). */
+export type DhtPutRefusal = 'rate-limited' | 'not-closest' | 'full' | 'namespace'
+
+/** This node refused to store a peer's DHT record: over its rate, not close to the key, out of room, or not a Kith record. */
+export class DhtPutRefusedError extends KithError {
+  static override name = 'DhtPutRefusedError'
+  static override category: ErrorCategory = 'forbidden'
+  readonly reason: DhtPutRefusal
+  constructor (reason: DhtPutRefusal) {
+    super(`DHT put refused: ${reason}`)
+    this.reason = reason
+  }
+}
+
+/**
+ * A manifest block (meta piece, tree block or root) whose bytes match its digest but not the length
+ * the manifest allows for it: the publisher made an impossible manifest, and no peer can serve
+ * other bytes under that digest, so the fetch stops at once (nothing more is fetched or kept).
+ */
+export class ManifestBlockSizeError extends KithError {
+  static override name = 'ManifestBlockSizeError'
+  static override category: ErrorCategory = 'invalid'
+  constructor (kind: string, position: number, length: number, allowed: { min: number, max: number }) {
+    super(`manifest ${kind} ${position} has ${length} bytes; the manifest allows ${allowed.min === allowed.max ? allowed.max : `${allowed.min} … ${allowed.max}`} (bad publisher)`)
+  }
+}

@@ -6,13 +6,14 @@
 import type { Logger } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { cidFromDigest, digestEquals } from '../../protocol/cid.js'
-import { DIGEST_BYTES } from '../../protocol/constants.js'
+import { DIGEST_BYTES, MAX_ROOT_BYTES } from '../../protocol/constants.js'
 import type { CryptoBackend } from '../../protocol/crypto.js'
 import { IntegrityError, KithError, type ErrorCategory } from '../../protocol/errors.js'
 import type { SeedKeys, ShareKeys } from '../../protocol/keys.js'
-import { metaPieceCount, openMeta, openRoot, type ManifestMeta, type OpenedRoot } from '../../protocol/manifest.js'
+import { META_PIECE_BYTES, metaPieceCount, metaPieceLength, openMeta, openRoot, type ManifestMeta, type OpenedRoot } from '../../protocol/manifest.js'
 import { expandTree } from '../../protocol/manifest-tree.js'
 import { sleep } from './abort.js'
+import { ManifestBlockSizeError } from './errors.js'
 import type { Session } from './swarm/session.js'
 import type { BlockStore } from './share/share-state.js'
 
@@ -35,11 +36,18 @@ export interface ManifestFetchContext {
   localOnly?: boolean
 }
 
+/** The lengths a block may have: from the manifest (meta pieces, tree blocks) or the protocol (a root ≤ 64 KiB). */
+export interface LengthRange { min: number, max: number }
+
+const ROOT_LENGTH: LengthRange = { min: 1, max: MAX_ROOT_BYTES }
+
 /**
  * Asks peers, one after another, for a block until one returns bytes with the expected digest.
  * A peer that returns wrong bytes is dropped. Retries while the signal allows, waiting for peers.
+ * Bytes that match the digest but not `length` (default: a root's) fail at once with
+ * ManifestBlockSizeError: the manifest names an impossible block, so no peer can do better.
  */
-export async function fetchFromPeers (ctx: ManifestFetchContext, kind: 'root' | 'block', position: number, expected: Uint8Array): Promise<Uint8Array> {
+export async function fetchFromPeers (ctx: ManifestFetchContext, kind: 'root' | 'block', position: number, expected: Uint8Array, length: LengthRange = ROOT_LENGTH): Promise<Uint8Array> {
   if (ctx.localOnly === true) throw new ManifestUnavailableError(`manifest ${kind} ${position} is not in the local block store`)
   const tried = new Set<Session>()
   for (let attempt = 0; attempt < 10_000; attempt++) {
@@ -52,17 +60,25 @@ export async function fetchFromPeers (ctx: ManifestFetchContext, kind: 'root' | 
     }
     const s = candidates[0] as Session
     tried.add(s)
+    let bytes: Uint8Array
     try {
-      const bytes = await s.request(kind, position, BLOCK_TIMEOUT_MS)
-      if (digestEquals(ctx.backend.sha256(bytes), expected)) return bytes
-      ctx.log('peer %p sent a %s that does not match its content ID: dropping it from the swarm', s.remotePeer, kind)
-      s.share.banned.add(s.remotePeer.toString())
-      s.close(new IntegrityError(`peer sent a corrupt manifest ${kind}`))
+      bytes = await s.request(kind, position, BLOCK_TIMEOUT_MS)
     } catch (err) {
       ctx.log('peer %p could not give %s %d: %s', s.remotePeer, kind, position, (err as Error).name)
+      continue
     }
+    // One frame at most (≤ 8 MiB, the session's limit) is held here; it is kept only if it fits.
+    if (digestEquals(ctx.backend.sha256(bytes), expected)) return checkLength(kind, position, bytes, length)
+    ctx.log('peer %p sent a %s that does not match its content ID: dropping it from the swarm', s.remotePeer, kind)
+    s.share.banned.add(s.remotePeer.toString())
+    s.close(new IntegrityError(`peer sent a corrupt manifest ${kind}`))
   }
   throw new ManifestUnavailableError()
+}
+
+function checkLength (kind: string, position: number, bytes: Uint8Array, length: LengthRange): Uint8Array {
+  if (bytes.length < length.min || bytes.length > length.max) throw new ManifestBlockSizeError(kind, position, bytes.length, length)
+  return bytes
 }
 
 /** Stores a verified block if not already held. */
@@ -89,39 +105,38 @@ export async function completeManifest (ctx: ManifestFetchContext, id: CID, root
   const root = openRoot(ctx.backend, id, rootBytes, keys)
   await keep(ctx, id.multihash.digest, rootBytes)
   const pieces = metaPieceCount(root.index)
-  const fetchBlock = async (position: number, digest: Uint8Array): Promise<Uint8Array> => {
+  // Every block's length is checked against what the root allows before it is kept or used.
+  const fetchBlock = async (position: number, digest: Uint8Array, length: LengthRange): Promise<Uint8Array> => {
     const cid = cidFromDigest(digest)
     if (await ctx.blocks.has(cid)) {
       const held = await ctx.blocks.get(cid)
-      if (digestEquals(ctx.backend.sha256(held), digest)) return held
+      if (digestEquals(ctx.backend.sha256(held), digest)) return checkLength('block', position, held, length)
     }
-    const bytes = await fetchFromPeers(ctx, 'block', position, digest)
+    const bytes = await fetchFromPeers(ctx, 'block', position, digest, length)
     await keep(ctx, digest, bytes)
     return bytes
   }
   let meta: ManifestMeta | undefined
-  // Meta pieces are fetched by seed-only holders too: they serve them on.
-  const sealed: Uint8Array[] = []
+  // Meta pieces are fetched by seed-only holders too: they serve them on. A reader copies each
+  // into one buffer of the most the root allows (pieces × 256 KiB ≤ 32 MiB), as it arrives.
+  const reading = 'encryption' in keys
+  const joined = reading && pieces > 0 ? new Uint8Array(pieces * META_PIECE_BYTES) : undefined
+  let at = 0
   for (let i = 0; i < pieces; i++) {
-    sealed.push(await fetchBlock(i, root.index.metaPieces.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)))
+    const piece = await fetchBlock(i, root.index.metaPieces.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES), metaPieceLength(root.index, i))
+    joined?.set(piece, at)
+    at += piece.length
   }
-  if ('encryption' in keys) {
-    const metaSealed = root.inlineMeta ?? concat(sealed)
+  if (reading) {
+    const metaSealed = root.inlineMeta ?? (joined as Uint8Array).subarray(0, at)
     meta = openMeta(ctx.backend, root.index, metaSealed, keys)
   }
   const treeBlockDigests: Uint8Array[] = []
-  const digests = await expandTree(ctx.backend, root.index.chunks, root.index.top, async (position, digest) => {
+  const digests = await expandTree(ctx.backend, root.index.chunks, root.index.top, async (position, digest, length) => {
     treeBlockDigests[position] = Uint8Array.from(digest)
-    return await fetchBlock(pieces + position, digest)
+    return await fetchBlock(pieces + position, digest, { min: length, max: length })
   })
   return { rootBytes, root, digests, treeBlockDigests, meta }
-}
-
-function concat (parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) { out.set(p, at); at += p.length }
-  return out
 }
 
 /**
