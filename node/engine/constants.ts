@@ -68,3 +68,20 @@ export const LINK_HINTS = 2
  * has (same LAN, or public ones); where that fails, data goes through a desktop node's relay.
  */
 export const ICE_SERVERS: Array<{ urls: string[] }> = []
+
+/**
+ * A swarm session that exchanges no piece either way for this long is closed (politely, no ban):
+ * admitted peers that advertise nothing and ask nothing would otherwise hold a share's session
+ * slots for ever (docs/THREAT-MODEL.md §2.8). Two minutes is twice what the scheduler needs to drop a
+ * staller (3 strikes × 20 s request timeout), so its verdict comes first, and four discovery
+ * rounds (30 s apart), so a peer closed while it had nothing to offer is found again once it has.
+ */
+export const SESSION_IDLE_TIMEOUT_MS = 120_000
+
+/**
+ * When a share's session table is full, a newcomer takes the slot of the least useful session,
+ * but only of one that has been open, and has delivered nothing, for this long: enough for an
+ * honest peer to be admitted, exchange have-maps and have its first request answered (even over a
+ * relay), short enough that throwaway identities cannot keep an honest newcomer out for long.
+ */
+export const SESSION_EVICT_GRACE_MS = 15_000

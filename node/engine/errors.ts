@@ -27,3 +27,10 @@ export class SourceChangedError extends KithError {
     super(`the shared source changed: chunk ${index} no longer matches the manifest; stopped serving this share`)
   }
 }
+
+/** A share's swarm has no session slot free (and none held by a peer idle long enough to evict). */
+export class SwarmFullError extends KithError {
+  static override name = 'SwarmFullError'
+  static override category: ErrorCategory = 'unavailable'
+  constructor (message = 'too many swarm sessions') { super(message) }
+}
