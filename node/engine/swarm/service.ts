@@ -21,7 +21,7 @@ import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { LengthPrefixedStream } from '@libp2p/utils'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { SWARM_PROTOCOL } from '../../../protocol/constants.js'
-import { SESSION_EVICT_GRACE_MS, SESSION_IDLE_TIMEOUT_MS } from '../constants.js'
+import { ADMISSION_ANSWER_TIMEOUT_MS, SESSION_EVICT_GRACE_MS, SESSION_IDLE_TIMEOUT_MS } from '../constants.js'
 import { SwarmFullError } from '../errors.js'
 import { RateLimiter } from '../rate-limit.js'
 import { initiateAdmission, respondAdmission } from './handshake.js'
@@ -41,6 +41,8 @@ export interface SwarmInit {
   sessionIdleTimeoutMs?: number
   /** A session younger, or more recently useful, than this is never evicted for a newcomer (SESSION_EVICT_GRACE_MS). */
   sessionEvictGraceMs?: number
+  /** How long an outbound admission waits for the peer's first answer (ADMISSION_ANSWER_TIMEOUT_MS). */
+  admissionAnswerTimeoutMs?: number
 }
 
 export interface SwarmComponents {
@@ -62,6 +64,7 @@ export class Swarm implements Startable {
   readonly #listeners = new Map<string, Set<(s: Session) => void>>()
   readonly #idleTimeoutMs: number
   readonly #evictGraceMs: number
+  readonly #answerTimeoutMs: number
   #started = false
 
   constructor (components: SwarmComponents, init: SwarmInit = {}) {
@@ -71,6 +74,7 @@ export class Swarm implements Startable {
     this.download = new RateLimiter(init.downloadRate ?? 0)
     this.#idleTimeoutMs = init.sessionIdleTimeoutMs ?? SESSION_IDLE_TIMEOUT_MS
     this.#evictGraceMs = init.sessionEvictGraceMs ?? SESSION_EVICT_GRACE_MS
+    this.#answerTimeoutMs = init.admissionAnswerTimeoutMs ?? ADMISSION_ANSWER_TIMEOUT_MS
   }
 
   readonly [Symbol.toStringTag] = 'kith:swarm'
@@ -143,7 +147,7 @@ export class Swarm implements Startable {
     if (existing !== undefined) return existing
     const stream = await connection.newStream(SWARM_PROTOCOL, { signal })
     try {
-      const lp = await initiateAdmission(stream, share, this.#components.peerId, remote, signal)
+      const lp = await initiateAdmission(stream, share, this.#components.peerId, remote, signal, this.#answerTimeoutMs)
       return this.#addSession(stream, lp, remote, share)
     } catch (err) {
       stream.abort(err as Error)
