@@ -91,3 +91,41 @@ export const DHT_PUTS_PER_SECOND = 1
 export const DHT_PUT_TRACKED_PEERS = 1024
 /** kad-dht serves a stored record for 48 h after it was received (its PROVIDERS_VALIDITY); older ones are dead weight and may be evicted. */
 export const DHT_RECORD_TTL_MS = 48 * 60 * 60 * 1000
+
+/**
+ * A swarm session that exchanges no piece either way for this long is closed (politely, no ban):
+ * admitted peers that advertise nothing and ask nothing would otherwise hold a share's session
+ * slots for ever (docs/THREAT-MODEL.md §2.8). Two minutes is twice what the scheduler needs to drop a
+ * staller (3 strikes × 20 s request timeout), so its verdict comes first, and four discovery
+ * rounds (30 s apart), so a peer closed while it had nothing to offer is found again once it has.
+ */
+export const SESSION_IDLE_TIMEOUT_MS = 120_000
+
+/**
+ * When a share's session table is full, a newcomer takes the slot of the least useful session,
+ * but only of one that has been open, and has delivered nothing, for this long: enough for an
+ * honest peer to be admitted, exchange have-maps and have its first request answered (even over a
+ * relay), short enough that throwaway identities cannot keep an honest newcomer out for long.
+ */
+export const SESSION_EVICT_GRACE_MS = 15_000
+
+/**
+ * The admission answer (hello-ack) must come this soon after our hello. An honest responder
+ * answers at once (one lookup, one HMAC; a relayed round trip is well under a second); a fake
+ * provider that accepts the stream and stays silent then costs a discovery dial slot 5 s, not
+ * the whole 10 s handshake deadline.
+ */
+export const ADMISSION_ANSWER_TIMEOUT_MS = 5_000
+
+/**
+ * Discovery back-off for a provider whose dial or admission failed or timed out, remembered for
+ * the fetch: 10 s, doubling per failure up to 2 min, so a Sybil set that never admits us stops
+ * taking dial slots from providers not yet tried, and a real seeder that was briefly unreachable
+ * is still retried within a couple of discovery rounds.
+ */
+export const DISCOVERY_BACKOFF_MS = 10_000
+export const DISCOVERY_BACKOFF_MAX_MS = 120_000
+/** Providers waiting for a dial slot, at most: a DHT lookup returns k = 20 per round; the rest of a flood is dropped. */
+export const DISCOVERY_MAX_QUEUED = 256
+/** Providers whose failures one fetch remembers, at most (oldest forgotten first): a Sybil flood cannot grow it without bound. */
+export const DISCOVERY_MAX_REMEMBERED = 1024

@@ -54,3 +54,10 @@ export class ManifestBlockSizeError extends KithError {
     super(`manifest ${kind} ${position} has ${length} bytes; the manifest allows ${allowed.min === allowed.max ? allowed.max : `${allowed.min} … ${allowed.max}`} (bad publisher)`)
   }
 }
+
+/** A share's swarm has no session slot free (and none held by a peer idle long enough to evict). */
+export class SwarmFullError extends KithError {
+  static override name = 'SwarmFullError'
+  static override category: ErrorCategory = 'unavailable'
+  constructor (message = 'too many swarm sessions') { super(message) }
+}

@@ -8,7 +8,7 @@
  */
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { isMultiaddr, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { CustomProgressEvent } from 'progress-events'
 import { Bitfield } from '../../protocol/bitfield.js'
 import type { CryptoBackend } from '../../protocol/crypto.js'
@@ -18,6 +18,7 @@ import type { ShareLink } from '../../protocol/link.js'
 import { chunkPlaintextLength, locateChunk, type ManifestMeta } from '../../protocol/manifest.js'
 import { completeManifest, fetchFromPeers, type FetchedManifest, type ManifestFetchContext } from './manifest-fetch.js'
 import { sleep } from './abort.js'
+import { DISCOVERY_BACKOFF_MAX_MS, DISCOVERY_BACKOFF_MS, DISCOVERY_MAX_QUEUED, DISCOVERY_MAX_REMEMBERED } from './constants.js'
 import { scope, type Scope } from './abort.js'
 import { inlineChunkCrypto, type ChunkCrypto, type ChunkCryptoFactory } from './share/chunk-crypto.js'
 import { ChunkScheduler } from './swarm/scheduler.js'
@@ -29,6 +30,7 @@ import type { CID } from 'multiformats/cid'
 
 export const DEFAULT_GET_TIMEOUT_MS = 60_000
 const DISCOVERY_INTERVALS_MS = [0, 2_000, 5_000, 10_000, 20_000, 30_000]
+/** Swarm dials in flight at once per fetch: a few seeders suffice, and each dial holds a stream and a handshake. */
 const MAX_PARALLEL_DIALS = 8
 
 export class NoSeedersError extends KithError {
@@ -521,21 +523,57 @@ async function reverify (writer: DownloadTarget, meta: ManifestMeta, chunkSize: 
   return have
 }
 
-/** Finds and connects to seeders until `signal` aborts: link hints first, then DHT providers. */
+/**
+ * Finds and connects to seeders until `signal` aborts: link hints first, then DHT providers.
+ *
+ * Anyone can announce themselves as a provider, and a fake one can accept the stream and never
+ * answer (docs/THREAT-MODEL.md §5, Denial of service). So providers wait in a queue for one of
+ * MAX_PARALLEL_DIALS dial slots (none is dropped because the slots are busy, up to
+ * DISCOVERY_MAX_QUEUED), are dialled in random order (not the order the DHT returned them, which
+ * an attacker near the key controls), and one whose dial or admission failed or timed out is
+ * backed off for this fetch (DISCOVERY_BACKOFF_MS, doubling); the swarm gives the admission answer
+ * a short deadline of its own (ADMISSION_ANSWER_TIMEOUT_MS).
+ */
 async function discoverPeers (ctx: NodeContext, state: ShareState, hints: readonly Uint8Array[], signal: AbortSignal): Promise<void> {
   const connecting = new Set<string>()
-  const tryConnect = async (target: PeerId | Multiaddr, key: string): Promise<void> => {
-    if (connecting.has(key) || connecting.size >= MAX_PARALLEL_DIALS) return
+  const queued = new Map<string, PeerId | Multiaddr>()
+  const failures = new Map<string, { count: number, until: number }>()
+  const dial = async (target: PeerId | Multiaddr, key: string): Promise<void> => {
     connecting.add(key)
     const guard = scope(15_000, signal)
     try {
       await ctx.swarm.connect(target, state, guard.signal)
+      failures.delete(key)
     } catch (err) {
       ctx.log('could not join swarm via a peer: %s', (err as Error).name)
+      if (!signal.aborted) {
+        const count = (failures.get(key)?.count ?? 0) + 1
+        failures.delete(key) // re-inserted last: the oldest failure is the first forgotten
+        if (failures.size >= DISCOVERY_MAX_REMEMBERED) failures.delete(failures.keys().next().value as string)
+        failures.set(key, { count, until: Date.now() + Math.min(DISCOVERY_BACKOFF_MAX_MS, DISCOVERY_BACKOFF_MS * 2 ** (count - 1)) })
+      }
     } finally {
       guard.clear()
       connecting.delete(key)
+      pump()
     }
+  }
+  // Starts queued dials while slots are free. Bounded: every pass takes an entry off the queue.
+  const pump = (): void => {
+    while (connecting.size < MAX_PARALLEL_DIALS && queued.size > 0 && !signal.aborted) {
+      const keys = [...queued.keys()]
+      const key = keys[Math.floor(Math.random() * keys.length)] as string
+      const target = queued.get(key) as PeerId | Multiaddr
+      queued.delete(key)
+      if (!isMultiaddr(target) && ctx.swarm.hasSession(state, target)) continue
+      void dial(target, key)
+    }
+  }
+  const tryConnect = (target: PeerId | Multiaddr, key: string): void => {
+    if (connecting.has(key) || queued.has(key) || queued.size >= DISCOVERY_MAX_QUEUED) return
+    if ((failures.get(key)?.until ?? 0) > Date.now()) return
+    queued.set(key, target)
+    pump()
   }
   // Hints for the same peer are dialled together (by peer ID, after learning every address), so
   // the transport that fits picks its own: a browser dials the /ws one, a node the TCP one.
@@ -544,7 +582,7 @@ async function discoverPeers (ctx: NodeContext, state: ShareState, hints: readon
     try {
       const ma = multiaddr(h)
       const id = ma.getComponents().filter(c => c.name === 'p2p').at(-1)?.value
-      if (id === undefined) { void tryConnect(ma, ma.toString()); continue }
+      if (id === undefined) { tryConnect(ma, ma.toString()); continue }
       byPeer.set(id, [...(byPeer.get(id) ?? []), ma])
     } catch {
       ctx.log('ignoring an unreadable address hint in the link')
@@ -555,7 +593,7 @@ async function discoverPeers (ctx: NodeContext, state: ShareState, hints: readon
       const peer = peerIdFromString(id)
       if (peer.equals(ctx.localPeer)) continue
       await ctx.rememberAddresses(peer, addrs).catch(() => {})
-      void tryConnect(peer, id)
+      tryConnect(peer, id)
     } catch {
       ctx.log('ignoring an address hint with an unreadable peer ID')
     }
@@ -570,7 +608,7 @@ async function discoverPeers (ctx: NodeContext, state: ShareState, hints: readon
         if (p.id.equals(ctx.localPeer) || state.banned.has(p.id.toString()) || ctx.swarm.hasSession(state, p.id)) continue
         // Learn its addresses (in memory only), then dial by peer ID.
         if (p.multiaddrs.length > 0) await ctx.rememberAddresses(p.id, p.multiaddrs).catch(() => {})
-        void tryConnect(p.id, p.id.toString())
+        tryConnect(p.id, p.id.toString())
       }
     } catch (err) {
       if (!signal.aborted) ctx.log('provider lookup failed: %s', (err as Error).name)

@@ -49,21 +49,29 @@ function peerBytes (peer: PeerId): Uint8Array {
 }
 
 /** Runs the initiator side. Returns the stream's lpStream for the session to continue on. */
-export async function initiateAdmission (stream: Stream, share: ShareState, local: PeerId, remote: PeerId, signal?: AbortSignal): Promise<LengthPrefixedStream<Stream>> {
+export async function initiateAdmission (stream: Stream, share: ShareState, local: PeerId, remote: PeerId, signal?: AbortSignal, answerTimeoutMs?: number): Promise<LengthPrefixedStream<Stream>> {
   const lp = lpStream(stream, { maxDataLength: HANDSHAKE_MAX_FRAME, maxBufferSize: HANDSHAKE_MAX_BUFFER })
   const guard = scope(HANDSHAKE_TIMEOUT_MS, signal)
   try {
-    await initiate(lp, share, local, remote, guard.signal)
+    await initiate(lp, share, local, remote, guard.signal, answerTimeoutMs)
   } finally {
     guard.clear()
   }
   return sessionStream(lp)
 }
 
-async function initiate (lp: LengthPrefixedStream<Stream>, share: ShareState, local: PeerId, remote: PeerId, deadline: AbortSignal): Promise<void> {
+async function initiate (lp: LengthPrefixedStream<Stream>, share: ShareState, local: PeerId, remote: PeerId, deadline: AbortSignal, answerTimeoutMs?: number): Promise<void> {
   const nonceI = defaultRandom(ADMISSION_NONCE_BYTES)
   await lp.write(encodeMessage({ type: 'hello', version: FORMAT_VERSION, swarm: share.swarmId, nonce: nonceI }), { signal: deadline })
-  const ack = await readMessage(lp, deadline)
+  // The first answer has its own, shorter deadline (ADMISSION_ANSWER_TIMEOUT_MS): an honest
+  // responder answers at once, and a fake provider that stays silent must not hold the dial long.
+  const answer = scope(answerTimeoutMs, deadline)
+  let ack: SwarmMessage
+  try {
+    ack = await readMessage(lp, answer.signal)
+  } finally {
+    answer.clear()
+  }
   if (ack.type === 'reject') throw new AdmissionError(`peer refused admission: ${ack.reason}`)
   if (ack.type !== 'hello-ack') throw new AdmissionError(`expected hello-ack, got ${ack.type}`)
   const t: AdmissionTranscript = { swarm: share.swarmId, initiator: peerBytes(local), responder: peerBytes(remote), initiatorNonce: nonceI, responderNonce: ack.nonce }

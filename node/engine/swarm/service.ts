@@ -7,7 +7,12 @@
  * added with `addShare` (to seed or to download) and removed with `removeShare`. Sessions are
  * opened with `connect` (initiator) or accepted by the handler (responder); both run admission
  * first (handshake.ts). At most MAX_SESSIONS_PER_SHARE sessions per share and 2 per peer and share
- * (two peers dialling each other at once may both succeed; more is refused). Peers dropped for
+ * (two peers dialling each other at once may both succeed; more is refused). Slots go to peers
+ * that deliver (docs/THREAT-MODEL.md §2.8): a session with no piece either way for
+ * SESSION_IDLE_TIMEOUT_MS is closed, and when a share's table is full a newcomer takes the slot of
+ * the least useful session past SESSION_EVICT_GRACE_MS (one that never delivered and offers
+ * nothing goes first); only when every session is young or useful is the newcomer refused
+ * (SwarmFullError). Peers dropped for
  * misbehaviour are refused for the life of the process (in memory only: nothing about peers is
  * written to disk).
  */
@@ -16,6 +21,8 @@ import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { LengthPrefixedStream } from '@libp2p/utils'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { SWARM_PROTOCOL } from '../../../protocol/constants.js'
+import { ADMISSION_ANSWER_TIMEOUT_MS, SESSION_EVICT_GRACE_MS, SESSION_IDLE_TIMEOUT_MS } from '../constants.js'
+import { SwarmFullError } from '../errors.js'
 import { RateLimiter } from '../rate-limit.js'
 import { initiateAdmission, respondAdmission } from './handshake.js'
 import { PeerMisbehaviourError, Session } from './session.js'
@@ -30,6 +37,12 @@ export interface SwarmInit {
   uploadRate?: number
   /** Download cap for the whole node, bytes/s; 0 = unlimited. */
   downloadRate?: number
+  /** Sessions with no piece either way for this long are closed; 0 = never (SESSION_IDLE_TIMEOUT_MS). */
+  sessionIdleTimeoutMs?: number
+  /** A session younger, or more recently useful, than this is never evicted for a newcomer (SESSION_EVICT_GRACE_MS). */
+  sessionEvictGraceMs?: number
+  /** How long an outbound admission waits for the peer's first answer (ADMISSION_ANSWER_TIMEOUT_MS). */
+  admissionAnswerTimeoutMs?: number
 }
 
 export interface SwarmComponents {
@@ -49,6 +62,9 @@ export class Swarm implements Startable {
   readonly #shares = new Map<string, ShareState>()
   readonly #sessions = new Map<string, Set<Session>>()
   readonly #listeners = new Map<string, Set<(s: Session) => void>>()
+  readonly #idleTimeoutMs: number
+  readonly #evictGraceMs: number
+  readonly #answerTimeoutMs: number
   #started = false
 
   constructor (components: SwarmComponents, init: SwarmInit = {}) {
@@ -56,6 +72,9 @@ export class Swarm implements Startable {
     this.#log = components.logger.forComponent('kith:swarm')
     this.upload = new RateLimiter(init.uploadRate ?? 0)
     this.download = new RateLimiter(init.downloadRate ?? 0)
+    this.#idleTimeoutMs = init.sessionIdleTimeoutMs ?? SESSION_IDLE_TIMEOUT_MS
+    this.#evictGraceMs = init.sessionEvictGraceMs ?? SESSION_EVICT_GRACE_MS
+    this.#answerTimeoutMs = init.admissionAnswerTimeoutMs ?? ADMISSION_ANSWER_TIMEOUT_MS
   }
 
   readonly [Symbol.toStringTag] = 'kith:swarm'
@@ -128,7 +147,7 @@ export class Swarm implements Startable {
     if (existing !== undefined) return existing
     const stream = await connection.newStream(SWARM_PROTOCOL, { signal })
     try {
-      const lp = await initiateAdmission(stream, share, this.#components.peerId, remote, signal)
+      const lp = await initiateAdmission(stream, share, this.#components.peerId, remote, signal, this.#answerTimeoutMs)
       return this.#addSession(stream, lp, remote, share)
     } catch (err) {
       stream.abort(err as Error)
@@ -150,8 +169,12 @@ export class Swarm implements Startable {
     let set = this.#sessions.get(key)
     if (set === undefined) { set = new Set(); this.#sessions.set(key, set) }
     const live = [...set].filter(s => !s.closed)
-    if (live.length >= MAX_SESSIONS_PER_SHARE || live.filter(s => s.remotePeer.equals(remote)).length >= MAX_SESSIONS_PER_PEER) {
-      throw new Error('too many swarm sessions')
+    if (live.filter(s => s.remotePeer.equals(remote)).length >= MAX_SESSIONS_PER_PEER) throw new SwarmFullError()
+    if (live.length >= MAX_SESSIONS_PER_SHARE) {
+      const victim = this.#leastUseful(live, share)
+      if (victim === undefined) throw new SwarmFullError()
+      this.#log('swarm full: closing the session with %p (nothing delivered lately) for a newcomer', victim.remotePeer)
+      victim.close()
     }
     // Long transfers can pause (rate caps, a seeder waiting for peers): the session, not the
     // stream's idle timer, decides when it is dead.
@@ -164,6 +187,7 @@ export class Swarm implements Startable {
       upload: this.upload,
       download: this.download,
       log: this.#log,
+      idleTimeoutMs: this.#idleTimeoutMs,
       onClose: (s, err) => {
         set?.delete(s)
         if (err instanceof PeerMisbehaviourError) {
@@ -177,6 +201,24 @@ export class Swarm implements Startable {
     session.start()
     for (const fn of this.#listeners.get(key) ?? []) fn(session)
     return session
+  }
+
+  /**
+   * The session to give up for a newcomer, or undefined when every one is within the grace
+   * period (young, or a piece went either way lately) or is waiting on our own upload cap. Least
+   * useful first: never delivered a piece and offers nothing we lack (no chunk announced, or we
+   * hold the whole share), then never delivered, then the one quiet the longest.
+   */
+  #leastUseful (live: Session[], share: ShareState): Session | undefined {
+    const now = Date.now()
+    const complete = share.have?.isComplete() === true
+    const rank = (s: Session): number => s.received + s.sent > 0 ? 2 : (s.advertises && !complete ? 1 : 0)
+    let victim: Session | undefined
+    for (const s of live) {
+      if (now - s.openedAt < this.#evictGraceMs || now - s.lastUseful < this.#evictGraceMs || s.uploading) continue
+      if (victim === undefined || rank(s) < rank(victim) || (rank(s) === rank(victim) && s.lastUseful < victim.lastUseful)) victim = s
+    }
+    return victim
   }
 }
 

@@ -76,6 +76,12 @@ export interface SessionInit {
   log: Logger
   /** Called once when the session ends, with the reason (undefined for a clean close). */
   onClose?: (session: Session, err?: Error) => void
+  /**
+   * Closes the session (politely) once no piece has gone either way for this long; 0 or absent:
+   * never. Not a timeout on the peer's answers (the scheduler strikes those), a bound on how long
+   * a peer that neither serves nor asks usefully holds a slot.
+   */
+  idleTimeoutMs?: number
 }
 
 export class Session {
@@ -85,6 +91,11 @@ export class Session {
   /** Bytes of verified pieces received, and sent. */
   received = 0
   sent = 0
+  /** When the session was admitted, and when a piece last went either way (Date.now()). */
+  readonly openedAt = Date.now()
+  lastUseful = this.openedAt
+  /** The peer announced at least one chunk (a have-map with a bit set, or a have). */
+  advertises = false
   readonly #stream: Stream
   readonly #lp: LengthPrefixedStream<Stream>
   readonly #init: SessionInit
@@ -97,6 +108,9 @@ export class Session {
   #serving = false
   #writeChain: Promise<void> = Promise.resolve()
   #closed = false
+  /** Waiting for upload budget to send a piece the peer asked for: we are the slow side. */
+  #uploading = false
+  #idleTimer: ReturnType<typeof setTimeout> | undefined
   readonly #onHave = (evt: CustomEvent<number>): void => { this.#send({ type: 'have', index: evt.detail }) }
   readonly #onManifest = (): void => {
     // A have-map that came before we knew the manifest could not be sized then: check it now, or
@@ -121,6 +135,11 @@ export class Session {
   get closed (): boolean { return this.#closed }
   /** Requests of ours still awaiting a piece. */
   get inflight (): number { return this.#pending.size }
+  /**
+   * Our own upload cap is holding a piece back: the quiet is not the peer's fault. Our requests
+   * awaiting its answer do not count: a peer that never answers must not keep its slot that way.
+   */
+  get uploading (): boolean { return this.#uploading }
 
   /** Sends our have-map and starts reading. Call once, after admission. */
   start (): void {
@@ -128,6 +147,22 @@ export class Session {
     this.share.addEventListener('manifest', this.#onManifest)
     this.#sendHaveMap()
     this.#readLoop().catch(err => { this.close(err) })
+    const idle = this.#init.idleTimeoutMs ?? 0
+    if (idle > 0) this.#armIdle(idle)
+  }
+
+  /** One timer per session, re-armed for the rest of the quiet period: bounded, and gone on close. */
+  #armIdle (ms: number): void {
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined
+      if (this.#closed) return
+      const limit = this.#init.idleTimeoutMs ?? 0
+      const quiet = Date.now() - this.lastUseful
+      if (this.#uploading) { this.#armIdle(limit); return }
+      if (quiet < limit) { this.#armIdle(limit - quiet); return }
+      this.#init.log('closing swarm session with %p: no piece either way for %d ms', this.remotePeer, quiet)
+      this.close()
+    }, ms)
   }
 
   #sendHaveMap (): void {
@@ -174,6 +209,7 @@ export class Session {
   close (err?: Error): void {
     if (this.#closed) return
     this.#closed = true
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer)
     this.#abort.abort()
     this.share.removeEventListener('have', this.#onHave)
     this.share.removeEventListener('manifest', this.#onManifest)
@@ -234,9 +270,10 @@ export class Session {
     switch (msg.type) {
       case 'have-map': {
         const pieces = this.share.pieces
-        if (msg.pieces === 0) { this.remoteHave = undefined; return }
+        if (msg.pieces === 0) { this.remoteHave = undefined; this.advertises = false; return }
         if (pieces !== 0 && msg.pieces !== pieces) throw new PeerMisbehaviourError('have-map size does not match the manifest')
         this.remoteHave = Bitfield.fromBytes(msg.pieces, msg.bitfield)
+        this.advertises = this.remoteHave.count() > 0
         return
       }
       case 'have': {
@@ -246,6 +283,7 @@ export class Session {
         }
         if (msg.index >= this.remoteHave.size) throw new PeerMisbehaviourError('have for a chunk outside the share')
         this.remoteHave.set(msg.index)
+        this.advertises = true
         return
       }
       case 'request': {
@@ -271,6 +309,7 @@ export class Session {
         clearTimeout(p.timer)
         this.#pending.delete(msg.id)
         this.received += msg.data.length
+        this.lastUseful = Date.now()
         // No copy: the frame's bytes belong to this message alone (libp2p does not reuse them).
         p.resolve(msg.data)
         return
@@ -317,13 +356,19 @@ export class Session {
           this.#send({ type: 'reject', id: q.id, reason: this.share.serving ? 'not-found' : 'shutting-down', message: '' })
           continue
         }
-        await this.#init.upload.take(data.length, signal)
-        await previous
+        this.#uploading = true
+        try {
+          await this.#init.upload.take(data.length, signal)
+          await previous
+        } finally {
+          this.#uploading = false
+        }
         if (this.#closed) return
         const [header, body] = encodePiece(q.id, q.kind, q.index, data)
         this.#write(new Uint8ArrayList(header, body))
         previous = this.#writeChain
         this.sent += data.length
+        this.lastUseful = Date.now()
         this.share.uploaded += data.length
       }
     } finally {
