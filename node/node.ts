@@ -5,6 +5,7 @@
  */
 import './libp2p/polyfills.js'
 import type { Libp2p, PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { CryptoBackend } from '../protocol/crypto.js'
 import { MAX_HINT_BYTES, MAX_LINK_HINTS } from '../protocol/constants.js'
@@ -24,6 +25,7 @@ import { swarm as swarmService, type Swarm } from './engine/swarm/service.js'
 import type { ShareState } from './engine/share/share-state.js'
 import { seedShare, type SeedOptions, type SeedResult } from './engine/seed.js'
 import { Announcer } from './engine/announcer.js'
+import { PublisherMismatchError } from './engine/errors.js'
 import { AlreadyHeldError, ShareBusyError, ShareTooLargeError, UnsharedError } from './errors.js'
 import { reopenShares } from './share/reopen.js'
 import { dropSeedBlocks, forgetShare } from './share/unshare.js'
@@ -424,13 +426,17 @@ export class KithNode {
   }
 
   readonly #fetching = new Set<string>()
-  /** Posts whose manifest turned out larger than the cap (their size claim lied): not tried again. */
+  /**
+   * Posts not tried again: a manifest larger than the cap (the post's size claim lied), or one
+   * signed by someone other than the post's author (PublisherMismatchError).
+   */
   readonly #tooLarge = new Set<string>()
   #autoFetchMax = AUTO_FETCH_MAX_BYTES
 
   /**
    * Auto-fetch: downloads posts of `circleId` not held yet into its auto-fetch folder, up to
-   * `#autoFetchMax` bytes each (a larger one stays in the feed, for fetching by hand).
+   * `#autoFetchMax` bytes each, and only shares the post's author published (signed the manifest
+   * of): a larger post, or a link to someone else's share, stays in the feed, for fetching by hand.
    */
   #autoFetch (circleId: string): void {
     const c = this.circles.byId(circleId)
@@ -446,9 +452,9 @@ export class KithNode {
         if (held.has(manifest) || this.#fetching.has(manifest) || this.#running.has(manifest) || this.#tooLarge.has(manifest)) continue
         this.#fetching.add(manifest)
         try {
-          await this.get(post.link, { outDir: dir, maxSize: this.#autoFetchMax })
+          await this.get(post.link, { outDir: dir, maxSize: this.#autoFetchMax, publisher: authorKey(post) })
         } catch (err) {
-          if (err instanceof ShareTooLargeError) this.#tooLarge.add(manifest)
+          if (err instanceof ShareTooLargeError || err instanceof PublisherMismatchError) this.#tooLarge.add(manifest)
           this.#ctx.log.error('auto-fetch of a circle post failed: %s', (err as Error).name)
         } finally {
           this.#fetching.delete(manifest)
@@ -456,6 +462,11 @@ export class KithNode {
       }
     })()
   }
+}
+
+/** The raw Ed25519 key of a feed entry's author (the feed names authors by peer ID). */
+function authorKey (post: FeedEntry): Uint8Array {
+  return peerIdFromString(post.author).publicKey?.raw ?? new Uint8Array(0)
 }
 
 /** The shared folder's absolute path, from one file's absolute path and its relative path. */

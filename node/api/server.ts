@@ -287,7 +287,7 @@ export class ApiServer {
       status.total = result.size
       status.chunks = status.totalChunks
       status.name = result.name
-      status.result = { path: result.path, name: result.name, size: result.size, sha256: result.sha256, manifest: result.manifest }
+      status.result = { path: result.path, name: result.name, size: result.size, sha256: result.sha256, manifest: result.manifest, publisher: result.publisher }
     })
   }
 

@@ -18,8 +18,6 @@ import { randomBytes } from 'node:crypto'
 import { open, readFile, readdir, truncate, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { userInfo } from 'node:os'
-import { peerIdFromPublicKey } from '@libp2p/peer-id'
-import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { TypedEventEmitter } from 'main-event'
 import { CircleEntryError, CircleQuotaError } from '../../protocol/circle/errors.js'
 import { CircleLog, addMemberEntry, createCircle, postEntry, removeMemberEntry, type CircleLimits } from '../../protocol/circle/log.js'
@@ -29,6 +27,7 @@ import { formatInvite, inviteAccessKey, inviteId } from '../../protocol/circle/i
 import type { BoxKeyPair, CircleSigner } from '../../protocol/circle/keys.js'
 import type { CryptoBackend } from '../../protocol/crypto.js'
 import { x25519 } from '@noble/curves/ed25519.js'
+import { peerIdOfKey } from '../engine/peer-id.js'
 import { makeDir, writeAtomic } from '../fs/fs-safe.js'
 import { Vault, type SealedSecret } from '../repo/keystore.js'
 import { CircleExistsError, CircleNotFoundError, MemberNotFoundError, NotCircleAdminError } from './errors.js'
@@ -83,10 +82,6 @@ export function defaultMemberName (): string {
   let name = ''
   try { name = userInfo().username } catch {}
   return name.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 32) || 'member'
-}
-
-export function peerIdOfKey (key: Uint8Array): string {
-  return peerIdFromPublicKey(publicKeyFromRaw(key)).toString()
 }
 
 /** Where each held entry's signed bytes sit in a circle's log file (the log keeps no bytes). */

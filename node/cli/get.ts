@@ -47,7 +47,7 @@ export async function get (ctx: Context): Promise<number> {
     progress.clear()
     term.dispose()
   }
-  ctx.out.result({ path: result.path, name: result.name, size: result.size, sha256: result.sha256 })
+  ctx.out.result({ path: result.path, name: result.name, size: result.size, sha256: result.sha256, publisher: result.publisher })
   ctx.out.line(`${result.path}  ${formatBytes(result.size)}  sha256 ${result.sha256}`)
   return 0
 }

@@ -61,3 +61,15 @@ export class SwarmFullError extends KithError {
   static override category: ErrorCategory = 'unavailable'
   constructor (message = 'too many swarm sessions') { super(message) }
 }
+
+/**
+ * The manifest was signed by another key than the one the caller expected (a circle post's
+ * author, for auto-fetch): someone else's share posted under this author's name. Nothing written.
+ */
+export class PublisherMismatchError extends KithError {
+  static override name = 'PublisherMismatchError'
+  static override category: ErrorCategory = 'invalid'
+  constructor (expected: string, actual: string) {
+    super(`the share was published by ${actual}, not by ${expected} who posted it`)
+  }
+}

@@ -11,6 +11,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { isMultiaddr, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { CustomProgressEvent } from 'progress-events'
 import { Bitfield } from '../../protocol/bitfield.js'
+import { constantTimeEqual, hexOf } from '../../protocol/bytes.js'
 import type { CryptoBackend } from '../../protocol/crypto.js'
 import { DecryptionError, KithError, type ErrorCategory } from '../../protocol/errors.js'
 import { deriveShareKeys, type SeedKeys, type ShareKeys } from '../../protocol/keys.js'
@@ -18,6 +19,8 @@ import type { ShareLink } from '../../protocol/link.js'
 import { chunkPlaintextLength, locateChunk, type ManifestMeta } from '../../protocol/manifest.js'
 import { completeManifest, fetchFromPeers, type FetchedManifest, type ManifestFetchContext } from './manifest-fetch.js'
 import { sleep } from './abort.js'
+import { PublisherMismatchError } from './errors.js'
+import { peerIdOfKey } from './peer-id.js'
 import { DISCOVERY_BACKOFF_MAX_MS, DISCOVERY_BACKOFF_MS, DISCOVERY_MAX_QUEUED, DISCOVERY_MAX_REMEMBERED } from './constants.js'
 import { scope, type Scope } from './abort.js'
 import { inlineChunkCrypto, type ChunkCrypto, type ChunkCryptoFactory } from './share/chunk-crypto.js'
@@ -119,6 +122,12 @@ export interface GetOptions {
   onProgress?: (evt: GetProgressEvents) => void
   /** Per-peer pipelining window. */
   window?: number
+  /**
+   * The raw Ed25519 key that must have signed the manifest (a circle post's author): another
+   * publisher fails with PublisherMismatchError once the manifest is verified, before anything is
+   * written. Without it any publisher is accepted (a link names none) and reported in the result.
+   */
+  publisher?: Uint8Array
 }
 
 export interface GetResult {
@@ -128,16 +137,16 @@ export interface GetResult {
   /** SHA-256 (hex) of the file; for a folder, of its sha256sum-style listing. */
   sha256: string
   manifest: string
+  /** Peer ID of the key that signed the manifest (docs/THREAT-MODEL.md §2.4: what that proves). */
+  publisher: string
 }
-
-const hex = (b: Uint8Array): string => Array.from(b, x => x.toString(16).padStart(2, '0')).join('')
 
 /** Digest reported for a share: the file's SHA-256, or for a folder that of its sorted listing. */
 export function shareDigest (backend: CryptoBackend, meta: ManifestMeta): string {
-  if (meta.kind === 'file') return hex(meta.files[0]?.sha256 ?? new Uint8Array())
+  if (meta.kind === 'file') return hexOf(meta.files[0]?.sha256 ?? new Uint8Array())
   const listing = [...meta.files].sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
-    .map(f => `${hex(f.sha256)}  ${f.path}\n`).join('')
-  return hex(backend.sha256(new TextEncoder().encode(listing)))
+    .map(f => `${hexOf(f.sha256)}  ${f.path}\n`).join('')
+  return hexOf(backend.sha256(new TextEncoder().encode(listing)))
 }
 
 export async function getShare (ctx: NodeContext, link: ShareLink, opts: GetOptions): Promise<GetResult & { state: ShareState, meta: ManifestMeta }> {
@@ -145,6 +154,7 @@ export async function getShare (ctx: NodeContext, link: ShareLink, opts: GetOpti
   const keys = deriveShareKeys(link.key)
   const chunks = chunkCryptoFor(ctx, keys)
   let meta: ManifestMeta | undefined
+  let publisher: Uint8Array | undefined
   let writer: DownloadTarget | undefined
   let received = 0
   let bytesDone = 0
@@ -155,6 +165,10 @@ export async function getShare (ctx: NodeContext, link: ShareLink, opts: GetOpti
         const m = manifest.meta as ManifestMeta
         meta = m
         const index = manifest.root.index
+        publisher = index.publisher
+        if (opts.publisher !== undefined && !constantTimeEqual(opts.publisher, index.publisher)) {
+          throw new PublisherMismatchError(peerIdOfKey(opts.publisher), peerIdOfKey(index.publisher))
+        }
         opts.onProgress?.(new CustomProgressEvent('kith:get:manifest', { name: m.name, size: m.size, chunks: index.chunks, files: m.files.length }))
         const w = await opts.openTarget(m, link.manifest.toString(), index.chunkSize)
         writer = w
@@ -202,7 +216,7 @@ export async function getShare (ctx: NodeContext, link: ShareLink, opts: GetOpti
       const path = committed.path
       opts.onProgress?.(new CustomProgressEvent('kith:get:file', { path }))
       ctx.log('download of %s complete: %d chunks received this run', link.manifest, received)
-      return { path, name: m.name, size: m.size, sha256: shareDigest(ctx.backend, m), manifest: link.manifest.toString(), state, meta: m }
+      return { path, name: m.name, size: m.size, sha256: shareDigest(ctx.backend, m), manifest: link.manifest.toString(), publisher: peerIdOfKey(publisher as Uint8Array), state, meta: m }
     } catch (err) {
       ctx.swarm.removeShare(state)
       await w.close().catch(() => {})

@@ -161,6 +161,34 @@ describe('circle auto-fetch limits', () => {
     expect(a.node.circleFeed('big').map(p => p.name).sort()).toEqual(['large.bin', 'liar.bin', 'small.bin'])
     expect((await stat(join(dir, 'small.bin'))).mode & 0o777).toBe(0o644)
   })
+
+  it('auto-fetches only shares the post\'s author published: a link to another node\'s share stays in the feed', async () => {
+    const a = await startNode(); nodes.push(a)
+    const b = await startNode({ bootstrap: [a.node.addrs()[0] as string] }); nodes.push(b)
+    const c = await startNode({ bootstrap: [a.node.addrs()[0] as string] }); nodes.push(c) // not in the circle
+    await a.node.circleCreate('own', 'alice')
+    await b.node.circleJoin((await a.node.circleInvite('own', 60_000)).code, 'bob')
+    const dir = join(a.dir, 'auto-own')
+    await mkdir(dir)
+    await a.node.circleAutoFetch('own', dir)
+    // Bob posts Carol's share under his name (her manifest is signed by her key, not his) …
+    await writeFile(join(c.dir, 'carols.bin'), pseudoRandomBytes(5000))
+    const carols = await c.node.share(join(c.dir, 'carols.bin'))
+    await b.node.circles.post('own', { link: carols.link, name: 'carols.bin', size: 5000 })
+    // … and one of his own.
+    await writeFile(join(b.dir, 'bobs.bin'), pseudoRandomBytes(5000))
+    await b.node.shareToCircle(join(b.dir, 'bobs.bin'), 'own')
+    await waitFor(async () => (await readdir(dir)).includes('bobs.bin'), 20_000, 'auto-fetch of bob\'s own post')
+    await waitFor(() => a.node.circleFeed('own').length === 2, 10_000, 'the feed')
+    await new Promise(resolve => setTimeout(resolve, 1500)) // a late fetch of carols.bin would land now
+    expect((await readdir(dir)).sort()).toEqual(['bobs.bin'])
+    expect(a.node.circleFeed('own').map(p => p.name).sort()).toEqual(['bobs.bin', 'carols.bin'])
+    // By hand, it downloads, and says whose it is.
+    const out = join(a.dir, 'by-hand')
+    await mkdir(out)
+    const got = await a.node.get(carols.link, { outDir: out, timeoutMs: 20_000 })
+    expect(got.publisher).toBe(c.node.libp2p.peerId.toString())
+  })
 })
 
 describe('circles on disk', () => {
@@ -203,7 +231,8 @@ describe('circles on disk under a flood', () => {
     const { generateKeyPair } = await import('@libp2p/crypto/keys')
     const { mkdtemp, rm, stat } = await import('node:fs/promises')
     const { tmpdir } = await import('node:os')
-    const { Circles, peerIdOfKey } = await import('../../../node/circle/circles.js')
+    const { Circles } = await import('../../../node/circle/circles.js')
+    const { peerIdOfKey } = await import('../../../node/engine/peer-id.js')
     const { signerFor } = await import('../../../node/engine/publish.js')
     const { nobleBackend } = await import('../../../protocol/crypto.js')
     const { CircleLog, addMemberEntry } = await import('../../../protocol/circle/log.js')
