@@ -141,6 +141,21 @@ describe('browser node', () => {
       expect(url).not.toContain('#')
     }
     expect(errors.filter(e => /Content Security Policy|CSP/i.test(e))).toEqual([])
+    // The decrypted copy stays in OPFS only while its tab is open (it seeds from it); the next
+    // visit after the tab closed removes it.
+    const opfsFolders = async (p: typeof page): Promise<string[]> => await p.evaluate(async () => {
+      const kith = await (await navigator.storage.getDirectory()).getDirectoryHandle('kith', { create: true })
+      const names: string[] = []
+      for await (const name of (kith as unknown as { keys: () => AsyncIterable<string> }).keys()) names.push(name)
+      return names
+    })
+    const folder = parseLink(link).manifest.toString().slice(-24)
+    expect(await opfsFolders(page)).toContain(folder)
+    await page.close()
+    const later = await ctx.newPage()
+    await later.goto(ui)
+    await later.locator('#screen-open').waitFor({ state: 'visible' })
+    await expect.poll(async () => await opfsFolders(later), { timeout: 20_000, interval: 250 }).not.toContain(folder)
     await ctx.close()
   }, 300_000)
 

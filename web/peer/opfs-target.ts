@@ -22,8 +22,33 @@ import { DownloadBusyError, StorageFullError } from './errors.js'
 const COMMIT_EVERY = 32
 /** …or this long after the last commit, so a slow download loses little to a reload. */
 const COMMIT_MS = 2000
-/** A finished download's OPFS copy is removed on a later visit once untouched this long. */
+/**
+ * Where Web Locks are missing, a finished download's OPFS copy is removed on a later visit once
+ * untouched this long. With them, it is removed on the next visit as soon as no tab holds it.
+ */
 const SWEEP_AFTER_MS = 60 * 60 * 1000
+
+/**
+ * Each download's folder is held under a Web Lock for as long as its tab is open (the tab seeds
+ * from it): the lock is released when the tab closes, so the next visit's sweep can tell a folder
+ * that no tab uses any more and removes its decrypted files at once (THREAT-MODEL §2.9).
+ */
+const lockName = (folder: string): string => `kith-opfs:${folder}`
+const locks = (): LockManager | undefined => typeof navigator !== 'undefined' ? navigator.locks : undefined
+
+function holdFolder (folder: string): void {
+  const l = locks()
+  if (l === undefined) return
+  // Held until the tab closes: the callback's promise never settles.
+  void l.request(lockName(folder), { mode: 'shared' }, async () => { await new Promise(() => {}) }).catch(() => {})
+}
+
+/** True if no open tab holds `folder` (then it may go); false if one does, or it cannot be told and the folder is young. */
+async function unheld (folder: string, newest: number, now: number): Promise<boolean> {
+  const l = locks()
+  if (l === undefined) return now - newest >= SWEEP_AFTER_MS
+  return await l.request(lockName(folder), { ifAvailable: true }, async lock => lock !== null)
+}
 
 interface State { version: 1, manifest: string, committed: number[] }
 
@@ -90,6 +115,7 @@ export class OpfsTarget implements DownloadTarget {
     const kith = await root.getDirectoryHandle('kith', { create: true })
     const name = manifest.slice(-24)
     const dir = await kith.getDirectoryHandle(name, { create: true })
+    holdFolder(name)
     let committed: number[] = []
     try {
       const text = await (await (await dir.getFileHandle('state.json')).getFile()).text()
@@ -110,8 +136,10 @@ export class OpfsTarget implements DownloadTarget {
 
   /**
    * Frees finished downloads left by earlier visits: a folder with no state.json is complete (the
-   * browser has saved the files) and is only kept while its tab seeds it; one untouched for
-   * SWEEP_AFTER_MS is removed. Partial downloads stay, to be resumed.
+   * browser has saved the files) and is only kept while its tab seeds it, so one no open tab holds
+   * is removed (decrypted plaintext does not linger). Partial downloads stay, to be resumed: they
+   * hold the verified part of the plaintext until the download completes or the site's data is
+   * cleared (docs/RUNTIME.md).
    */
   static async sweep (): Promise<number> {
     let removed = 0
@@ -127,7 +155,7 @@ export class OpfsTarget implements DownloadTarget {
           if (file === 'state.json') partial = true
           else if (h.kind === 'file') newest = Math.max(newest, (await (h as FileSystemFileHandle).getFile()).lastModified)
         }
-        if (partial || now - newest < SWEEP_AFTER_MS) continue
+        if (partial || !await unheld(name, newest, now)) continue
         await kith.removeEntry(name, { recursive: true })
         removed++
       }
