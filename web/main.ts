@@ -4,6 +4,7 @@
  * request that carries it (the only requests are for the app's own files and libp2p connections).
  * It is taken out of the address bar as soon as it is read (web/ui/share-link.ts).
  */
+import { isPrivateIp } from '@libp2p/utils'
 import { SWARM_PROTOCOL } from '../protocol/constants.js'
 import { nobleBackend } from '../protocol/crypto.js'
 import { KithError } from '../protocol/errors.js'
@@ -101,9 +102,19 @@ async function browserNode (): Promise<BrowserNode> {
   return await nodePromise
 }
 
+/**
+ * A page served from this machine or its LAN (the user's own daemon) may dial private link hints;
+ * one served from a public host may not: a link must not make the browser probe the user's own
+ * machine or network (docs/THREAT-MODEL.md §2.9).
+ */
+function servedLocally (): boolean {
+  const host = location.hostname.replace(/^\[|\]$/g, '')
+  return host === 'localhost' || host.endsWith('.local') || isPrivateIp(host) === true
+}
+
 async function context (): Promise<NodeContext> {
   const node = await browserNode()
-  return engineContext(node, { blocks, backend: nobleBackend, chunkCrypto: cryptoWorkers().chunkCrypto, log: node.logger.forComponent('kith:web') })
+  return engineContext(node, { blocks, backend: nobleBackend, chunkCrypto: cryptoWorkers().chunkCrypto, log: node.logger.forComponent('kith:web'), privateHints: servedLocally() })
 }
 
 async function preview (link: ShareLink): Promise<ManifestMeta> {

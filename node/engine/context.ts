@@ -20,6 +20,8 @@ export interface EngineContextInit {
   /** Per-chunk content crypto (default: inline with `backend`; the browser uses Web Workers). */
   chunkCrypto?: ChunkCryptoFactory
   log: Logger
+  /** Whether link hints may point at private addresses (NodeContext.privateHints; default true). */
+  privateHints?: boolean
 }
 
 /** Discovery through the node's Kith DHT: manifest roots and provider records. */
@@ -39,6 +41,7 @@ export function engineContext (node: EngineLibp2p, init: EngineContextInit): Nod
     backend: init.backend,
     ...(init.chunkCrypto !== undefined ? { chunkCrypto: init.chunkCrypto } : {}),
     log: init.log,
+    ...(init.privateHints !== undefined ? { privateHints: init.privateHints } : {}),
     localPeer: node.peerId,
     // In memory only: peer addresses never reach the disk (docs/THREAT-MODEL.md §2.9).
     rememberAddresses: async (peer, multiaddrs) => { await node.peerStore.merge(peer, { multiaddrs }) }

@@ -8,6 +8,7 @@
  */
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { isPrivate } from '@libp2p/utils'
 import { isMultiaddr, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { CustomProgressEvent } from 'progress-events'
 import { Bitfield } from '../../protocol/bitfield.js'
@@ -80,6 +81,14 @@ export interface NodeContext {
   localPeer: PeerId
   /** Adds addresses for a peer to the in-memory peer store. */
   rememberAddresses: (peer: PeerId, addrs: Multiaddr[]) => Promise<void>
+  /**
+   * Whether a link's address hints may point at private addresses (loopback, the LAN): true
+   * (the default) in the local network mode and for a page served from this machine or its LAN;
+   * false on the public network, where a link from anyone must not make the node or the browser
+   * probe ports on the user's own machine or network (docs/THREAT-MODEL.md §2.9). Addresses the
+   * user configures (bootstrap, --announce) are not hints and are not affected.
+   */
+  privateHints?: boolean
 }
 
 export type GetProgressEvents =
@@ -595,6 +604,7 @@ async function discoverPeers (ctx: NodeContext, state: ShareState, hints: readon
   for (const h of hints) {
     try {
       const ma = multiaddr(h)
+      if (ctx.privateHints === false && isPrivate(ma)) { ctx.log('ignoring an address hint to a private address'); continue }
       const id = ma.getComponents().filter(c => c.name === 'p2p').at(-1)?.value
       if (id === undefined) { tryConnect(ma, ma.toString()); continue }
       byPeer.set(id, [...(byPeer.get(id) ?? []), ma])

@@ -45,6 +45,22 @@ describe('share and get over loopback', () => {
     expect(await readFile(got.path, 'utf8')).toBe('from a friend')
   })
 
+  it('dials a link\'s private address hints only where private addresses are allowed (not on the public network)', async () => {
+    const { engineContext } = await import('../../node/engine/context.js')
+    const { previewShare, NoSeedersError } = await import('../../node/engine/get.js')
+    const { nobleBackend } = await import('../../protocol/crypto.js')
+    const a = await startNode(); nodes.push(a)
+    const b = await startNode(); nodes.push(b)
+    await writeFile(join(a.dir, 'lan.txt'), 'only on the LAN')
+    const shared = await a.node.share(join(a.dir, 'lan.txt'))
+    const link = parseLink(shared.link)
+    expect(link.hints.length).toBeGreaterThan(0) // loopback hints
+    const ctx = (privateHints?: boolean) => engineContext(b.node.libp2p, { blocks: b.repo.blocks, backend: nobleBackend, log: b.node.libp2p.logger.forComponent('test'), ...(privateHints !== undefined ? { privateHints } : {}) })
+    await expect(previewShare(ctx(false), link, { timeoutMs: 3000 })).rejects.toBeInstanceOf(NoSeedersError)
+    expect(b.node.libp2p.getConnections(a.node.libp2p.peerId)).toHaveLength(0) // never dialled
+    expect((await previewShare(ctx(), link, { timeoutMs: 10_000 })).name).toBe('lan.txt')
+  })
+
   it('writes no peer address to disk (docs/THREAT-MODEL.md §2.9)', async () => {
     const a = await startNode(); nodes.push(a)
     const b = await startNode({ bootstrap: [a.node.addrs()[0]!] }); nodes.push(b)
