@@ -26,7 +26,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { MemoryDatastore, MountDatastore } from 'datastore-core'
 import { Key, type Datastore } from 'interface-datastore'
 import { createLibp2p, type Libp2pOptions, type ServiceFactoryMap } from 'libp2p'
-import type { Libp2p, PrivateKey, ServiceMap } from '@libp2p/interface'
+import type { Libp2p, PeerId, PrivateKey, ServiceMap } from '@libp2p/interface'
 import { autoNAT } from '@libp2p/autonat'
 import { dcutr } from '@libp2p/dcutr'
 import { enforceConnectionCap } from './connection-cap.js'
@@ -151,9 +151,15 @@ export async function createKithLibp2p<S extends ServiceMap = ServiceMap> (init:
   if (init.datastore !== undefined) options.datastore = withoutPeerPersistence(init.datastore)
   const node = await createLibp2p(options)
   built.node = node
-  enforceConnectionCap(node, init.maxConnections ?? MAX_CONNECTIONS)
+  enforceConnectionCap(node, init.maxConnections ?? MAX_CONNECTIONS, peer => deliveredBy(node.services, peer))
   if (bootstrap.length > 0) void dialBootstrap(node, bootstrap)
   return node
+}
+
+/** True if a swarm session with `peer` has moved a piece either way (the swarm service, when there is one). */
+function deliveredBy (services: unknown, peer: PeerId): boolean {
+  const swarm = (services as { swarm?: { allSessions?: () => Array<{ remotePeer: PeerId, received: number, sent: number }> } }).swarm
+  return swarm?.allSessions?.().some(s => s.received + s.sent > 0 && s.remotePeer.equals(peer)) ?? false
 }
 
 /** Parses bootstrap multiaddrs up front so a bad config fails at start, not silently later. */

@@ -8,10 +8,12 @@
  *
  * This closes the excess shortly after each connection opens, and again on a timer until the
  * count is under the cap: newest inbound connections first, then newest outbound; connections to
- * peers we have Kith swarm or circle streams with come last. libp2p's own pruner still picks
- * first when it can.
+ * peers we have Kith swarm or circle streams with come later, and connections to peers that have
+ * delivered (a swarm session that moved a piece either way: `delivered`) last of all, so throwaway
+ * identities that hold sessions open and move nothing cannot push out the peers a download lives
+ * on (docs/THREAT-MODEL.md §2.8). libp2p's own pruner still picks first when it can.
  */
-import type { Connection, Libp2p } from '@libp2p/interface'
+import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
 
 const SETTLE_MS = 1_000
 const CHECK_MS = 5_000
@@ -20,22 +22,22 @@ function busy (c: Connection): boolean {
   return c.streams.some(s => s.protocol?.startsWith('/kith/swarm/') === true || s.protocol?.startsWith('/kith/circle/') === true)
 }
 
-/** Newest first; inbound before outbound; idle before busy. The first `excess` get closed. */
-export function pickExcess (connections: Connection[], max: number): Connection[] {
+/** Newest first; inbound before outbound; idle before busy; peers that delivered last. The first `excess` get closed. */
+export function pickExcess (connections: Connection[], max: number, delivered: (peer: PeerId) => boolean = () => false): Connection[] {
   const excess = connections.length - max
   if (excess <= 0) return []
-  const rank = (c: Connection): number => (busy(c) ? 2 : 0) + (c.direction === 'outbound' ? 1 : 0)
+  const rank = (c: Connection): number => (delivered(c.remotePeer) ? 4 : busy(c) ? 2 : 0) + (c.direction === 'outbound' ? 1 : 0)
   return [...connections]
     .sort((a, b) => rank(a) - rank(b) || b.timeline.open - a.timeline.open)
     .slice(0, excess)
 }
 
-export function enforceConnectionCap (node: Libp2p, max: number): void {
+export function enforceConnectionCap (node: Libp2p, max: number, delivered?: (peer: PeerId) => boolean): void {
   let timer: ReturnType<typeof setTimeout> | undefined
   const check = (): void => {
     timer = undefined
     if (node.status !== 'started') return
-    const excess = pickExcess(node.getConnections(), max)
+    const excess = pickExcess(node.getConnections(), max, delivered)
     for (const c of excess) c.abort(new Error('connection limit reached'))
     if (node.getConnections().length > max) schedule(CHECK_MS)
   }

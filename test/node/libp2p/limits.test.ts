@@ -3,7 +3,7 @@
  * completes admission is closed at the handshake deadline, and an oversized frame before
  * admission resets the stream without the node noticing anything else.
  */
-import type { Libp2p } from '@libp2p/interface'
+import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import { afterAll, describe, expect, it } from 'vitest'
 import { SWARM_PROTOCOL } from '../../../protocol/constants.js'
@@ -60,4 +60,28 @@ describe('limits', () => {
     // The seeder is unharmed: it still answers a ping.
     expect(await peer.services.ping.ping(multiaddr(addr), { signal: AbortSignal.timeout(5_000) })).toBeGreaterThanOrEqual(0)
   }, 40_000)
+})
+
+describe('the connection cap picks what to close', () => {
+  it('peers that delivered are closed last: throwaway sessions that move nothing go before them, newest first', async () => {
+    const { pickExcess } = await import('../../../node/libp2p/connection-cap.js')
+    const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+    const { generateKeyPair } = await import('@libp2p/crypto/keys')
+    const peer = async (): Promise<PeerId> => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const conn = (remotePeer: PeerId, open: number, swarmStream: boolean): Connection =>
+      ({ remotePeer, direction: 'inbound', timeline: { open }, streams: swarmStream ? [{ protocol: '/kith/swarm/1.0.0' }] : [] }) as unknown as Connection
+    const honest = await peer()
+    // The honest seeder connected first and has delivered; five throwaway identities came later,
+    // each with an admitted swarm session (busy) that moves nothing.
+    const sybils = await Promise.all(Array.from({ length: 5 }, peer))
+    const all = [conn(honest, 1, true), ...sybils.map((p, i) => conn(p, 10 + i, true))]
+    const delivered = (p: PeerId): boolean => p.equals(honest)
+    const closed = pickExcess(all, 1, delivered)
+    expect(closed).toHaveLength(5)
+    expect(closed.some(c => c.remotePeer.equals(honest))).toBe(false)
+    // Without the delivered rank, the cap keeps whichever busy connection is oldest, not the useful one.
+    const newestHonest = [conn(honest, 100, true), ...sybils.map((p, i) => conn(p, 10 + i, true))]
+    expect(pickExcess(newestHonest, 1, delivered).some(c => c.remotePeer.equals(honest))).toBe(false)
+    expect(pickExcess(newestHonest, 1).some(c => c.remotePeer.equals(honest))).toBe(true)
+  })
 })
