@@ -390,7 +390,7 @@ describe('kith daemon and its API', () => {
     expect(got.code, got.stderr).toBe(0)
     const g = expectOneJsonObject(got.stdout)
     const sha256 = createHash('sha256').update(data).digest('hex')
-    expect(g).toEqual({ path: join(out, 'report.bin'), name: 'report.bin', size: data.length, sha256 })
+    expect(g).toEqual({ path: join(out, 'report.bin'), name: 'report.bin', size: data.length, sha256, publisher: info.peerId })
     expect((await readFile(join(out, 'report.bin'))).equals(data)).toBe(true)
     expect(got.stderr).toBe('') // not a terminal: no progress output
 
