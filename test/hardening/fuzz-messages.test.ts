@@ -8,6 +8,7 @@
  * (canonical: one meaning, one encoding). Deterministic (seeded xorshift) so a failure reproduces.
  */
 import { describe, expect, it } from 'vitest'
+import { sized } from './long.js'
 import {
   Bitfield, decodeMessage, encodeMessage, KithError, MAX_CHUNK_CIPHERTEXT, MAX_CHUNKS, MAX_MESSAGE_BYTES, type SwarmMessage
 } from '../../protocol/index.js'
@@ -46,6 +47,10 @@ const valid: SwarmMessage[] = [
 
 /** Byte offsets of the u32 fields an attacker would inflate, per type byte. */
 const U32_FIELDS: Record<number, number[]> = { 4: [1], 5: [1], 6: [1, 6], 7: [1, 6], 8: [1], 9: [1] }
+/** Inputs per test: `npm test` / `npm run test:hardening`. */
+const FRAMES = sized(120_000, 1_200_000)
+const BITFIELDS = sized(50_000, 1_000_000)
+const BOUND = sized(60_000, 900_000)
 const BIG_U32 = [MAX_CHUNKS - 1, MAX_CHUNKS, MAX_CHUNKS + 1, 0x7fffffff, 0x80000000, 0xffffffff, MAX_CHUNK_CIPHERTEXT]
 
 /** Runs one input; returns true if it was refused with a typed error. Throws on any other outcome. */
@@ -68,7 +73,7 @@ function check (input: Uint8Array): boolean {
 }
 
 describe('fuzz: swarm messages', () => {
-  it('120,000 random and mutated frames: typed errors only, accepted frames are canonical', () => {
+  it(`${FRAMES.toLocaleString('en')} random and mutated frames: typed errors only, accepted frames are canonical`, () => {
     const r = prng(0x6b697468)
     const encoded = valid.map(encodeMessage)
     const started = Date.now()
@@ -81,7 +86,7 @@ describe('fuzz: swarm messages', () => {
       else accepted++
     }
 
-    for (let i = 0; i < 120_000; i++) {
+    for (let i = 0; i < FRAMES; i++) {
       const mode = i % 6
       if (mode === 0) {
         // Pure random bytes, length 0..300.
@@ -130,20 +135,21 @@ describe('fuzz: swarm messages', () => {
     }
 
     const elapsed = Date.now() - started
-    expect(total).toBeGreaterThanOrEqual(100_000)
+    expect(total).toBeGreaterThanOrEqual(FRAMES)
     // Every mode must actually exercise the refusal paths, and valid-looking mutations must get through sometimes.
     for (const mode of ['random', 'typed-random', 'flip', 'truncate', 'extend', 'inflate']) expect(refused.get(mode) ?? 0).toBeGreaterThan(1000)
     expect(accepted).toBeGreaterThan(1000)
-    expect(elapsed).toBeLessThan(15_000)
-  })
+    expect(elapsed).toBeLessThan(sized(15_000, 300_000))
+    console.log(`fuzz swarm messages: ${total} inputs, ${elapsed} ms, 0 crashes`)
+  }, BOUND)
 })
 
 describe('fuzz: Bitfield.fromBytes', () => {
-  it('50,000 random and near-miss inputs: a bitfield equal to its input, or MalformedMessageError', () => {
+  it(`${BITFIELDS.toLocaleString('en')} random and near-miss inputs: a bitfield equal to its input, or MalformedMessageError`, () => {
     const r = prng(0xb17f1e1d)
     let ok = 0
     let refused = 0
-    for (let i = 0; i < 50_000; i++) {
+    for (let i = 0; i < BITFIELDS; i++) {
       let size: number
       let bytes: Uint8Array
       if (i % 2 === 0) {
@@ -172,5 +178,5 @@ describe('fuzz: Bitfield.fromBytes', () => {
     }
     expect(ok).toBeGreaterThan(5_000)
     expect(refused).toBeGreaterThan(5_000)
-  })
+  }, BOUND)
 })

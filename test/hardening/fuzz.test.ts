@@ -9,11 +9,15 @@ import { encodeCanonical } from '../../protocol/_cbor.js'
 import {
   cidOf, deriveShareKeys, DOMAINS, formatLink, FORMAT_VERSION, KithError, nobleBackend, openMeta, openRoot, parseLink, xchachaSeal, type ManifestIndex
 } from '../../protocol/index.js'
-import { encodeShare, FIXED_ROOT } from './helpers/fixtures.js'
+import { encodeShare, FIXED_ROOT } from '../protocol/helpers/fixtures.js'
+import { sized } from './long.js'
 
 const B = nobleBackend
 const keys = deriveShareKeys(FIXED_ROOT)
-const N = 100_000
+/** 100,000 inputs per decoder in `npm test`; 1,000,000 under `npm run test:hardening`. */
+const N = sized(100_000, 1_000_000)
+/** Per-test bound: a hang fails the test instead of stalling the run. */
+const BOUND = sized(60_000, 900_000)
 
 function prng (seed: number): () => number {
   let x = seed >>> 0
@@ -54,7 +58,7 @@ describe('fuzz', () => {
       else { const p = valid.split(''); p[5 + (r() % (p.length - 5))] = chars[r() % chars.length]!; input = p.join('') }
       expectTyped(() => parseLink(input), input)
     }
-  })
+  }, BOUND)
 
   it(`openRoot: ${N} inputs (random and mutated roots, self-consistent IDs), typed errors only`, async () => {
     const share = await encodeShare([['x.bin', new Uint8Array(100_000)]])
@@ -63,7 +67,7 @@ describe('fuzz', () => {
       const bytes = mutate(r, share.root.bytes)
       expectTyped(() => openRoot(B, cidOf(B, bytes), bytes, keys), bytes)
     }
-  })
+  }, BOUND)
 
   it(`openMeta: ${N} authenticated-but-hostile plaintexts, typed errors only`, async () => {
     // The attacker here knows the key (a malicious publisher): it can seal any bytes it likes.
@@ -83,10 +87,10 @@ describe('fuzz', () => {
       const index: ManifestIndex = { ...share.index, metaDigest: B.sha256(sealed) }
       expectTyped(() => openMeta(B, index, sealed, keys), p)
     }
-  })
+  }, BOUND)
 
   it('huge declared sizes are refused before allocation', () => {
     const big = encodeCanonical({ v: 1, index: new Uint8Array(70_000) })
     expect(() => openRoot(B, cidOf(B, big), big, keys)).toThrow(expect.objectContaining({ name: 'ManifestError' }))
-  })
+  }, BOUND)
 })
