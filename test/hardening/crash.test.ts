@@ -28,7 +28,6 @@ import { sized } from './long.js'
 
 const MiB = 1024 * 1024
 const SIZE = 20 * MiB
-const CHUNK = 256 * 1024
 /** The seeder's upload cap (bytes/s; 8 MiB burst first), so a download lasts a few seconds. */
 const CAP = 4_000_000
 const SEED = process.env.KITH_CRASH_SEED !== undefined ? Number(process.env.KITH_CRASH_SEED) : randomInt(2 ** 31)
@@ -251,7 +250,7 @@ describe('crash consistency (SIGKILL at random points)', () => {
       const c = await box.kith(['circle', 'create', 'crash', '--repo', owner.repo, '--name', 'owner', '--json'])
       expect(c.code, c.stderr).toBe(0)
       // The expected duration of one share, for the random delays.
-      const f = join(box.dir, `base-share.bin`)
+      const f = join(box.dir, 'base-share.bin')
       await writeRandomFile(f, 8 * MiB)
       const t0 = Date.now()
       const s = await box.share(owner.repo, f)
