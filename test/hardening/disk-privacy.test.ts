@@ -15,7 +15,7 @@
  * folders, so the repos hold only the node's own state: keys, registry, datastore, circles.)
  *
  * `sized`: the long run shares more and larger files. The debug-log half of item 7 (no key or
- * link at any debug level) is not built yet (docs/HARDENING.md).
+ * link at any debug level) is test/hardening/log-privacy.test.ts.
  */
 import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
