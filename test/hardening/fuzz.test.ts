@@ -17,7 +17,7 @@ const keys = deriveShareKeys(FIXED_ROOT)
 /** 100,000 inputs per decoder in `npm test`; 1,000,000 under `npm run test:hardening`. */
 const N = sized(100_000, 1_000_000)
 /** Per-test bound: a hang fails the test instead of stalling the run. */
-const BOUND = sized(60_000, 900_000)
+const BOUND = sized(60_000, 1_800_000)
 
 function prng (seed: number): () => number {
   let x = seed >>> 0
