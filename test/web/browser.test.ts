@@ -293,7 +293,7 @@ describe('browser node', () => {
     // B's swarm session with A runs on the WebRTC connection; the relayed connection to A (which
     // carried the WebRTC signalling) carries no swarm stream.
     const conns = await connectionsTo(pageB, peerA)
-    expect(conns.filter(c => c.kind === 'webrtc' && c.swarm > 0).length).toBeGreaterThan(0)
+    expect(conns.filter(c => c.kind === 'webrtc' && c.swarm > 0).length, JSON.stringify(conns)).toBeGreaterThan(0)
     expect(conns.filter(c => c.kind === 'relayed' && c.swarm > 0)).toEqual([])
     await pageB.screenshot({ path: join(SHOTS, 'webrtc-download.png') })
     await a.ctx.close()
