@@ -17,11 +17,12 @@
  * `sized`: the long run shares more and larger files. The debug-log half of item 7 (no key or
  * link at any debug level) is test/hardening/log-privacy.test.ts.
  */
-import { readdir, readFile, stat } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { formatLink, parseLink } from '../../protocol/link.js'
 import { API, buildOnce, killAll, removeTree, Sandbox, sha256File, tempDir, writeRandomFile, type DaemonInfo, type Proc } from '../node/fixtures/procs.js'
+import { walk } from '../node/helpers/nodes.js'
 import { sized } from './long.js'
 
 const IPS = ['127.0.0.2', '127.0.0.3', '127.0.0.4']
@@ -33,16 +34,6 @@ interface Daemon { proc: Proc, info: DaemonInfo, repo: string, ip: string, port:
 let box: Sandbox
 const daemons: Daemon[] = []
 const repos: string[] = []
-
-async function filesUnder (dir: string): Promise<string[]> {
-  const out: string[] = []
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name)
-    if (e.isDirectory()) out.push(...await filesUnder(p))
-    else if (e.isFile()) out.push(p)
-  }
-  return out
-}
 
 /** Every form in which `ip:port` could sit in a file: text and multiaddr bytes. */
 function patterns (ip: string, port: number): Array<{ what: string, bytes: Buffer }> {
@@ -117,7 +108,7 @@ describe('disk privacy: no peer IP address or port in any repo', () => {
     let bytes = 0
     const found: string[] = []
     for (const repo of repos) {
-      for (const file of await filesUnder(repo)) {
+      for (const file of await walk(repo)) {
         const data = await readFile(file)
         files++
         bytes += data.length

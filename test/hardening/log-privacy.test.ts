@@ -21,7 +21,7 @@
  * `sized`: the long run shares more files.
  */
 import { randomBytes } from 'node:crypto'
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { base32 } from 'multiformats/bases/base32'
 import { base58btc } from 'multiformats/bases/base58'
@@ -29,6 +29,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { deriveShareKeys } from '../../protocol/keys.js'
 import { formatLink, parseLink, seedOnlyLink } from '../../protocol/link.js'
 import { API, buildOnce, killAll, LISTEN, removeTree, Sandbox, tempDir, type DaemonInfo, type Proc, type Result } from '../node/fixtures/procs.js'
+import { walk } from '../node/helpers/nodes.js'
 import { sized } from './long.js'
 
 const FILES = sized(1, 4)
@@ -45,16 +46,6 @@ function debugEnv (): NodeJS.ProcessEnv {
   e.KITH_DEBUG = '1'
   delete e.DEBUG_HIDE_DATE
   return e
-}
-
-async function filesUnder (dir: string): Promise<string[]> {
-  const out: string[] = []
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name)
-    if (e.isDirectory()) out.push(...await filesUnder(p))
-    else if (e.isFile()) out.push(p)
-  }
-  return out
 }
 
 /** Every form a 32-byte key could take in a log line. */
@@ -167,7 +158,7 @@ describe('log privacy: no key, link, content or name in debug logs', () => {
       logs.push({ who: `${who} stderr`, text: r.stderr }, { who: `${who} stdout`, text: r.stdout })
     }
     // Kith writes no log file (docs/THREAT-MODEL.md §2.9); should one ever appear, it is searched too.
-    for (const file of await filesUnder(box.dir)) {
+    for (const file of await walk(box.dir)) {
       if (/\.log$|(^|\/)logs?\//i.test(file.slice(box.dir.length))) logs.push({ who: file.slice(box.dir.length), text: await readFile(file, 'utf8') })
     }
 
