@@ -14,6 +14,7 @@
  */
 
 import { KithNode } from './node.js'
+import type { NetworkMode } from './engine/constants.js'
 
 import { Repo, readDaemonInfo } from './repo/repo.js'
 import { ApiServer, parseApiAddress } from './api/server.js'
@@ -25,8 +26,14 @@ export interface DaemonOptions {
   listen?: string[]
   /** Overrides the repo config's announce addresses. */
   announce?: string[]
+  /** Overrides the repo config's STUN servers. */
+  stun?: string[]
+  /** UPnP port mapping (default: the repo config's `upnp`). */
+  upnp?: boolean
   /** Overrides the repo config's bootstrap addresses. */
   bootstrap?: string[]
+  /** Overrides the repo config's network ('local' or 'amino'). */
+  network?: NetworkMode
   /** host:port; default the repo config's `api`. */
   api?: string
   staticRoot?: string
@@ -57,7 +64,7 @@ export class Daemon {
     let server: ApiServer | undefined
     try {
       const address = flagAddress ?? parseApiAddress(repo.config.api)
-      node = await KithNode.start({ repo, listen: opts.listen, announce: opts.announce, bootstrap: opts.bootstrap, transports: opts.transports })
+      node = await KithNode.start({ repo, listen: opts.listen, announce: opts.announce, bootstrap: opts.bootstrap, network: opts.network, stun: opts.stun, upnp: opts.upnp, transports: opts.transports })
       server = await ApiServer.listen({ backend: node, token: repo.apiToken, address, staticRoot: opts.staticRoot })
       await repo.writeDaemonInfo({ pid: process.pid, api: server.url })
       return new Daemon(repo, node, server)

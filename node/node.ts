@@ -18,6 +18,7 @@ import { DownloadWriter, type NodeGetOptions } from './download/writer.js'
 import { fileShareSource } from './share/files.js'
 import { getShare, type GetResult, type NodeContext } from './engine/get.js'
 import { createKithLibp2p, type KithServices } from './libp2p/assembly.js'
+import { linkHintAddrs, onAddressChange } from './libp2p/relay-addresses.js'
 import { publishShare, signerFor, type ShareOptions } from './engine/publish.js'
 import type { Repo } from './repo/repo.js'
 import type { ShareRecord } from './repo/format.js'
@@ -32,10 +33,13 @@ import { dropSeedBlocks, forgetShare } from './share/unshare.js'
 import { scope } from './engine/abort.js'
 import { LINK_HINTS } from './engine/constants.js'
 import { connectionKind, type PeerInfoSummary } from './engine/peer-kind.js'
+import type { SessionPathUse } from './engine/swarm/path.js'
 import { AUTO_FETCH_MAX_BYTES, Circles } from './circle/circles.js'
 import type { CircleSummary, FeedEntry, MemberInfo } from './api/schema.js'
 import { CircleNetwork } from './circle/service.js'
-import type { SettingsRequest, SettingsResponse } from './api/schema.js'
+import type { ReachabilityReport, SettingsRequest, SettingsResponse } from './api/schema.js'
+import type { NetworkMode } from './engine/constants.js'
+import { AMINO_BOOTSTRAP } from './libp2p/amino.js'
 
 /** Longest `unshare` waits for the fetch it stops to wind down. */
 const UNSHARE_WAIT_MS = 10_000
@@ -46,10 +50,22 @@ export interface KithNodeInit {
   /** Extra addresses to announce (default: the repo config's `announce`). */
   announce?: string[]
   bootstrap?: string[]
+  /** 'local' or 'amino' (default: the repo config's `network`; docs/NETWORK.md). */
+  network?: NetworkMode
+  /** STUN servers for WebRTC, host:port (default: the repo config's `stun`). */
+  stun?: string[]
+  /** UPnP port mapping on the home router (default: the repo config's `upnp`; node/libp2p/upnp.ts). */
+  upnp?: boolean
   transports?: 'tcp' | 'memory'
   backend?: CryptoBackend
   uploadRate?: number
   downloadRate?: number
+  /**
+   * Relay reservations while not publicly reachable (node/libp2p/relay-reservations.ts). Default
+   * true (daemon, `kith seed`, `kith share`); false for a temporary node that only downloads
+   * (`kith get` without a daemon): it dials out and never needs to be reached.
+   */
+  relayReservations?: boolean
   /** Largest post circle auto-fetch downloads (default AUTO_FETCH_MAX_BYTES; not a config setting). */
   autoFetchMaxBytes?: number
 }
@@ -61,32 +77,45 @@ export class KithNode {
   /** The circles this node belongs to, and their sync on the network. */
   readonly circles: Circles
   readonly circleNet: CircleNetwork
+  /** The network this node is on (fixed for its run). */
+  readonly network: NetworkMode
   readonly #ctx: NodeContext
   readonly #states = new Map<string, ShareState>()
   /** The download or blind seed running for a share (one at a time), by manifest ID. */
   readonly #running = new Map<string, { controller: AbortController, done: Promise<unknown> }>()
   readonly #announcer: Announcer
+  #unwatchAddrs: () => void = () => {}
   #stopped = false
 
-  private constructor (repo: Repo, libp2p: Libp2p<KithServices & { swarm: Swarm }>, backend: CryptoBackend, circles: Circles) {
+  private constructor (repo: Repo, libp2p: Libp2p<KithServices & { swarm: Swarm }>, backend: CryptoBackend, circles: Circles, network: NetworkMode) {
     this.repo = repo
+    this.network = network
     this.libp2p = libp2p
     this.backend = backend
     this.circles = circles
     this.circleNet = new CircleNetwork(libp2p, circles, libp2p.logger.forComponent('kith:circle'))
     const log = libp2p.logger.forComponent('kith:node')
     this.#announcer = new Announcer(libp2p, log, state => this.#states.get(state.rootCid.toString()) === state)
-    this.#ctx = engineContext(libp2p, { blocks: repo.blocks, backend, log })
+    // On the public network a link's hints may not point into this machine or its LAN (NodeContext.privateHints).
+    this.#ctx = engineContext(libp2p, { blocks: repo.blocks, backend, log, privateHints: network !== 'amino' })
   }
 
   static async start (init: KithNodeInit): Promise<KithNode> {
     const repo = init.repo
     const backend = init.backend ?? bestBackend()
+    const network = init.network ?? repo.config.network
+    const bootstrap = init.bootstrap ?? repo.config.bootstrap
     const libp2p = await createKithLibp2p({
       privateKey: repo.privateKey,
       listen: init.listen ?? repo.config.listen,
       announce: init.announce ?? repo.config.announce,
-      bootstrap: init.bootstrap ?? repo.config.bootstrap,
+      // In amino mode with no bootstrap peer configured at all: the public Amino bootstrap nodes.
+      bootstrap: network === 'amino' && bootstrap.length === 0 ? [...AMINO_BOOTSTRAP] : bootstrap,
+      network,
+      // On the public network, public libp2p relays (limited: only to meet) count too.
+      ...(init.relayReservations === false ? { relayReservations: false as const } : network === 'amino' ? { relayReservations: { publicRelays: true } } : {}),
+      stun: init.stun ?? repo.config.stun,
+      upnp: init.upnp ?? repo.config.upnp,
       transports: init.transports,
       datastore: repo.datastore,
       services: {
@@ -95,11 +124,16 @@ export class KithNode {
     }) as unknown as Libp2p<KithServices & { swarm: Swarm }>
     const circles = await Circles.open(repo.dir, signerFor(repo.privateKey), backend, repo.secrets)
     for (const b of circles.broken) libp2p.logger.forComponent('kith:circle').error('circle %s could not be loaded and is left out: %s', b.id.slice(0, 8), b.error)
-    const node = new KithNode(repo, libp2p, backend, circles)
+    const node = new KithNode(repo, libp2p, backend, circles, network)
     node.#autoFetchMax = init.autoFetchMaxBytes ?? AUTO_FETCH_MAX_BYTES
     // A node that starts before its bootstrap peers answer cannot announce yet: retry as soon
     // as it has a peer, instead of waiting for the retry timer.
     libp2p.addEventListener('peer:connect', () => { node.#announcer.peerConnected() })
+    // A relay reservation gained or lost changes where peers can reach us: re-provide every share.
+    node.#unwatchAddrs = onAddressChange(libp2p, addrs => {
+      libp2p.logger.forComponent('kith:node')('dialable addresses changed (%d): re-announcing shares', addrs.length)
+      node.#announcer.reannounceAll()
+    })
     await node.#reopenShares()
     await node.circleNet.start()
     circles.addEventListener('change', (evt) => { node.#autoFetch(evt.detail.circle) })
@@ -114,21 +148,19 @@ export class KithNode {
   }
 
   /**
-   * Address hints for links this node makes: up to MAX_LINK_HINTS of its own TCP and WebSocket
-   * addresses (with /p2p/), routable ones first. Without a shared bootstrap node these are how a
-   * friend's node finds ours; they reveal this node's addresses to whoever holds the link
-   * (docs/THREAT-MODEL.md). WebRTC-Direct addresses are left out: their certhash changes on restart.
+   * Address hints for links this node makes: up to LINK_HINTS of its own addresses (with /p2p/):
+   * public ones, then its addresses through relays it holds reservations on, then LAN, then
+   * loopback (node/libp2p/relay-addresses.ts). Without a shared bootstrap node these are how a
+   * friend's node finds ours; they reveal this node's addresses (and its relays) to whoever
+   * holds the link (docs/THREAT-MODEL.md). Private addresses only where the node accepts private
+   * hints itself (the engine context's `privateHints`).
    */
   linkHints (): Uint8Array[] {
-    const addrs = this.libp2p.getMultiaddrs()
-      .filter(a => { const s = a.toString(); return !s.includes('/webrtc') && !s.includes('/p2p-circuit') && a.bytes.length <= MAX_HINT_BYTES })
-    const loopback = (s: string): boolean => s.startsWith('/ip4/127.') || s.startsWith('/ip6/::1/')
-    addrs.sort((x, y) => Number(loopback(x.toString())) - Number(loopback(y.toString())))
-    // One WebSocket address among them when there is one: browsers can dial nothing else.
-    const ws = addrs.find(a => a.toString().includes('/ws'))
-    const first = addrs.find(a => a !== ws)
-    const picked = [first, ws, ...addrs.filter(a => a !== ws && a !== first)].filter(a => a !== undefined)
-    return picked.slice(0, Math.min(LINK_HINTS, MAX_LINK_HINTS)).map(a => a.bytes)
+    return linkHintAddrs(this.libp2p.getMultiaddrs(), {
+      count: Math.min(LINK_HINTS, MAX_LINK_HINTS),
+      maxBytes: MAX_HINT_BYTES,
+      privateAddrs: this.#ctx.privateHints !== false
+    }).map(a => a.bytes)
   }
 
   /** Shares a file or folder: encode, keep, serve, announce, and record it in the repo. */
@@ -152,6 +184,15 @@ export class KithNode {
     this.#watchSource(published.state, published.manifest)
     await this.announce(published.state, opts.signal)
     return this.#info(await this.repo.getShare(published.manifest) as ShareRecord)
+  }
+
+  /**
+   * The paths share `manifest`'s pieces went over (swarm/path.ts: "direct (hole punched)", "via a
+   * friend's node", …), with bytes each way; empty for a share this node does not hold.
+   */
+  paths (manifest: string): SessionPathUse[] {
+    const state = this.#states.get(manifest)
+    return state === undefined ? [] : this.libp2p.services.swarm.paths(state)
   }
 
   /** Downloads a share by link into `outDir`, then keeps seeding it while the node runs. */
@@ -322,15 +363,28 @@ export class KithNode {
     }))
   }
 
-  status (): { peerId: string, addrs: string[], connections: number, shares: number, sessions: number, sealed: boolean } {
+  status (): { peerId: string, addrs: string[], connections: number, shares: number, sessions: number, sealed: boolean, network: NetworkMode } {
     return {
       sealed: this.repo.sealed,
+      network: this.network,
       peerId: this.peerId.toString(),
       addrs: this.addrs(),
       connections: this.libp2p.getConnections().length,
       shares: this.#states.size,
       sessions: this.#ctx.swarm.allSessions().length
     }
+  }
+
+  /**
+   * The reachability report (node/libp2p/reachability.ts): NAT status, relay reservations, UPnP,
+   * and how each connection runs, with circle members' names for peers and relays.
+   */
+  async reachability (): Promise<ReachabilityReport> {
+    const names = new Map<string, string>()
+    for (const c of this.circles.list()) {
+      for (const m of this.circles.members(c.id)) if (!m.me && m.name !== '' && !names.has(m.peerId)) names.set(m.peerId, m.name)
+    }
+    return await this.libp2p.services.reachability.report({ names: id => names.get(id), services: this.libp2p.services })
   }
 
   /** Changes the node's upload/download caps (bytes/s, 0 = unlimited) at once, for every transfer. */
@@ -350,6 +404,8 @@ export class KithNode {
       listen: [...c.listen],
       announce: [...c.announce],
       bootstrap: [...c.bootstrap],
+      network: c.network,
+      upnp: c.upnp,
       api: c.api,
       repo: this.repo.dir,
       sealed: this.repo.sealed
@@ -380,6 +436,7 @@ export class KithNode {
 
   async stop (): Promise<void> {
     this.#stopped = true
+    this.#unwatchAddrs()
     this.#announcer.stop()
     await this.circleNet.stop()
     await this.libp2p.stop()

@@ -8,11 +8,14 @@ import type { PeerInfoSummary } from '../engine/peer-kind.js'
 import type { ShareOptions } from '../engine/publish.js'
 import type { SeedOptions, SeedResult } from '../engine/seed.js'
 import type { NodeGetOptions } from '../download/writer.js'
-import type { CircleInviteResponse, CircleRemoveResponse, CircleSummary, FeedEntry, MemberInfo, SettingsRequest, SettingsResponse, ShareInfo } from './schema.js'
+import type { ReachabilityReport, CircleInviteResponse, CircleRemoveResponse, CircleSummary, FeedEntry, MemberInfo, SettingsRequest, SettingsResponse, ShareInfo } from './schema.js'
+import type { NetworkMode } from '../engine/constants.js'
 
 export interface ApiBackend {
-  status: () => { peerId: string, addrs: string[], connections: number, shares: number, sessions: number, sealed: boolean }
+  status: () => { peerId: string, addrs: string[], connections: number, shares: number, sessions: number, sealed: boolean, network: NetworkMode }
   peers: () => PeerInfoSummary[]
+  /** The reachability report (GET /status's `reachability`). */
+  reachability: () => Promise<ReachabilityReport>
   listShares: () => Promise<ShareInfo[]>
   share: (path: string, opts?: ShareOptions) => Promise<ShareInfo>
   unshare: (linkOrManifest: string) => Promise<boolean>

@@ -18,6 +18,7 @@ import type { ErrorCategory } from '../../protocol/errors.js'
 import type { GetResult } from '../engine/get.js'
 import type { PeerInfoSummary } from '../engine/peer-kind.js'
 import type { SeedResult } from '../engine/seed.js'
+import type { NetworkMode } from '../engine/constants.js'
 
 /** Every endpoint lives under this prefix; a breaking change gets a new one. */
 export const API_PREFIX = '/api/v1'
@@ -77,10 +78,96 @@ export interface StatusResponse {
   sessions: number
   /** The repo's keys are sealed with a passphrase. */
   sealed: boolean
+  /** The network this node is on: 'local' or 'amino' (docs/NETWORK.md). */
+  network: NetworkMode
   /** Downloads in progress. */
   downloads: number
   /** Blind seeds still fetching (POST /seeds jobs running). */
   seeds: number
+  /** How this node is reached and how each peer is connected (node/libp2p/reachability.ts). */
+  reachability: ReachabilityReport
+}
+
+// --- the reachability report (docs/NETWORK.md, "The reachability report") -----------------------
+
+/**
+ * Whether peers on the internet can dial this node: `public` (it announces a public address it
+ * binds, was told to announce, or a peer or AutoNAT confirmed), `behind NAT` (no such address, and
+ * it reaches public peers from a private address, or peers see it at a public address it does not
+ * bind), `unknown` (neither: e.g. only LAN or loopback peers so far).
+ */
+export type NatStatus = 'public' | 'behind NAT' | 'unknown'
+/**
+ * What the NAT status rests on: `bound` (a listener on a public IP), `announced` (`--announce` /
+ * config `announce`), `confirmed` (a peer or AutoNAT confirmed an observed or mapped address),
+ * `observed` (peers see us at a public address we do not bind), `private-source` (we reach public
+ * peers directly from private addresses only), `none`.
+ */
+export type NatBasis = 'bound' | 'announced' | 'confirmed' | 'observed' | 'private-source' | 'none'
+/** How a connection runs: see ReachConnection.path. */
+export type ConnectionPath = 'direct' | 'hole-punched' | 'friend-relay' | 'public-relay'
+/** The transport under a connection (for a relayed one: the hop to the relay). */
+export type ConnectionTransport = 'tcp' | 'ws' | 'wss' | 'webrtc' | 'webrtc-direct' | 'memory' | 'other'
+
+export interface ReachabilityReport {
+  nat: NatStatus
+  natBasis: NatBasis
+  /** The public, directly dialable addresses this node announces (with /p2p/<peerId>). */
+  publicAddrs: string[]
+  /** Circuit-relay v2 reservations this node holds (it can be reached through these relays). */
+  relays: RelayReservationInfo[]
+  upnp: UpnpInfo
+  /** One entry per open libp2p connection. */
+  connections: ReachConnection[]
+}
+
+export interface RelayReservationInfo {
+  /** The relay's peer ID. */
+  peerId: string
+  /** A circle member's name for the relay, when it is one. */
+  name?: string
+  /** The relay is one of this node's bootstrap peers. */
+  bootstrap: boolean
+  /** `kith`: a Kith node (relays Kith peers without limits); `public`: any other libp2p relay. */
+  kind: 'kith' | 'public'
+  /** Circuits through it are limited (libp2p's default 128 KiB / 2 min): true for `public`. */
+  limited: boolean
+  /** When the reservation runs out unless renewed (ISO 8601, UTC). */
+  expires: string
+  /** This node's addresses through the relay (/…/p2p/<relay>/p2p-circuit/p2p/<us>). */
+  addrs: string[]
+}
+
+export interface UpnpInfo {
+  /** A UPnP / NAT-PMP service runs on this node (opt-in); false: "off". */
+  enabled: boolean
+  /** External addresses the router mapped for us. */
+  mapped: string[]
+}
+
+export interface ReachConnection {
+  peerId: string
+  /** A circle member's name for the peer, when it is one. */
+  name?: string
+  /** The peer is one of this node's bootstrap peers. */
+  bootstrap: boolean
+  /**
+   * `direct`: a direct connection; `hole-punched`: a direct WebRTC connection set up over a relay;
+   * `friend-relay`: through a Kith node's relay; `public-relay`: through another libp2p relay.
+   */
+  path: ConnectionPath
+  /** The relay's peer ID (relayed and hole-punched connections). */
+  via?: string
+  /** A circle member's name for the relay, when it is one. */
+  viaName?: string
+  transport: ConnectionTransport
+  /** The connection has data or time limits (a limited relay circuit). */
+  limited: boolean
+  direction: 'inbound' | 'outbound'
+  /** The peer's address as libp2p sees it. Local API only: never logged, never on disk. */
+  remoteAddr: string
+  /** The path in words: "direct", "direct (hole punched)", "via Ben's node", "via a public relay (limited)". */
+  label: string
 }
 
 /** GET /peers */
@@ -177,6 +264,13 @@ export interface SettingsResponse {
   announce: string[]
   /** config.json's API address, host:port (takes effect at restart). */
   api: string
+  /** config.json's network, 'local' or 'amino' (takes effect at restart; the running one is in GET /status). */
+  network: NetworkMode
+  /**
+   * config.json's upnp: ask the home router (UPnP) to map the TCP listen port and announce the
+   * home's public IP (takes effect at restart; whether it runs is in GET /status, reachability.upnp).
+   */
+  upnp: boolean
   /** Absolute path of the repo. */
   repo: string
   /** The repo's keys are sealed with a passphrase. */
@@ -191,6 +285,10 @@ export interface SettingsRequest {
   uploadRate?: number
   downloadRate?: number
   chunkSize?: number
+  /** Written to config.json; takes effect when the node next starts. */
+  network?: NetworkMode
+  /** Written to config.json; takes effect when the node next starts. */
+  upnp?: boolean
 }
 
 /** POST /shares/unshare */

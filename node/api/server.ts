@@ -199,7 +199,7 @@ export class ApiServer {
     const [a, b, c] = parts
     if (parts.length === 1 && a === 'status') {
       if (method !== 'GET') allow('GET')
-      return [200, this.#status()]
+      return [200, await this.#status()]
     }
     if (parts.length === 1 && a === 'peers') {
       if (method !== 'GET') allow('GET')
@@ -244,8 +244,9 @@ export class ApiServer {
     throw new NotFoundError()
   }
 
-  #status (): StatusResponse {
+  async #status (): Promise<StatusResponse> {
     const s = this.#opts.backend.status()
+    const reachability = await this.#opts.backend.reachability()
     return {
       version: kithVersion(),
       pid: process.pid,
@@ -256,8 +257,10 @@ export class ApiServer {
       shares: s.shares,
       sessions: s.sessions,
       sealed: s.sealed,
+      network: s.network,
       downloads: this.#downloads.running,
-      seeds: this.#seeds.running
+      seeds: this.#seeds.running,
+      reachability
     }
   }
 
@@ -287,7 +290,7 @@ export class ApiServer {
       status.total = result.size
       status.chunks = status.totalChunks
       status.name = result.name
-      status.result = { path: result.path, name: result.name, size: result.size, sha256: result.sha256, manifest: result.manifest, publisher: result.publisher }
+      status.result = { path: result.path, name: result.name, size: result.size, sha256: result.sha256, manifest: result.manifest, publisher: result.publisher, seeders: result.seeders }
     })
   }
 

@@ -4,6 +4,7 @@
  */
 import { isAbsolute } from 'node:path'
 import { LIVE_CONFIG_FIELDS, configProblem, defaultConfig } from '../repo/format.js'
+import type { NetworkMode } from '../engine/constants.js'
 import { BadRequestError } from './errors.js'
 import { MAX_DOWNLOAD_BOOTSTRAP, type CircleAutoFetchRequest, type CircleCreateRequest, type CircleInviteRequest, type CircleJoinRequest, type CircleRemoveRequest, type DownloadRequest, type SeedRequest, type SettingsRequest, type ShareRequest, type UnshareRequest } from './schema.js'
 
@@ -82,8 +83,18 @@ export function parseCircleAutoFetch (body: unknown): CircleAutoFetchRequest {
 
 export function parseSettingsRequest (body: unknown): SettingsRequest {
   const o = object(body)
-  onlyKeys(o, [...LIVE_CONFIG_FIELDS])
+  onlyKeys(o, [...LIVE_CONFIG_FIELDS, 'network', 'upnp'])
   const req: SettingsRequest = {}
+  if (o.network !== undefined) {
+    const problem = configProblem({ ...defaultConfig(), network: o.network })
+    if (problem !== undefined) throw new BadRequestError(`"${problem.field}" must be ${problem.must}`)
+    req.network = o.network as NetworkMode
+  }
+  if (o.upnp !== undefined) {
+    const problem = configProblem({ ...defaultConfig(), upnp: o.upnp })
+    if (problem !== undefined) throw new BadRequestError(`"${problem.field}" must be ${problem.must}`)
+    req.upnp = o.upnp as boolean
+  }
   for (const k of LIVE_CONFIG_FIELDS) {
     if (o[k] === undefined) continue
     // The very check config.json gets when the repo opens (over valid defaults: only `k` can fail).
@@ -91,7 +102,7 @@ export function parseSettingsRequest (body: unknown): SettingsRequest {
     if (problem !== undefined) throw new BadRequestError(`"${problem.field}" must be ${problem.must}`)
     req[k] = o[k] as number
   }
-  if (Object.keys(req).length === 0) throw new BadRequestError(`nothing to change: set any of ${LIVE_CONFIG_FIELDS.map(k => `"${k}"`).join(', ')}`)
+  if (Object.keys(req).length === 0) throw new BadRequestError(`nothing to change: set any of ${[...LIVE_CONFIG_FIELDS, 'network', 'upnp'].map(k => `"${k}"`).join(', ')}`)
   return req
 }
 

@@ -37,6 +37,9 @@ export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 
 const listen: OptionSpec = { type: 'string', multiple: true, arg: '<multiaddr>', help: 'listen on this address (repeatable; default from the repo config)' }
 const announce: OptionSpec = { type: 'string', multiple: true, arg: '<multiaddr>', help: 'also announce this address to peers and in links, e.g. a router\'s public address with a forwarded port, /ip4/203.0.113.7/tcp/4001 (repeatable; default from the repo config\'s "announce")' }
+const network: OptionSpec = { type: 'string', arg: '<local|amino>', help: 'which network to join: local (the LAN and friends\' nodes, the default) or amino (also the public IPFS Amino DHT, so friends anywhere find this node; docs/NETWORK.md). Default from the repo config\'s "network"' }
+const stun: OptionSpec = { type: 'string', multiple: true, arg: '<host:port>', help: 'STUN server for WebRTC hole punching (repeatable; default from the repo config\'s "stun"; without one, friends\' public Kith nodes answer STUN, never a third party\'s server)' }
+const upnp: OptionSpec = { type: 'boolean', help: 'ask the home router (UPnP) to forward this node\'s TCP port, so friends dial it directly; off by default because it tells the router, and through the announced address every peer, your home\'s public IP (docs/NETWORK.md, UPnP). Default from the repo config\'s "upnp"' }
 const bootstrap: OptionSpec = { type: 'string', multiple: true, arg: '<multiaddr>', help: 'connect to this peer first, e.g. /ip4/1.2.3.4/tcp/4001/p2p/12D3… (repeatable; default from the repo config)' }
 
 export const COMMANDS: CommandSpec[] = [
@@ -45,14 +48,18 @@ export const COMMANDS: CommandSpec[] = [
     summary: 'create the repo and this node\'s identity (idempotent)',
     args: [],
     options: {
-      passphrase: { type: 'boolean', help: 'seal the repo\'s keys with a passphrase (asked twice on a terminal, or $KITH_PASSPHRASE); also seals an existing repo' }
+      passphrase: { type: 'boolean', help: 'seal the repo\'s keys with a passphrase (asked twice on a terminal, or $KITH_PASSPHRASE); also seals an existing repo' },
+      network: { ...network, help: 'set the repo config\'s "network": local (the default) or amino (the public IPFS Amino DHT; docs/NETWORK.md)' },
+      upnp: { ...upnp, help: 'set the repo config\'s "upnp" to true: ask the home router (UPnP) to forward the TCP port; it tells the router, and every peer, your home\'s public IP (docs/NETWORK.md; turn it off in Settings or config.json)' }
     },
     description: [
       'Creates the repo (default ~/.kith) with a new Ed25519 identity, an API token and the default',
       'config. Running it again changes nothing. `kith daemon`, `kith share`, `kith get`, `kith seed` and',
-      '`kith circle create`/`join` create the repo themselves if it is missing, so this step is optional.'
+      '`kith circle create`/`join` create the repo themselves if it is missing, so this step is optional.',
+      '`--network amino` puts the node on the public network from then on (also on an existing repo);',
+      '`--upnp` has it ask the home router to forward its TCP port from then on.'
     ],
-    examples: ['kith init', 'kith init --passphrase', 'KITH_PASSPHRASE=… kith init --passphrase --repo /srv/kith --json']
+    examples: ['kith init', 'kith init --network amino', 'kith init --upnp', 'kith init --passphrase', 'KITH_PASSPHRASE=… kith init --passphrase --repo /srv/kith --json']
   },
   {
     name: 'daemon',
@@ -62,6 +69,9 @@ export const COMMANDS: CommandSpec[] = [
       listen,
       announce,
       bootstrap,
+      network,
+      stun,
+      upnp,
       api: { type: 'string', arg: '<host:port>', help: 'local API address, loopback only (default from the repo config, 127.0.0.1:5870; port 0 picks a free port)' }
     },
     description: [
@@ -70,12 +80,16 @@ export const COMMANDS: CommandSpec[] = [
       'the other commands work through it. Creates the repo if missing. Prints the peer ID, the',
       'addresses it announces, the API URL and the web UI URL (with --json: one line',
       '{"peerId","addrs","api","ui"}). A public address it listens on is announced at once; add others',
-      '(a forwarded port on a home router, say) with --announce or "announce" in the repo config.'
+      '(a forwarded port on a home router, say) with --announce or "announce" in the repo config.',
+      'With --upnp (or "upnp": true) it asks the home router to forward its TCP port by UPnP and',
+      'announces the router\'s public address: your home\'s public IP, to every peer. Off by default.'
     ],
     examples: [
       'kith daemon',
       'kith daemon --listen /ip4/0.0.0.0/tcp/4001 --bootstrap /dns4/friend.example/tcp/4001/p2p/12D3…',
       'kith daemon --listen /ip4/0.0.0.0/tcp/4001 --announce /ip4/203.0.113.7/tcp/4001',
+      'kith daemon --network amino',
+      'kith daemon --upnp',
       'kith daemon --api 127.0.0.1:0 --json'
     ]
   },
@@ -88,7 +102,10 @@ export const COMMANDS: CommandSpec[] = [
       circle: { type: 'string', arg: '<name>', help: 'also post the link into this circle\'s feed (encrypted under the circle key)' },
       listen,
       announce,
-      bootstrap
+      bootstrap,
+      network,
+      stun,
+      upnp
     },
     description: [
       'Chunks, encrypts and publishes the file or folder, and prints its link (and a QR code on a',
@@ -96,7 +113,7 @@ export const COMMANDS: CommandSpec[] = [
       'seeding it, and the command returns. Without one, this command runs a node itself and seeds in',
       'the foreground until Ctrl-C. Anyone with the link can download and decrypt the share.'
     ],
-    examples: ['kith share ~/Videos/holiday.mp4', 'kith share ./album --chunk-size 4M', 'kith share report.pdf --json', 'kith share ./photos --circle friends']
+    examples: ['kith share ~/Videos/holiday.mp4', 'kith share ~/Videos/holiday.mp4 --network amino', 'kith share ./album --chunk-size 4M', 'kith share report.pdf --json', 'kith share ./photos --circle friends']
   },
   {
     name: 'get',
@@ -107,7 +124,10 @@ export const COMMANDS: CommandSpec[] = [
       timeout: { type: 'string', arg: '<seconds>', help: 'give up when no peer makes progress for this long (default 60)' },
       bootstrap,
       listen: { ...listen, help: 'listen address of the temporary node (default /ip4/127.0.0.1/tcp/0)' },
-      announce
+      announce,
+      network,
+      stun,
+      upnp
     },
     description: [
       'Finds seeders, downloads from all of them at once, verifies every chunk, and writes',
@@ -115,7 +135,7 @@ export const COMMANDS: CommandSpec[] = [
       'Uses the daemon when one runs for the repo (it then keeps seeding the download); otherwise',
       'runs a temporary node. Shows a progress bar on a terminal. Quote the link in your shell.'
     ],
-    examples: ['kith get \'kith:aea2b…\'', 'kith get \'kith:aea2b…\' -o ~/Downloads --timeout 300', 'kith get \'kith:aea2b…\' --json']
+    examples: ['kith get \'kith:aea2b…\'', 'kith get \'kith:aea2b…\' --network amino', 'kith get \'kith:aea2b…\' -o ~/Downloads --timeout 300', 'kith get \'kith:aea2b…\' --json']
   },
   {
     name: 'seed',
@@ -125,7 +145,10 @@ export const COMMANDS: CommandSpec[] = [
       timeout: { type: 'string', arg: '<seconds>', help: 'give up when no peer makes progress for this long (default 60)' },
       bootstrap,
       listen: { ...listen, help: 'listen address when no daemon runs (default from the repo config)' },
-      announce
+      announce,
+      network,
+      stun,
+      upnp
     },
     description: [
       'Fetches every encrypted chunk of a share into the repo, checking each against the manifest,',
@@ -252,6 +275,9 @@ export interface Flags {
   listen?: string[]
   announce?: string[]
   bootstrap?: string[]
+  network?: string
+  stun?: string[]
+  upnp?: boolean
   api?: string
   'chunk-size'?: string
   output?: string

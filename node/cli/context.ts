@@ -2,8 +2,11 @@
  * What every command gets (the parsed line, the repo path, the output), and the helpers they
  * share: opening the repo, finding the daemon, validating addresses, waiting for Ctrl-C.
  */
+import { isStunServer } from '../repo/format.js'
 import { multiaddr } from '@multiformats/multiaddr'
 import { sleep } from '../engine/abort.js'
+import { NETWORKS, type NetworkMode } from '../engine/constants.js'
+import { isNetwork } from '../repo/format.js'
 import { DOWNLOAD_POLL_MS, type ApiError } from '../api/schema.js'
 import { connectDaemon, type DaemonConnection } from '../api/client.js'
 import { RemoteError } from '../api/errors.js'
@@ -44,6 +47,14 @@ export async function findDaemon (ctx: Context): Promise<DaemonConnection | unde
   return await connectDaemon(ctx.repoDir)
 }
 
+/** `--network`: 'local' or 'amino'; undefined when not given. */
+export function networkFlag (ctx: Context): NetworkMode | undefined {
+  const v = ctx.flags.network
+  if (v === undefined) return undefined
+  if (!isNetwork(v)) throw new UsageError(`--network must be ${NETWORKS.map(n => `"${n}"`).join(' or ')}`, ctx.command.name)
+  return v
+}
+
 /** Validates multiaddr flags; undefined when the flag was not given. */
 export function multiaddrFlag (ctx: Context, name: 'listen' | 'announce' | 'bootstrap'): string[] | undefined {
   const list = ctx.flags[name]
@@ -54,6 +65,21 @@ export function multiaddrFlag (ctx: Context, name: 'listen' | 'announce' | 'boot
     } catch {
       throw new UsageError(`--${name}: "${a}" is not a multiaddr (e.g. /ip4/127.0.0.1/tcp/4001)`, ctx.command.name)
     }
+  }
+  return list
+}
+
+/** `--upnp`: true when given; undefined otherwise (the repo config decides). */
+export function upnpFlag (ctx: Context): true | undefined {
+  return ctx.flags.upnp === true ? true : undefined
+}
+
+/** Validates `--stun host:port` flags; undefined when none was given. */
+export function stunFlag (ctx: Context): string[] | undefined {
+  const list = ctx.flags.stun
+  if (list === undefined || list.length === 0) return undefined
+  for (const s of list) {
+    if (!isStunServer(s)) throw new UsageError(`--stun: "${s}" is not host:port (e.g. stun.example.org:3478)`, ctx.command.name)
   }
   return list
 }

@@ -2,7 +2,7 @@
 import { Daemon } from '../daemon.js'
 import { parseApiAddress } from '../api/server.js'
 import { UsageError } from './errors.js'
-import { bounded, multiaddrFlag, untilAborted, type Context } from './context.js'
+import { bounded, multiaddrFlag, networkFlag, stunFlag, untilAborted, upnpFlag, type Context } from './context.js'
 import { catchTermination } from './signals.js'
 import { passphraseSource } from './passphrase.js'
 
@@ -12,7 +12,10 @@ const SHUTDOWN_MS = 10_000
 export async function daemon (ctx: Context): Promise<number> {
   const listen = multiaddrFlag(ctx, 'listen')
   const announce = multiaddrFlag(ctx, 'announce')
+  const stun = stunFlag(ctx)
   const bootstrap = multiaddrFlag(ctx, 'bootstrap')
+  const network = networkFlag(ctx)
+  const upnp = upnpFlag(ctx)
   if (ctx.flags.api !== undefined) {
     try {
       parseApiAddress(ctx.flags.api)
@@ -24,7 +27,7 @@ export async function daemon (ctx: Context): Promise<number> {
   const term = catchTermination()
   try {
     const staticRoot = await webRoot()
-    const starting = Daemon.start({ repoDir: ctx.repoDir, listen, announce, bootstrap, api: ctx.flags.api, passphrase: passphraseSource(process.env), ...(staticRoot !== undefined ? { staticRoot } : {}) })
+    const starting = Daemon.start({ repoDir: ctx.repoDir, listen, announce, bootstrap, network, stun, upnp, api: ctx.flags.api, passphrase: passphraseSource(process.env), ...(staticRoot !== undefined ? { staticRoot } : {}) })
     let d: Daemon
     try {
       d = await untilAborted(starting, term.signal)
@@ -39,6 +42,8 @@ export async function daemon (ctx: Context): Promise<number> {
     ctx.out.result({ peerId: status.peerId, addrs: status.addrs, api: d.url, ...(ui !== undefined ? { ui } : {}) })
     ctx.out.line(`kith daemon running for ${ctx.repoDir}`)
     ctx.out.line(`peer ID   ${status.peerId}`)
+    ctx.out.line(`network   ${status.network === 'amino' ? 'amino (the public IPFS Amino DHT, and local)' : 'local (LAN and friends\' nodes)'}`)
+    if (d.node.libp2p.services.upnp !== undefined) ctx.out.line('UPnP      on: asking the home router to forward the TCP port (kith status shows the mapping)')
     ctx.out.line('listening on')
     for (const a of status.addrs) ctx.out.line(`  ${a}`)
     ctx.out.line(`API       ${d.url}`)

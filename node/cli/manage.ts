@@ -5,7 +5,7 @@
  */
 import { manifestIdOf } from '../../protocol/link.js'
 import { ShareNotFoundError } from '../api/errors.js'
-import type { ShareInfo } from '../api/schema.js'
+import type { NatBasis, ReachabilityReport, ShareInfo } from '../api/schema.js'
 import { bestBackend } from '../crypto/native.js'
 import { forgetShare } from '../share/unshare.js'
 import { shareInfo } from '../share/share-info.js'
@@ -75,11 +75,39 @@ export async function status (ctx: Context): Promise<number> {
   ctx.out.line(`peer ID      ${s.peerId}`)
   ctx.out.line(`repo         ${ctx.repoDir}`)
   ctx.out.line(`API          ${s.api} (pid ${s.pid}, kith ${s.version})`)
+  ctx.out.line(`network      ${s.network === 'amino' ? 'amino (the public IPFS Amino DHT, and local)' : 'local (LAN and friends\' nodes only)'}`)
   ctx.out.line(`addresses    ${s.addrs[0] ?? '(none)'}`)
   for (const a of s.addrs.slice(1)) ctx.out.line(`             ${a}`)
   ctx.out.line(`connections  ${s.connections}`)
   ctx.out.line(`shares       ${s.shares} served, ${s.sessions} swarm session${s.sessions === 1 ? '' : 's'}`)
   ctx.out.line(`downloads    ${s.downloads} running`)
   if (s.seeds > 0) ctx.out.line(`blind seeds  ${s.seeds} fetching`)
+  for (const line of reachabilityLines(s.reachability)) ctx.out.line(line)
   return 0
+}
+
+const NAT_BASIS: Record<NatBasis, string> = {
+  bound: 'it listens on a public address',
+  announced: 'an address given with --announce',
+  confirmed: 'a peer confirmed its address',
+  observed: 'peers see it at an address it does not have',
+  'private-source': 'it reaches the internet from a private address',
+  none: 'no peer on the internet seen yet'
+}
+
+/** The reachability report (docs/NETWORK.md), as `kith status` prints it. */
+function reachabilityLines (r: ReachabilityReport): string[] {
+  const short = (id: string): string => `…${id.slice(-8)}`
+  const who = (id: string, name: string | undefined, bootstrap: boolean): string => name !== undefined ? `${name} (${short(id)})` : `${short(id)}${bootstrap ? ' (bootstrap peer)' : ''}`
+  const out = [`NAT          ${r.nat} (${NAT_BASIS[r.natBasis]})`]
+  for (const a of r.publicAddrs) out.push(`             ${a}`)
+  if (r.relays.length === 0) out.push('relays       no reservations')
+  for (const [i, x] of r.relays.entries()) {
+    out.push(`${i === 0 ? 'relays       ' : '             '}${who(x.peerId, x.name, x.bootstrap)} · ${x.kind === 'kith' ? 'Kith node (unlimited)' : 'public relay (limited)'} · until ${x.expires}`)
+  }
+  out.push(`UPnP         ${!r.upnp.enabled ? 'off' : r.upnp.mapped.length === 0 ? 'on, no mapping yet' : `mapped ${r.upnp.mapped.join(' ')}`}`)
+  if (r.connections.length > 0) {
+    out.push(table(['PEER', 'PATH', 'TRANSPORT', 'ADDRESS'], r.connections.map(c => [who(c.peerId, c.name, c.bootstrap), c.label, c.transport, c.remoteAddr])))
+  }
+  return out
 }

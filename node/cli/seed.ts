@@ -15,7 +15,7 @@ import { KithNode } from '../node.js'
 import type { SeedResult } from '../engine/seed.js'
 import { parseSeconds } from './args.js'
 import { catchTermination, type Termination } from './signals.js'
-import { findDaemon, followJob, multiaddrFlag, openRepo, shutDown, type Context } from './context.js'
+import { findDaemon, followJob, multiaddrFlag, networkFlag, stunFlag, upnpFlag, openRepo, shutDown, type Context } from './context.js'
 import { formatBytes } from './output.js'
 import { ProgressLine } from './progress.js'
 import { qrString } from './qr.js'
@@ -38,14 +38,17 @@ export async function seed (ctx: Context): Promise<number> {
   const timeoutSeconds = ctx.flags.timeout !== undefined ? parseSeconds(ctx.flags.timeout, 'timeout', 'seed') : DEFAULT_GET_TIMEOUT_MS / 1000
   const listen = multiaddrFlag(ctx, 'listen')
   const announce = multiaddrFlag(ctx, 'announce')
+  const stun = stunFlag(ctx)
+  const upnp = upnpFlag(ctx)
   const bootstrap = multiaddrFlag(ctx, 'bootstrap')
+  const network = networkFlag(ctx)
 
   const progress = new ProgressLine(ctx.out.streams.stderr)
   const term = catchTermination()
   try {
     const daemon = await findDaemon(ctx)
     if (daemon !== undefined) {
-      if (listen !== undefined || announce !== undefined) ctx.out.note('note: --listen/--announce do not apply: the running daemon\'s node seeds this')
+      if (listen !== undefined || announce !== undefined || network !== undefined || upnp !== undefined) ctx.out.note('note: --listen/--announce/--network/--upnp do not apply: the running daemon\'s node seeds this')
       const result = await viaDaemon(daemon, { link: linkText, timeoutSeconds, ...(bootstrap !== undefined ? { bootstrap } : {}) }, progress, term)
       progress.clear()
       printResult(ctx, result)
@@ -56,7 +59,7 @@ export async function seed (ctx: Context): Promise<number> {
     const repo = await openRepo(ctx.repoDir, true)
     let node: KithNode | undefined
     try {
-      node = await KithNode.start({ repo, listen, announce, bootstrap })
+      node = await KithNode.start({ repo, listen, announce, bootstrap, network, stun, upnp })
       const p = initialProgress()
       p.name = LABEL
       const ticker = setInterval(() => { progress.download(p) }, 500)

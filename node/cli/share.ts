@@ -4,12 +4,14 @@
  * foreground until SIGINT/SIGTERM (like `croc send`).
  */
 import { resolve } from 'node:path'
+import { isPrivate } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
 import type { ShareInfo } from '../api/schema.js'
 import { KithNode } from '../node.js'
 import type { ShareOptions } from '../engine/publish.js'
 import { parseChunkSize } from './args.js'
 import { catchTermination } from './signals.js'
-import { findDaemon, multiaddrFlag, openRepo, shutDown, untilAborted, type Context } from './context.js'
+import { findDaemon, multiaddrFlag, networkFlag, stunFlag, upnpFlag, openRepo, shutDown, untilAborted, type Context } from './context.js'
 import { ProgressLine } from './progress.js'
 import { qrString } from './qr.js'
 
@@ -20,13 +22,16 @@ export async function share (ctx: Context): Promise<number> {
   const chunkSize = ctx.flags['chunk-size'] !== undefined ? parseChunkSize(ctx.flags['chunk-size'], 'share') : undefined
   const listen = multiaddrFlag(ctx, 'listen')
   const announce = multiaddrFlag(ctx, 'announce')
+  const stun = stunFlag(ctx)
+  const upnp = upnpFlag(ctx)
   const bootstrap = multiaddrFlag(ctx, 'bootstrap')
+  const network = networkFlag(ctx)
   const circle = ctx.flags.circle
 
   const term = catchTermination()
   const daemon = await findDaemon(ctx).catch((err: unknown) => { term.dispose(); throw err })
   if (daemon !== undefined) {
-    if (listen !== undefined || announce !== undefined || bootstrap !== undefined) ctx.out.note('note: --listen/--announce/--bootstrap do not apply: the running daemon\'s node shares this')
+    if (listen !== undefined || announce !== undefined || bootstrap !== undefined || network !== undefined || upnp !== undefined) ctx.out.note('note: --listen/--announce/--bootstrap/--network/--upnp do not apply: the running daemon\'s node shares this')
     const progress = new ProgressLine(ctx.out.streams.stderr)
     progress.message('encrypting and publishing through the daemon…')
     let info: ShareInfo
@@ -38,6 +43,8 @@ export async function share (ctx: Context): Promise<number> {
       term.dispose()
     }
     await printShare(ctx, info)
+    const status = await daemon.client.status().catch(() => undefined)
+    if (status !== undefined) reachabilityNote(ctx, status.network, status.addrs)
     ctx.out.note(`the daemon (${daemon.info.api}) keeps seeding it; \`kith unshare <link>\` stops it`)
     return 0
   }
@@ -46,7 +53,7 @@ export async function share (ctx: Context): Promise<number> {
   let node: KithNode | undefined
   const progress = new ProgressLine(ctx.out.streams.stderr)
   try {
-    node = await KithNode.start({ repo, listen, announce, bootstrap })
+    node = await KithNode.start({ repo, listen, announce, bootstrap, network, stun, upnp })
     const opts = {
       ...(chunkSize !== undefined ? { chunkSize } : {}),
       signal: term.signal,
@@ -59,6 +66,7 @@ export async function share (ctx: Context): Promise<number> {
     progress.clear()
     await printShare(ctx, info)
     ctx.out.note(`seeding from ${node.addrs().join(' ') || '(no listen address)'}`)
+    reachabilityNote(ctx, node.network, node.addrs())
     ctx.out.note('seeding; press Ctrl-C to stop')
     await term.received
     return 0
@@ -67,6 +75,18 @@ export async function share (ctx: Context): Promise<number> {
     term.dispose()
     await shutDown(node, repo, SHUTDOWN_MS)
   }
+}
+
+/**
+ * On a terminal: a `local` node with no public address (none it binds, announces or relays
+ * through) is reachable from its LAN and its circle's nodes only; say so, and how to fix it.
+ */
+function reachabilityNote (ctx: Context, network: string, addrs: string[]): void {
+  if (ctx.out.json || !ctx.out.stdoutTTY || network !== 'local') return
+  const reachable = addrs.some(a => { try { return isPrivate(multiaddr(a)) === false } catch { return false } })
+  if (reachable) return
+  ctx.out.note('note: this node is on the local network only and has no public address: friends outside your LAN (and not on your circle\'s nodes) will not reach it.')
+  ctx.out.note('      To fix that, share with --network amino (joins the public IPFS network), or forward a port on your router and pass --announce /ip4/<public address>/tcp/<port> (docs/NETWORK.md).')
 }
 
 async function printShare (ctx: Context, info: ShareInfo): Promise<void> {

@@ -5,10 +5,19 @@
  * ANNOUNCE_RETRY_MS when it failed. A node with no connections does not query at all (the query
  * would wait for peers until its deadline): the first peer that connects triggers every
  * announcement still owed (`peerConnected`).
+ *
+ * In amino mode (the libp2p node has an `amino` service, node/libp2p/amino.ts) each announcement
+ * also provides the share's current epoch key on the public Amino DHT (protocol/amino-key.ts):
+ * again every AMINO_REPROVIDE_MS, and at once when the epoch rolls over (the next announcement is
+ * scheduled for just after UTC midnight), when the previous epoch's key stops being re-provided.
+ * Nothing else of the share goes to Amino: not the manifest, not the discovery key.
  */
 import type { Libp2p, Logger } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
+import type { CID } from 'multiformats/cid'
+import { AMINO_EPOCH_SECONDS, aminoEpoch, aminoProviderKey } from '../../protocol/amino-key.js'
 import { scope } from './abort.js'
+import { AMINO_REPROVIDE_MS, AMINO_ROLLOVER_DELAY_MS } from './constants.js'
 import { provide, putManifest } from './dht.js'
 import type { ShareState } from './share/share-state.js'
 
@@ -19,21 +28,28 @@ export const ANNOUNCE_RETRY_MS = 15 * 1000
 /** How long one announcement (record put + provide) may take. */
 const ANNOUNCE_TIMEOUT_MS = 30_000
 
+/** A libp2p node with Kith's DHT, and in amino mode the Amino DHT. */
+export type AnnouncerLibp2p = Libp2p<{ dht: KadDHT, amino?: KadDHT }>
+
 export class Announcer {
-  readonly #libp2p: Libp2p<{ dht: KadDHT }>
+  readonly #libp2p: AnnouncerLibp2p
   readonly #log: Logger
   /** Whether `state` is still served: an announcement of a share no longer served is dropped. */
   readonly #current: (state: ShareState) => boolean
   readonly #timers = new Map<ShareState, ReturnType<typeof setTimeout>>()
   /** Shares whose last announcement failed or could not be tried (no peers). */
   readonly #owed = new Set<ShareState>()
+  /** Per share, the Amino epoch key it was last provided under, and when (amino mode). */
+  readonly #amino = new Map<ShareState, { epoch: number, key: CID, at: number }>()
+  readonly #now: () => number
   #soon: ReturnType<typeof setTimeout> | undefined
   #stopped = false
 
-  constructor (libp2p: Libp2p<{ dht: KadDHT }>, log: Logger, current: (state: ShareState) => boolean) {
+  constructor (libp2p: AnnouncerLibp2p, log: Logger, current: (state: ShareState) => boolean, opts: { now?: () => number } = {}) {
     this.#libp2p = libp2p
     this.#log = log
     this.#current = current
+    this.#now = opts.now ?? Date.now
   }
 
   /** Puts the root into the DHT and provides under the discovery key; retries until it works. */
@@ -45,25 +61,68 @@ export class Announcer {
       return false
     }
     const guard = scope(ANNOUNCE_TIMEOUT_MS, signal)
-    let ok = true
-    try {
-      if (state.root !== undefined) await putManifest(this.#libp2p, state.rootCid, state.root, { signal: guard.signal })
-    } catch (err) {
-      ok = false
-      this.#log('could not put manifest into the DHT: %s', (err as Error).name)
+    const kith = async (): Promise<boolean> => {
+      let ok = true
+      try {
+        if (state.root !== undefined) await putManifest(this.#libp2p, state.rootCid, state.root, { signal: guard.signal })
+      } catch (err) {
+        ok = false
+        this.#log('could not put manifest into the DHT: %s', (err as Error).name)
+      }
+      try {
+        await provide(this.#libp2p, state.keys.discoveryCid, { signal: guard.signal })
+      } catch (err) {
+        ok = false
+        this.#log('could not announce as provider: %s', (err as Error).name)
+      }
+      return ok
     }
+    const amino = async (): Promise<boolean> => {
+      try {
+        await this.#provideOnAmino(state, guard.signal)
+        return true
+      } catch (err) {
+        this.#log('could not announce as provider on Amino: %s', (err as Error).name)
+        return false
+      }
+    }
+    let ok: boolean
     try {
-      await provide(this.#libp2p, state.keys.discoveryCid, { signal: guard.signal })
-    } catch (err) {
-      ok = false
-      this.#log('could not announce as provider: %s', (err as Error).name)
+      const [k, a] = await Promise.all([kith(), amino()])
+      ok = k && a
     } finally {
       guard.clear()
     }
     if (ok) this.#owed.delete(state)
     else this.#owed.add(state)
-    this.#schedule(state, ok ? REANNOUNCE_MS : ANNOUNCE_RETRY_MS)
+    this.#schedule(state, ok ? this.#nextAnnouncementMs() : ANNOUNCE_RETRY_MS)
     return ok
+  }
+
+  /**
+   * Amino mode: provides the share's current epoch key unless it was provided within
+   * AMINO_REPROVIDE_MS; at an epoch rollover, then stops re-providing the previous epoch's key.
+   */
+  async #provideOnAmino (state: ShareState, signal: AbortSignal): Promise<void> {
+    const dht = this.#libp2p.services.amino
+    if (dht === undefined) return
+    const now = this.#now()
+    const epoch = aminoEpoch(now)
+    const last = this.#amino.get(state)
+    if (last !== undefined && last.epoch === epoch && now - last.at < AMINO_REPROVIDE_MS) return
+    const key = aminoProviderKey(state.keys.discovery, epoch)
+    for await (const _ of dht.provide(key, { signal })) { /* drain */ }
+    this.#log('provided on Amino for epoch %d', epoch)
+    this.#amino.set(state, { epoch, key, at: now })
+    if (last !== undefined && last.epoch !== epoch) await dht.cancelReprovide(last.key).catch(() => {})
+  }
+
+  /** REANNOUNCE_MS, or sooner in amino mode: just after the next epoch begins. */
+  #nextAnnouncementMs (): number {
+    if (this.#libp2p.services.amino === undefined) return REANNOUNCE_MS
+    const now = this.#now()
+    const nextEpochAt = (aminoEpoch(now) + 1) * AMINO_EPOCH_SECONDS * 1000
+    return Math.max(1000, Math.min(REANNOUNCE_MS, nextEpochAt - now + AMINO_ROLLOVER_DELAY_MS))
   }
 
   /** A peer connected: announce what is owed (soon, once for a burst of connections). */
@@ -78,9 +137,23 @@ export class Announcer {
     }, 500)
   }
 
+  /**
+   * This node's dialable addresses changed (a relay reservation gained or lost, a public address
+   * confirmed): announce every share now, so the provider records' addresses are the new ones.
+   */
+  reannounceAll (): void {
+    if (this.#stopped) return
+    for (const state of new Set([...this.#timers.keys(), ...this.#owed])) {
+      if (this.#current(state)) void this.announce(state).catch(() => {})
+    }
+  }
+
   /** No more announcements of `state` (unshared). */
   forget (state: ShareState): void {
     this.#owed.delete(state)
+    const amino = this.#amino.get(state)
+    this.#amino.delete(state)
+    if (amino !== undefined) void this.#libp2p.services.amino?.cancelReprovide(amino.key).catch(() => {})
     const t = this.#timers.get(state)
     if (t !== undefined) clearTimeout(t)
     this.#timers.delete(state)

@@ -20,6 +20,8 @@ export const DEFAULT_API = '127.0.0.1:5870'
 export const MAX_CONNECTIONS = 300
 /** Inbound handshakes in progress at once (libp2p default 10): bounds memory and CPU under a connection flood. */
 export const MAX_INCOMING_PENDING = 20
+/** Of those, how many one IP address may hold (node/libp2p/connection-cap.ts): sockets that never speak hold a slot for the upgrade timeout. */
+export const MAX_INCOMING_PENDING_PER_HOST = 4
 /** New inbound connections per second from one IP before refusal (libp2p default 5): friends behind one NAT reconnect at once. */
 export const INBOUND_CONNECTION_THRESHOLD = 10
 /** Dials in flight at once (libp2p's Node default 100): a DHT walk dials in bursts; half bounds sockets and handshake CPU. */
@@ -129,3 +131,20 @@ export const DISCOVERY_BACKOFF_MAX_MS = 120_000
 export const DISCOVERY_MAX_QUEUED = 256
 /** Providers whose failures one fetch remembers, at most (oldest forgotten first): a Sybil flood cannot grow it without bound. */
 export const DISCOVERY_MAX_REMEMBERED = 1024
+
+/**
+ * The networks a node can be on (`--network`, config.json's "network", docs/NETWORK.md):
+ * 'local' (the default): the LAN, friends' nodes and whatever the user bootstraps by hand, through
+ * Kith's own DHT; 'amino': that too, plus provider records on the public IPFS Amino DHT.
+ */
+export const NETWORKS = ['local', 'amino'] as const
+export type NetworkMode = typeof NETWORKS[number]
+export const DEFAULT_NETWORK: NetworkMode = 'local'
+/**
+ * An Amino provider record is re-provided this often within one epoch (records live 48 h on
+ * Amino servers; Kubo re-provides every 22 h). At each epoch rollover the new key is provided at
+ * once, whatever this says.
+ */
+export const AMINO_REPROVIDE_MS = 12 * 60 * 60 * 1000
+/** How long after the epoch boundary (UTC midnight) the new epoch key is provided: spreads the load a little. */
+export const AMINO_ROLLOVER_DELAY_MS = 60_000

@@ -3,16 +3,20 @@
  * through the DHT, where blocks live and which crypto runs. Node (node/node.ts) and the browser
  * (web/main.ts) each build theirs here; the download, publish and seed flows take it.
  */
-import type { Libp2p, Logger } from '@libp2p/interface'
+import type { Libp2p, Logger, PeerId } from '@libp2p/interface'
+import type { KadDHT } from '@libp2p/kad-dht'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { CID } from 'multiformats/cid'
 import type { CryptoBackend } from '../../protocol/crypto.js'
 import { findProviders, getManifest, provide, type WithDht } from './dht.js'
-import type { Discovery, NodeContext } from './get.js'
+import type { Discovery } from './discovery.js'
+import type { NodeContext } from './get.js'
 import type { ChunkCryptoFactory } from './share/chunk-crypto.js'
 import type { BlockStore } from './share/share-state.js'
 import type { Swarm } from './swarm/service.js'
 
-/** A libp2p node with the services the engine uses. */
-export type EngineLibp2p = Libp2p<{ swarm: Swarm }> & WithDht
+/** A libp2p node with the services the engine uses (`amino` only in amino mode). */
+export type EngineLibp2p = Libp2p<{ swarm: Swarm, amino?: KadDHT }> & WithDht
 
 export interface EngineContextInit {
   blocks: BlockStore
@@ -24,12 +28,30 @@ export interface EngineContextInit {
   privateHints?: boolean
 }
 
-/** Discovery through the node's Kith DHT: manifest roots and provider records. */
-export function dhtDiscovery (node: WithDht): Discovery {
+/**
+ * Discovery through the node's Kith DHT (manifest roots and provider records), and in amino mode
+ * provider lookups on the Amino DHT too (epoch keys only, node/engine/discovery.ts).
+ */
+export function dhtDiscovery (node: WithDht & Libp2p<{ amino?: KadDHT }>): Discovery {
+  const amino = node.services.amino
   return {
     getRoot: async (cid, signal) => await getManifest(node, cid, { signal }),
     findProviders: (cid, signal) => findProviders(node, cid, { signal }),
-    provide: async (cid, signal) => { await provide(node, cid, { signal }) }
+    provide: async (cid, signal) => { await provide(node, cid, { signal }) },
+    ...(amino !== undefined ? { findAminoProviders: (key: CID, signal: AbortSignal) => aminoProviders(amino, node.peerId, key, signal) } : {})
+  }
+}
+
+/** Providers of `key` on the Amino DHT, de-duplicated, never this node. */
+async function * aminoProviders (dht: KadDHT, self: PeerId, key: CID, signal: AbortSignal): AsyncGenerator<{ id: PeerId, multiaddrs: Multiaddr[] }> {
+  const seen = new Set<string>([self.toString()])
+  for await (const evt of dht.findProviders(key, { signal })) {
+    if (evt.name !== 'PROVIDER') continue
+    for (const p of evt.providers) {
+      if (seen.has(p.id.toString())) continue
+      seen.add(p.id.toString())
+      yield { id: p.id, multiaddrs: p.multiaddrs }
+    }
   }
 }
 

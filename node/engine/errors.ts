@@ -73,3 +73,15 @@ export class PublisherMismatchError extends KithError {
     super(`the share was published by ${actual}, not by ${expected} who posted it`)
   }
 }
+
+/**
+ * The only path to a seeder is a limited relay (a public circuit relay: Kubo's and Helia's cut a
+ * circuit after 128 KiB or 2 minutes, so the swarm never moves data over one) and no direct
+ * connection came up through it (WebRTC hole punching failed: both NATs randomise ports, say),
+ * and no friend's Kith node relays between us. Exit 5 like "no seeders" (docs/NETWORK.md).
+ */
+export class NoPathError extends KithError {
+  static override name = 'NoPathError'
+  static override category: ErrorCategory = 'unavailable'
+  constructor (message = 'no direct path and no friend relay: the seeders found are reachable only through a public relay, and hole punching failed') { super(message) }
+}

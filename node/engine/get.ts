@@ -6,10 +6,6 @@
  * have-map survive a killed process, and a restart re-verifies what is on disk before trusting it.
  * While downloading (and after, in a daemon), the node serves the chunks it holds.
  */
-import type { PeerId } from '@libp2p/interface'
-import { peerIdFromString } from '@libp2p/peer-id'
-import { isPrivate } from '@libp2p/utils'
-import { isMultiaddr, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { CustomProgressEvent } from 'progress-events'
 import { Bitfield } from '../../protocol/bitfield.js'
 import { constantTimeEqual, hexOf } from '../../protocol/bytes.js'
@@ -20,22 +16,17 @@ import type { ShareLink } from '../../protocol/link.js'
 import { chunkPlaintextLength, locateChunk, type ManifestMeta } from '../../protocol/manifest.js'
 import { completeManifest, fetchFromPeers, type FetchedManifest, type ManifestFetchContext } from './manifest-fetch.js'
 import { sleep } from './abort.js'
-import { PublisherMismatchError } from './errors.js'
+import { NoPathError, PublisherMismatchError } from './errors.js'
 import { peerIdOfKey } from './peer-id.js'
-import { DISCOVERY_BACKOFF_MAX_MS, DISCOVERY_BACKOFF_MS, DISCOVERY_MAX_QUEUED, DISCOVERY_MAX_REMEMBERED } from './constants.js'
+import { discoverPeers, DISCOVERY_INTERVALS_MS, type DiscoveryContext, type DiscoverySource } from './discovery.js'
 import { scope, type Scope } from './abort.js'
 import { inlineChunkCrypto, type ChunkCrypto, type ChunkCryptoFactory } from './share/chunk-crypto.js'
 import { ChunkScheduler } from './swarm/scheduler.js'
-import type { Swarm } from './swarm/service.js'
 import { ShareState, type BlockStore, type ChunkSource } from './share/share-state.js'
 import { PlaintextChunkSource } from './share/sources.js'
-import type { Logger } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 
 export const DEFAULT_GET_TIMEOUT_MS = 60_000
-const DISCOVERY_INTERVALS_MS = [0, 2_000, 5_000, 10_000, 20_000, 30_000]
-/** Swarm dials in flight at once per fetch: a few seeders suffice, and each dial holds a stream and a handshake. */
-const MAX_PARALLEL_DIALS = 8
 
 export class NoSeedersError extends KithError {
   static override name = 'NoSeedersError'
@@ -60,35 +51,12 @@ export class CorruptShareError extends KithError {
   constructor (options?: { cause?: unknown }) { super('the share is corrupt: a chunk matches the manifest but does not decrypt (bad publisher)', options) }
 }
 
-/** Where the node finds roots and seeders (the DHT, in node.ts). */
-export interface Discovery {
-  /** The root block for `cid`, verified against it; throws if not found. */
-  getRoot: (cid: CID, signal: AbortSignal) => Promise<Uint8Array>
-  /** Seeders announced under a discovery CID. */
-  findProviders: (cid: CID, signal: AbortSignal) => AsyncIterable<{ id: PeerId, multiaddrs: Multiaddr[] }>
-  /** Announces this node under a discovery CID. */
-  provide: (cid: CID, signal: AbortSignal) => Promise<void>
-}
-
-export interface NodeContext {
-  swarm: Swarm
-  discovery: Discovery
+/** Everything a download needs from its host: discovery (discovery.ts) plus blocks and crypto. */
+export interface NodeContext extends DiscoveryContext {
   blocks: BlockStore
   backend: CryptoBackend
   /** Per-chunk content crypto (default: inline with `backend`; the browser uses Web Workers). */
   chunkCrypto?: ChunkCryptoFactory
-  log: Logger
-  localPeer: PeerId
-  /** Adds addresses for a peer to the in-memory peer store. */
-  rememberAddresses: (peer: PeerId, addrs: Multiaddr[]) => Promise<void>
-  /**
-   * Whether a link's address hints may point at private addresses (loopback, the LAN): true
-   * (the default) in the local network mode and for a page served from this machine or its LAN;
-   * false on the public network, where a link from anyone must not make the node or the browser
-   * probe ports on the user's own machine or network (docs/THREAT-MODEL.md §2.9). Addresses the
-   * user configures (bootstrap, --announce) are not hints and are not affected.
-   */
-  privateHints?: boolean
 }
 
 export type GetProgressEvents =
@@ -148,6 +116,8 @@ export interface GetResult {
   manifest: string
   /** Peer ID of the key that signed the manifest (docs/THREAT-MODEL.md §2.4: what that proves). */
   publisher: string
+  /** Every seeder whose swarm this download joined, and how it was found (node/engine/discovery.ts). */
+  seeders: Array<{ peer: string, via: DiscoverySource }>
 }
 
 /** Digest reported for a share: the file's SHA-256, or for a folder that of its sorted listing. */
@@ -168,7 +138,7 @@ export async function getShare (ctx: NodeContext, link: ShareLink, opts: GetOpti
   let received = 0
   let bytesDone = 0
   try {
-    const { state } = await fetchShare(ctx, { keys, rootCid: link.manifest, hints: link.hints, timeoutMs: opts.timeoutMs, signal: opts.signal, window: opts.window }, {
+    const { state, seeders } = await fetchShare(ctx, { keys, rootCid: link.manifest, hints: link.hints, timeoutMs: opts.timeoutMs, signal: opts.signal, window: opts.window }, {
       onPeers: peers => { opts.onProgress?.(new CustomProgressEvent('kith:get:peers', { peers })) },
       prepare: async (manifest, state) => {
         const m = manifest.meta as ManifestMeta
@@ -225,7 +195,7 @@ export async function getShare (ctx: NodeContext, link: ShareLink, opts: GetOpti
       const path = committed.path
       opts.onProgress?.(new CustomProgressEvent('kith:get:file', { path }))
       ctx.log('download of %s complete: %d chunks received this run', link.manifest, received)
-      return { path, name: m.name, size: m.size, sha256: shareDigest(ctx.backend, m), manifest: link.manifest.toString(), publisher: peerIdOfKey(publisher as Uint8Array), state, meta: m }
+      return { path, name: m.name, size: m.size, sha256: shareDigest(ctx.backend, m), manifest: link.manifest.toString(), publisher: peerIdOfKey(publisher as Uint8Array), seeders, state, meta: m }
     } catch (err) {
       ctx.swarm.removeShare(state)
       await w.close().catch(() => {})
@@ -284,13 +254,13 @@ export interface FetchInit {
  * once every chunk is held; the share stays in the swarm (this node serves it) unless the fetch
  * failed.
  */
-export async function fetchShare (ctx: NodeContext, init: FetchInit, plan: FetchPlan): Promise<{ state: ShareState, manifest: FetchedManifest }> {
+export async function fetchShare (ctx: NodeContext, init: FetchInit, plan: FetchPlan): Promise<{ state: ShareState, manifest: FetchedManifest, seeders: GetResult['seeders'] }> {
   const open = await ShareFetch.open(ctx, init, plan.onPeers)
   let ok = false
   try {
     await open.fetch(plan)
     ok = true
-    return { state: open.state, manifest: open.manifest }
+    return { state: open.state, manifest: open.manifest, seeders: open.seeders() }
   } finally {
     await open.close({ keep: ok })
     if (!ok) await plan.abort?.().catch(() => {})
@@ -381,6 +351,11 @@ export class ShareFetch {
     }
   }
 
+  /** The seeders this fetch joined so far, each with how it was found. */
+  seeders (): GetResult['seeders'] {
+    return [...this.#run.seeders].map(([peer, via]) => ({ peer, via }))
+  }
+
   /** Step 3: stops finding peers; see the class comment for `keep`. Idempotent. */
   async close (opts: { keep: boolean }): Promise<void> {
     if (this.#closed) return
@@ -396,6 +371,8 @@ export class ShareFetch {
 class FetchRun {
   readonly state: ShareState
   readonly signal: AbortSignal
+  /** Peer ID → how discovery found it, for every seeder whose swarm we joined. */
+  readonly seeders = new Map<string, DiscoverySource>()
   readonly #ctx: NodeContext
   readonly #existing: ShareState | undefined
   readonly #controller = new AbortController()
@@ -423,7 +400,7 @@ class FetchRun {
     this.signal = this.#outer.signal
     this.#watchdog = setInterval(() => {
       if (!this.#local && Date.now() - this.#lastProgress > timeoutMs) {
-        this.#controller.abort(this.#everConnected ? new StalledError(Math.round(timeoutMs / 1000)) : new NoSeedersError(Math.round(timeoutMs / 1000)))
+        this.#controller.abort(this.#everConnected ? new StalledError(Math.round(timeoutMs / 1000)) : ctx.swarm.sawNoPath(state) ? new NoPathError() : new NoSeedersError(Math.round(timeoutMs / 1000)))
       }
     }, 250)
     this.#unsubscribe = ctx.swarm.onSession(state, () => {
@@ -432,7 +409,9 @@ class FetchRun {
       onPeers?.(ctx.swarm.sessions(state).length)
     })
     this.#discoveryScope = scope(undefined, this.signal, this.#discoveryDone.signal)
-    this.#discovery = discoverPeers(ctx, state, init.hints, this.#discoveryScope.signal)
+    this.#discovery = discoverPeers(ctx, state, init.hints, this.#discoveryScope.signal, (peer, via) => {
+      if (!this.seeders.has(peer.toString())) this.seeders.set(peer.toString(), via)
+    })
   }
 
   progress (): void { this.#lastProgress = Date.now() }
@@ -544,100 +523,4 @@ async function reverify (writer: DownloadTarget, meta: ManifestMeta, chunkSize: 
   }
   await Promise.all(Array.from({ length: Math.min(REVERIFY_PARALLEL, claimed.length) }, lane))
   return have
-}
-
-/**
- * Finds and connects to seeders until `signal` aborts: link hints first, then DHT providers.
- *
- * Anyone can announce themselves as a provider, and a fake one can accept the stream and never
- * answer (docs/THREAT-MODEL.md §5, Denial of service). So providers wait in a queue for one of
- * MAX_PARALLEL_DIALS dial slots (none is dropped because the slots are busy, up to
- * DISCOVERY_MAX_QUEUED), are dialled in random order (not the order the DHT returned them, which
- * an attacker near the key controls), and one whose dial or admission failed or timed out is
- * backed off for this fetch (DISCOVERY_BACKOFF_MS, doubling); the swarm gives the admission answer
- * a short deadline of its own (ADMISSION_ANSWER_TIMEOUT_MS).
- */
-async function discoverPeers (ctx: NodeContext, state: ShareState, hints: readonly Uint8Array[], signal: AbortSignal): Promise<void> {
-  const connecting = new Set<string>()
-  const queued = new Map<string, PeerId | Multiaddr>()
-  const failures = new Map<string, { count: number, until: number }>()
-  const dial = async (target: PeerId | Multiaddr, key: string): Promise<void> => {
-    connecting.add(key)
-    const guard = scope(15_000, signal)
-    try {
-      await ctx.swarm.connect(target, state, guard.signal)
-      failures.delete(key)
-    } catch (err) {
-      ctx.log('could not join swarm via a peer: %s', (err as Error).name)
-      if (!signal.aborted) {
-        const count = (failures.get(key)?.count ?? 0) + 1
-        failures.delete(key) // re-inserted last: the oldest failure is the first forgotten
-        if (failures.size >= DISCOVERY_MAX_REMEMBERED) failures.delete(failures.keys().next().value as string)
-        failures.set(key, { count, until: Date.now() + Math.min(DISCOVERY_BACKOFF_MAX_MS, DISCOVERY_BACKOFF_MS * 2 ** (count - 1)) })
-      }
-    } finally {
-      guard.clear()
-      connecting.delete(key)
-      pump()
-    }
-  }
-  // Starts queued dials while slots are free. Bounded: every pass takes an entry off the queue.
-  const pump = (): void => {
-    while (connecting.size < MAX_PARALLEL_DIALS && queued.size > 0 && !signal.aborted) {
-      const keys = [...queued.keys()]
-      const key = keys[Math.floor(Math.random() * keys.length)] as string
-      const target = queued.get(key) as PeerId | Multiaddr
-      queued.delete(key)
-      if (!isMultiaddr(target) && ctx.swarm.hasSession(state, target)) continue
-      void dial(target, key)
-    }
-  }
-  const tryConnect = (target: PeerId | Multiaddr, key: string): void => {
-    if (connecting.has(key) || queued.has(key) || queued.size >= DISCOVERY_MAX_QUEUED) return
-    if ((failures.get(key)?.until ?? 0) > Date.now()) return
-    queued.set(key, target)
-    pump()
-  }
-  // Hints for the same peer are dialled together (by peer ID, after learning every address), so
-  // the transport that fits picks its own: a browser dials the /ws one, a node the TCP one.
-  const byPeer = new Map<string, Multiaddr[]>()
-  for (const h of hints) {
-    try {
-      const ma = multiaddr(h)
-      if (ctx.privateHints === false && isPrivate(ma)) { ctx.log('ignoring an address hint to a private address'); continue }
-      const id = ma.getComponents().filter(c => c.name === 'p2p').at(-1)?.value
-      if (id === undefined) { tryConnect(ma, ma.toString()); continue }
-      byPeer.set(id, [...(byPeer.get(id) ?? []), ma])
-    } catch {
-      ctx.log('ignoring an unreadable address hint in the link')
-    }
-  }
-  for (const [id, addrs] of byPeer) {
-    try {
-      const peer = peerIdFromString(id)
-      if (peer.equals(ctx.localPeer)) continue
-      await ctx.rememberAddresses(peer, addrs).catch(() => {})
-      tryConnect(peer, id)
-    } catch {
-      ctx.log('ignoring an address hint with an unreadable peer ID')
-    }
-  }
-  for (let round = 0; round < 10_000 && !signal.aborted; round++) {
-    const wait = DISCOVERY_INTERVALS_MS[Math.min(round, DISCOVERY_INTERVALS_MS.length - 1)] as number
-    if (wait > 0) await sleep(wait, signal).catch(() => {})
-    if (signal.aborted) return
-    const lookup = scope(20_000, signal)
-    try {
-      for await (const p of ctx.discovery.findProviders(state.keys.discoveryCid, lookup.signal)) {
-        if (p.id.equals(ctx.localPeer) || state.banned.has(p.id.toString()) || ctx.swarm.hasSession(state, p.id)) continue
-        // Learn its addresses (in memory only), then dial by peer ID.
-        if (p.multiaddrs.length > 0) await ctx.rememberAddresses(p.id, p.multiaddrs).catch(() => {})
-        tryConnect(p.id, p.id.toString())
-      }
-    } catch (err) {
-      if (!signal.aborted) ctx.log('provider lookup failed: %s', (err as Error).name)
-    } finally {
-      lookup.clear()
-    }
-  }
 }

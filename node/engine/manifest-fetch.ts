@@ -12,7 +12,6 @@ import { IntegrityError, KithError, type ErrorCategory } from '../../protocol/er
 import type { SeedKeys, ShareKeys } from '../../protocol/keys.js'
 import { META_PIECE_BYTES, metaPieceCount, metaPieceLength, openMeta, openRoot, type ManifestMeta, type OpenedRoot } from '../../protocol/manifest.js'
 import { expandTree } from '../../protocol/manifest-tree.js'
-import { sleep } from './abort.js'
 import { ManifestBlockSizeError } from './errors.js'
 import type { Session } from './swarm/session.js'
 import type { BlockStore } from './share/share-state.js'
@@ -42,36 +41,74 @@ export interface LengthRange { min: number, max: number }
 const ROOT_LENGTH: LengthRange = { min: 1, max: MAX_ROOT_BYTES }
 
 /**
- * Asks peers, one after another, for a block until one returns bytes with the expected digest.
- * A peer that returns wrong bytes is dropped. Retries while the signal allows, waiting for peers.
- * Bytes that match the digest but not `length` (default: a root's) fail at once with
- * ManifestBlockSizeError: the manifest names an impossible block, so no peer can do better.
+ * A block request not answered within this long is put to the next peer as well (a hedge), up
+ * to BLOCK_HEDGE_MAX requests for one block at once: a peer that admits us and never answers (a
+ * lying have-map, a slowloris) costs a download BLOCK_HEDGE_MS, not BLOCK_TIMEOUT_MS each.
+ */
+export const BLOCK_HEDGE_MS = 1_000
+export const BLOCK_HEDGE_MAX = 4
+
+/**
+ * Asks peers for a block until one returns bytes with the expected digest: one peer at first,
+ * another each BLOCK_HEDGE_MS (or at once when a request fails) while fewer than BLOCK_HEDGE_MAX
+ * are in flight; the first match wins. A peer that returns wrong bytes is dropped. Retries while
+ * the signal allows, waiting for peers. Bytes that match the digest but not `length` (default: a
+ * root's) fail at once with ManifestBlockSizeError: the manifest names an impossible block, so no
+ * peer can do better.
  */
 export async function fetchFromPeers (ctx: ManifestFetchContext, kind: 'root' | 'block', position: number, expected: Uint8Array, length: LengthRange = ROOT_LENGTH): Promise<Uint8Array> {
   if (ctx.localOnly === true) throw new ManifestUnavailableError(`manifest ${kind} ${position} is not in the local block store`)
   const tried = new Set<Session>()
-  for (let attempt = 0; attempt < 10_000; attempt++) {
-    ctx.signal.throwIfAborted()
-    const candidates = ctx.sessions().filter(s => !s.closed && !tried.has(s))
-    if (candidates.length === 0) {
-      if (tried.size > 0 && ctx.sessions().every(s => tried.has(s))) tried.clear()
-      await sleep(200, ctx.signal)
-      continue
-    }
-    const s = candidates[0] as Session
+  let pending = 0
+  let found: Uint8Array | undefined
+  let failure: Error | undefined
+  let wake: (() => void) | undefined
+  const ask = (s: Session): void => {
     tried.add(s)
-    let bytes: Uint8Array
-    try {
-      bytes = await s.request(kind, position, BLOCK_TIMEOUT_MS)
-    } catch (err) {
-      ctx.log('peer %p could not give %s %d: %s', s.remotePeer, kind, position, (err as Error).name)
-      continue
+    pending++
+    s.request(kind, position, BLOCK_TIMEOUT_MS).then(bytes => {
+      // One frame at most (≤ 8 MiB, the session's limit) per request in flight is held here; it is kept only if it fits.
+      if (found !== undefined || failure !== undefined) return
+      if (digestEquals(ctx.backend.sha256(bytes), expected)) {
+        try {
+          found = checkLength(kind, position, bytes, length)
+        } catch (err) {
+          failure = err as Error
+        }
+        return
+      }
+      ctx.log('peer %p sent a %s that does not match its content ID: dropping it from the swarm', s.remotePeer, kind)
+      s.share.banned.add(s.remotePeer.toString())
+      s.close(new IntegrityError(`peer sent a corrupt manifest ${kind}`))
+    }, (err: Error) => {
+      ctx.log('peer %p could not give %s %d: %s', s.remotePeer, kind, position, err.name)
+    }).finally(() => {
+      pending--
+      wake?.()
+    })
+  }
+  for (let attempt = 0; attempt < 100_000; attempt++) {
+    ctx.signal.throwIfAborted()
+    if (found !== undefined) return found
+    if (failure !== undefined) throw failure
+    let wait = 200
+    if (pending < BLOCK_HEDGE_MAX) {
+      const next = ctx.sessions().find(s => !s.closed && !tried.has(s))
+      if (next !== undefined) {
+        ask(next)
+        wait = BLOCK_HEDGE_MS
+      } else if (pending === 0 && tried.size > 0) {
+        tried.clear()
+      }
     }
-    // One frame at most (≤ 8 MiB, the session's limit) is held here; it is kept only if it fits.
-    if (digestEquals(ctx.backend.sha256(bytes), expected)) return checkLength(kind, position, bytes, length)
-    ctx.log('peer %p sent a %s that does not match its content ID: dropping it from the swarm', s.remotePeer, kind)
-    s.share.banned.add(s.remotePeer.toString())
-    s.close(new IntegrityError(`peer sent a corrupt manifest ${kind}`))
+    if (pending > 0) wait = BLOCK_HEDGE_MS
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => { clearTimeout(t); reject(ctx.signal.reason) }
+      const t = setTimeout(() => { ctx.signal.removeEventListener('abort', onAbort); resolve() }, wait)
+      wake = () => { clearTimeout(t); ctx.signal.removeEventListener('abort', onAbort); resolve() }
+      ctx.signal.addEventListener('abort', onAbort, { once: true })
+    })
+    wake = undefined
   }
   throw new ManifestUnavailableError()
 }

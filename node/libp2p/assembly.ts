@@ -29,12 +29,20 @@ import { createLibp2p, type Libp2pOptions, type ServiceFactoryMap } from 'libp2p
 import type { Libp2p, PeerId, PrivateKey, ServiceMap } from '@libp2p/interface'
 import { autoNAT } from '@libp2p/autonat'
 import { dcutr } from '@libp2p/dcutr'
-import { enforceConnectionCap } from './connection-cap.js'
-import { BOOTSTRAP_ATTEMPTS, BOOTSTRAP_RETRY_MS, BOOTSTRAP_TAG, BOOTSTRAP_TAG_VALUE, DEFAULT_LISTEN, DIAL_TIMEOUT_MS, ICE_SERVERS, INBOUND_CONNECTION_THRESHOLD, MAX_CONNECTIONS, MAX_INCOMING_PENDING, MAX_PARALLEL_DIALS, PING_MAX_STREAMS, RELAY_IDENTIFY_WAIT_MS, RELAY_MAX_RESERVATIONS, YAMUX_MAX_STREAM_WINDOW } from '../engine/constants.js'
+import { enforceConnectionCap, pendingUpgradesPerHost } from './connection-cap.js'
+import { BOOTSTRAP_ATTEMPTS, BOOTSTRAP_RETRY_MS, BOOTSTRAP_TAG, BOOTSTRAP_TAG_VALUE, DEFAULT_LISTEN, DIAL_TIMEOUT_MS, ICE_SERVERS, INBOUND_CONNECTION_THRESHOLD, MAX_CONNECTIONS, MAX_INCOMING_PENDING, MAX_INCOMING_PENDING_PER_HOST, MAX_PARALLEL_DIALS, PING_MAX_STREAMS, RELAY_IDENTIFY_WAIT_MS, RELAY_MAX_RESERVATIONS, YAMUX_MAX_STREAM_WINDOW } from '../engine/constants.js'
 import { kithOnlyRelay } from './relay-gate.js'
 import { kithDht } from '../engine/dht-config.js'
 import { sleep } from '../engine/abort.js'
 import { addressAnnounce } from './address-announce.js'
+import { isBareCircuit, relayReservations, RESERVE_TIMEOUT_MS, type RelayReservations, type RelayReservationsInit } from './relay-reservations.js'
+import { reachability, type Reachability } from './reachability.js'
+import { aminoDht } from './amino.js'
+import { dialableRelayAddrs } from './relay-addresses.js'
+import type { NetworkMode } from '../engine/constants.js'
+import { stunService } from './stun.js'
+import { iceServers } from './webrtc.js'
+import { upnp, type Upnp, type UpnpInit } from './upnp.js'
 
 /** The services every Kith libp2p node has. `relay` is absent when `relayServer: false`. */
 export interface KithServices extends ServiceMap {
@@ -43,6 +51,14 @@ export interface KithServices extends ServiceMap {
   /** kad-dht on KITH_DHT_PROTOCOL. `routingTable.size` is how many DHT peers we know. */
   dht: SingleKadDHT
   relay?: CircuitRelayService
+  /** Automatic relay reservations (absent on the 'memory' transport or when turned off). */
+  relayReservations?: RelayReservations
+  /** The reachability report (node/libp2p/reachability.ts). */
+  reachability: Reachability
+  /** The public Amino DHT (`/ipfs/kad/1.0.0`, node/libp2p/amino.ts): only with `network: 'amino'`. */
+  amino?: SingleKadDHT
+  /** UPnP port mapping on the home router (node/libp2p/upnp.ts): only with `upnp`. */
+  upnp?: Upnp
 }
 
 /** What a service factory passed in `services` receives: libp2p's components plus every service. */
@@ -68,6 +84,16 @@ export interface KithLibp2pInit<S extends ServiceMap = ServiceMap> {
    * address is `/webrtc-direct`. When off, such listen addresses are dropped. Ignored for 'memory'.
    */
   webrtcDirect?: boolean
+  /**
+   * WebRTC through relays (@libp2p/webrtc's private-to-private transport, listening `/webrtc`):
+   * how two nodes behind NAT get a direct connection (node/libp2p/webrtc.ts). Default on; ignored
+   * for 'memory'.
+   */
+  webrtc?: boolean
+  /** STUN servers for WebRTC, `host:port` (node/libp2p/webrtc.ts); friends' public nodes are tried after them. */
+  stun?: string[]
+  /** Answer STUN on UDP while the node announces a public TCP address (node/libp2p/stun.ts). Default true. */
+  stunServer?: boolean
   /** Where the DHT keeps records. The peer store is always in memory: no peer address on disk. */
   datastore?: Datastore
   /** true = DHT client only (answers no queries). Default false: server from the start. */
@@ -79,12 +105,31 @@ export interface KithLibp2pInit<S extends ServiceMap = ServiceMap> {
   allowPrivateAddresses?: boolean
   /** Circuit relay v2 server with reservations (for browser nodes). Default true. */
   relayServer?: boolean
+  /**
+   * Relay reservations this node takes by itself while it is not publicly reachable
+   * (node/libp2p/relay-reservations.ts). Default on (Kith relays only) except on the 'memory'
+   * transport; `false` turns them off. `publicRelays: true` (amino mode) also uses public libp2p
+   * relays when too few Kith ones are around.
+   */
+  relayReservations?: false | RelayReservationsInit
+  /** How long this node's relay grants a reservation (default libp2p's 2 h; tests shorten it). */
+  relayReservationTtlMs?: number
   maxConnections?: number
+  /** 'amino' adds the public Amino DHT as service `amino` (node/libp2p/amino.ts). Default 'local'. */
+  network?: NetworkMode
+  /**
+   * Ask the home router (UPnP IGD) to map the TCP listen port and announce the mapped public
+   * address (node/libp2p/upnp.ts). Default off: it tells the router, and through the announced
+   * address every peer, the home's public IP. An object sets the service's options. Ignored for
+   * 'memory'.
+   */
+  upnp?: boolean | UpnpInit
   /** Extra services, e.g. `{ swarm: swarm(init) }`; merged over the built-in ones. */
   services?: { [K in keyof S]: (components: KithComponents<S>) => S[K] }
 }
 
 const isWebRTCDirect = (a: string): boolean => a.split('/').includes('webrtc-direct')
+const isWebRTC = (a: string): boolean => a.split('/').includes('webrtc')
 
 /** Builds and starts a libp2p node. The caller stops it (`node.stop()`). */
 export async function createKithLibp2p<S extends ServiceMap = ServiceMap> (init: KithLibp2pInit<S> = {}): Promise<Libp2p<KithServices & S>> {
@@ -98,14 +143,28 @@ export async function createKithLibp2p<S extends ServiceMap = ServiceMap> (init:
   let listen = init.listen ?? (memoryOnly ? [`/memory/kith-${globalThis.crypto.randomUUID()}`] : [...DEFAULT_LISTEN])
   const webrtc = !memoryOnly && (init.webrtcDirect ?? listen.some(isWebRTCDirect))
   if (!webrtc) listen = listen.filter(a => !isWebRTCDirect(a))
+  // A bare /p2p-circuit ("reserve on some relay") would start libp2p's own relay discovery, whose
+  // random walk spins without yielding while the DHT has no peer; the reservations service does
+  // that job instead (relay-reservations.ts). `<relay>/p2p-circuit` stays: that relay is used too.
+  const autoRelay = init.relayReservations !== false && (!memoryOnly || init.relayReservations !== undefined)
+  listen = listen.filter(a => !isBareCircuit(a))
+  const viaRelay = !memoryOnly && init.webrtc !== false
+  if (viaRelay && !listen.some(isWebRTC)) listen = [...listen, '/webrtc']
+  if (!viaRelay) listen = listen.filter(a => !isWebRTC(a))
 
   const transports: NonNullable<Libp2pOptions['transports']> = memoryOnly
-    ? [memory(), circuitRelayTransport()]
-    : [tcp(), webSockets(), circuitRelayTransport()]
+    ? [memory(), circuitRelayTransport({ reservationCompletionTimeout: RESERVE_TIMEOUT_MS })]
+    : [tcp(), webSockets(), circuitRelayTransport({ reservationCompletionTimeout: RESERVE_TIMEOUT_MS })]
   if (webrtc) {
     // Loaded only when used: it pulls in a native module (node-datachannel).
     const { webRTCDirect } = await import('@libp2p/webrtc')
     transports.push(webRTCDirect({ rtcConfiguration: { iceServers: ICE_SERVERS } }))
+  }
+  // The relay gate and the ICE server choice need the node, which exists only once createLibp2p returns.
+  const built: { node?: Libp2p } = {}
+  if (viaRelay) {
+    const { webRTC } = await import('@libp2p/webrtc')
+    transports.push(webRTC({ rtcConfiguration: iceServers({ stun: init.stun ?? [], bootstrap, node: () => built.node }) }))
   }
 
   const services = {
@@ -115,21 +174,33 @@ export async function createKithLibp2p<S extends ServiceMap = ServiceMap> (init:
     // Relayed connections are not cut at libp2p's default 128 KiB / 2 min: a browser sharing a
     // file through its own (or a friend's) node is reached this way for the whole transfer. The
     // relay sees Noise ciphertext only (docs/THREAT-MODEL.md §1, adversaries: relay operator).
-    ...(init.relayServer === false ? {} : { relay: circuitRelayServer({ reservations: { maxReservations: RELAY_MAX_RESERVATIONS, applyDefaultLimit: false } }) }),
+    ...(init.relayServer === false ? {} : { relay: circuitRelayServer({ reservations: { maxReservations: RELAY_MAX_RESERVATIONS, applyDefaultLimit: false, ...(init.relayReservationTtlMs !== undefined ? { reservationTtl: init.relayReservationTtlMs } : {}) } }) }),
+    // Behind NAT: relay reservations on friends' public nodes, without being told which.
+    ...(autoRelay ? { relayReservations: relayReservations(init.relayReservations === false ? {} : init.relayReservations) } : {}),
     // Behind a NAT: AutoNAT asks peers to dial us back to learn whether our addresses are
     // reachable; DCUtR upgrades a relayed connection to a direct one by hole punching. Neither
     // has anything to do on the in-memory test transport.
     ...(memoryOnly ? {} : { autoNAT: autoNAT(), dcutr: dcutr() }),
     // Public addresses announced without waiting for AutoNAT (see there).
     addressAnnounce: addressAnnounce(),
+    reachability: reachability(),
+    ...(init.network === 'amino' ? { amino: aminoDht() } : {}),
+    // Opt-in: the router maps our TCP port and we announce the home's public IP (node/libp2p/upnp.ts).
+    ...(memoryOnly || init.upnp === undefined || init.upnp === false ? {} : { upnp: upnp(init.upnp === true ? {} : init.upnp) }),
+    // A node with a public address answers STUN for its friends' WebRTC (node/libp2p/stun.ts).
+    ...(memoryOnly || init.stunServer === false ? {} : { stun: stunService() }),
     ...init.services
   }
 
-  // The relay gate needs the node it gates, which exists only once createLibp2p returns.
-  const built: { node?: Libp2p } = {}
   const options: Libp2pOptions<KithServices & S> = {
     privateKey,
-    addresses: { listen, ...(announce.length > 0 ? { appendAnnounce: announce } : {}) },
+    addresses: {
+      listen,
+      ...(announce.length > 0 ? { appendAnnounce: announce } : {}),
+      // Only relay addresses a remote peer could dial (not the relay's loopback ones; on the
+      // public network not its LAN ones either, unless the relay is on ours): node/libp2p/relay-addresses.ts.
+      announceFilter: (addrs: Multiaddr[]) => dialableRelayAddrs(addrs, relay => connectedAddrs(built.node, relay), { privateRelayAddrs: init.network !== 'amino' })
+    },
     transports,
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: YAMUX_MAX_STREAM_WINDOW } })],
@@ -143,6 +214,8 @@ export async function createKithLibp2p<S extends ServiceMap = ServiceMap> (init:
     // libp2p's Node default gater allows every address; only narrow it when asked to.
     connectionGater: {
       ...(allowPrivate || memoryOnly ? {} : { denyDialMultiaddr: (ma: Multiaddr) => isPrivate(ma) }),
+      // One address cannot hold every inbound handshake slot with sockets that never speak.
+      ...pendingUpgradesPerHost(MAX_INCOMING_PENDING_PER_HOST),
       // The relay serves Kith peers only (node/libp2p/relay-gate.ts).
       ...(init.relayServer === false ? {} : kithOnlyRelay(() => built.node, RELAY_IDENTIFY_WAIT_MS))
     },
@@ -154,6 +227,12 @@ export async function createKithLibp2p<S extends ServiceMap = ServiceMap> (init:
   enforceConnectionCap(node, init.maxConnections ?? MAX_CONNECTIONS, peer => deliveredBy(node.services, peer))
   if (bootstrap.length > 0) void dialBootstrap(node, bootstrap)
   return node
+}
+
+/** The remote addresses of `node`'s open connections to the peer with ID text `peer`. */
+function connectedAddrs (node: Libp2p | undefined, peer: string): Multiaddr[] {
+  if (node === undefined) return []
+  return node.getConnections().filter(c => c.status === 'open' && c.remotePeer.toString() === peer).map(c => c.remoteAddr)
 }
 
 /** True if a swarm session with `peer` has moved a piece either way (the swarm service, when there is one). */

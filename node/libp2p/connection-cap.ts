@@ -13,7 +13,7 @@
  * identities that hold sessions open and move nothing cannot push out the peers a download lives
  * on (docs/THREAT-MODEL.md §2.8). libp2p's own pruner still picks first when it can.
  */
-import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
+import type { Connection, Libp2p, MultiaddrConnection, PeerId } from '@libp2p/interface'
 
 const SETTLE_MS = 1_000
 const CHECK_MS = 5_000
@@ -48,4 +48,48 @@ export function enforceConnectionCap (node: Libp2p, max: number, delivered?: (pe
     if (node.getConnections().length > max) schedule(SETTLE_MS)
   })
   node.addEventListener('stop', () => { if (timer !== undefined) clearTimeout(timer) })
+}
+
+/**
+ * At most `max` inbound connections per remote IP address in their upgrade (Noise, muxer) at
+ * once, as connection-gater hooks. libp2p bounds upgrades in progress for the whole node
+ * (MAX_INCOMING_PENDING) and new connections per second per IP, but a socket that connects and
+ * never speaks holds its upgrade slot until the upgrade timeout (10 s): measured on loopback, one
+ * address re-opening such sockets kept every slot full, and an honest downloader found no seeder
+ * for 120 s. With this, one address holds at most `max` of the slots; the rest stay free for
+ * everyone else. A slot is given back when the upgrade completes or the connection closes.
+ */
+export function pendingUpgradesPerHost (max: number): {
+  denyInboundConnection: (maConn: MultiaddrConnection) => boolean
+  denyInboundUpgradedConnection: (peer: PeerId, maConn: MultiaddrConnection) => boolean
+} {
+  const pending = new Map<string, number>()
+  const release = new WeakMap<MultiaddrConnection, () => void>()
+  const hostOf = (maConn: MultiaddrConnection): string | undefined =>
+    maConn.remoteAddr.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')?.value
+  return {
+    denyInboundConnection: maConn => {
+      const host = hostOf(maConn)
+      if (host === undefined) return false // relayed or in-memory: no address to count
+      const n = pending.get(host) ?? 0
+      if (n >= max) return true
+      pending.set(host, n + 1)
+      let done = false
+      const free = (): void => {
+        if (done) return
+        done = true
+        maConn.removeEventListener('close', free)
+        const left = (pending.get(host) ?? 1) - 1
+        if (left > 0) pending.set(host, left)
+        else pending.delete(host)
+      }
+      release.set(maConn, free)
+      maConn.addEventListener('close', free)
+      return false
+    },
+    denyInboundUpgradedConnection: (_peer, maConn) => {
+      release.get(maConn)?.()
+      return false
+    }
+  }
 }

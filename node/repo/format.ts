@@ -11,7 +11,7 @@ import { checkChunkSize } from '../../protocol/chunker.js'
 
 import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../../protocol/constants.js'
 
-import { DEFAULT_API, DEFAULT_LISTEN } from '../engine/constants.js'
+import { DEFAULT_API, DEFAULT_LISTEN, DEFAULT_NETWORK, NETWORKS, type NetworkMode } from '../engine/constants.js'
 import { RepoFormatError } from './errors.js'
 import type { KdfParams, SealedSecret, Vault } from './keystore.js'
 
@@ -26,6 +26,22 @@ export interface RepoConfig {
   announce: string[]
   /** Bootstrap peers (multiaddrs with /p2p/<id>). */
   bootstrap: string[]
+  /**
+   * Which network the node joins (docs/NETWORK.md): 'local' (default: the LAN and friends' nodes,
+   * Kith's own DHT) or 'amino' (also the public IPFS Amino DHT). Optional in config.json.
+   */
+  network: NetworkMode
+  /**
+   * STUN servers for WebRTC hole punching, host:port (optional in config.json, default none:
+   * friends' public Kith nodes answer STUN; no third party's server is ever used by default).
+   */
+  stun: string[]
+  /**
+   * Ask the home router (UPnP) to map the TCP listen port and announce the mapped public address
+   * (node/libp2p/upnp.ts; optional in config.json, default false: it tells the router, and every
+   * peer, the home's public IP).
+   */
+  upnp: boolean
   /** host:port of the local HTTP API and web UI. */
   api: string
   /** Chunk size for new shares. */
@@ -80,7 +96,7 @@ export interface SealedIdentityFile {
 }
 
 export function defaultConfig (): RepoConfig {
-  return { version: 1, listen: [...DEFAULT_LISTEN], announce: [], bootstrap: [], api: DEFAULT_API, chunkSize: DEFAULT_CHUNK_SIZE, uploadRate: 0, downloadRate: 0 }
+  return { version: 1, listen: [...DEFAULT_LISTEN], announce: [], bootstrap: [], network: DEFAULT_NETWORK, stun: [], upnp: false, api: DEFAULT_API, chunkSize: DEFAULT_CHUNK_SIZE, uploadRate: 0, downloadRate: 0 }
 }
 
 export function encodeIdentity (key: PrivateKey): string {
@@ -166,6 +182,11 @@ function isMultiaddr (s: string): boolean {
   }
 }
 
+/** True for a network name `--network` and config.json's "network" accept. */
+export function isNetwork (x: unknown): x is NetworkMode {
+  return typeof x === 'string' && (NETWORKS as readonly string[]).includes(x)
+}
+
 function isRate (x: unknown): x is number {
   return typeof x === 'number' && Number.isFinite(x) && x >= 0
 }
@@ -173,6 +194,8 @@ function isRate (x: unknown): x is number {
 /** Config fields a running node may change (the settings API): they take effect at once. */
 export type LiveConfig = Pick<RepoConfig, 'uploadRate' | 'downloadRate' | 'chunkSize'>
 export const LIVE_CONFIG_FIELDS = ['uploadRate', 'downloadRate', 'chunkSize'] as const satisfies ReadonlyArray<keyof LiveConfig>
+/** Config fields the settings API may change that take effect when the node next starts. */
+export type RestartConfig = Pick<RepoConfig, 'network' | 'upnp'>
 
 /**
  * The first field of `config` that config.json may not hold, and what it must be; undefined if
@@ -184,6 +207,9 @@ export function configProblem (config: Record<string, unknown>): { field: string
   if (!isStringArray(config.listen)) return { field: 'listen', must: 'a list of multiaddr strings' }
   if (!isStringArray(config.announce) || !config.announce.every(isMultiaddr)) return { field: 'announce', must: 'a list of multiaddr strings' }
   if (!isStringArray(config.bootstrap)) return { field: 'bootstrap', must: 'a list of multiaddr strings' }
+  if (!isNetwork(config.network)) return { field: 'network', must: NETWORKS.map(n => `"${n}"`).join(' or ') }
+  if (!isStringArray(config.stun) || !config.stun.every(isStunServer)) return { field: 'stun', must: 'a list of host:port strings' }
+  if (typeof config.upnp !== 'boolean') return { field: 'upnp', must: 'true or false' }
   if (typeof config.api !== 'string' || config.api.length === 0) return { field: 'api', must: 'a host:port string' }
   try {
     checkChunkSize(config.chunkSize as number)
@@ -193,6 +219,12 @@ export function configProblem (config: Record<string, unknown>): { field: string
   if (!isRate(config.uploadRate)) return { field: 'uploadRate', must: rate }
   if (!isRate(config.downloadRate)) return { field: 'downloadRate', must: rate }
   return undefined
+}
+
+/** True for a STUN server as `--stun` and config `stun` take it: host:port (port 1-65535), optionally `stun:` first. */
+export function isStunServer (s: string): boolean {
+  const m = /^(?:stun:)?[A-Za-z0-9.-]{1,253}(?::(\d{1,5}))?$/.exec(s)
+  return m !== null && (m[1] === undefined || (Number(m[1]) >= 1 && Number(m[1]) <= 65535))
 }
 
 /** Parses config.json over the defaults (missing fields take their default). Throws `RepoFormatError`. */

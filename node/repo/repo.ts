@@ -42,7 +42,7 @@ import { exists, keepPrivate, makeDir, syncDir, writeAtomic, writeExclusive } fr
 import { PassphraseRequiredError, WrongPassphraseError } from './errors.js'
 import { Vault } from './keystore.js'
 
-import { LIVE_CONFIG_FIELDS, checkShareRecord, defaultConfig, encodeIdentity, encodeSealedIdentity, identityFromBytes, parseConfig, readIdentity, type DaemonInfo, type LiveConfig, type RepoConfig, type ShareRecord, type ShareRecordPatch } from './format.js'
+import { LIVE_CONFIG_FIELDS, checkShareRecord, defaultConfig, encodeIdentity, encodeSealedIdentity, identityFromBytes, parseConfig, readIdentity, type DaemonInfo, type LiveConfig, type RepoConfig, type RestartConfig, type ShareRecord, type ShareRecordPatch } from './format.js'
 
 export interface RepoOpenOptions {
   /** Initialise the repo if it has no identity yet. */
@@ -267,13 +267,15 @@ export class Repo {
    * config.json is validated on open, writes it atomically, and only then takes it as `config`.
    * Bad values throw `RepoFormatError` and change nothing. Concurrent updates apply in turn.
    */
-  async updateConfig (patch: Partial<LiveConfig>): Promise<RepoConfig> {
+  async updateConfig (patch: Partial<LiveConfig & RestartConfig>): Promise<RepoConfig> {
     const next = this.#configWrites.catch(() => {}).then(async () => {
       const config: RepoConfig = { ...this.config }
       for (const k of LIVE_CONFIG_FIELDS) {
         const v = patch[k]
         if (v !== undefined) config[k] = v
       }
+      if (patch.network !== undefined) config.network = patch.network
+      if (patch.upnp !== undefined) config.upnp = patch.upnp
       await this.#writeConfig(config)
       this.config = config
       return config

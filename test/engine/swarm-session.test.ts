@@ -2,9 +2,7 @@
  * The swarm protocol handler on an in-memory stream pair (no network): admission, honest
  * transfer, and every kind of misbehaving peer.
  */
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { defaultLogger } from '@libp2p/logger'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { lpStream, streamPair } from '@libp2p/utils'
 import type { PeerId, Stream } from '@libp2p/interface'
 import { describe, expect, it } from 'vitest'
@@ -13,47 +11,27 @@ import { Bitfield } from '../../protocol/bitfield.js'
 import { cidFromDigest, digestEquals } from '../../protocol/cid.js'
 import { computeProof } from '../../protocol/admission.js'
 import { MAX_MESSAGE_BYTES } from '../../protocol/constants.js'
-import { deriveShareKeys, generateRootKey, type ShareKeys } from '../../protocol/keys.js'
+import type { ShareKeys } from '../../protocol/keys.js'
 import { decodeMessage, encodeMessage } from '../../protocol/messages.js'
 import { nobleBackend } from '../../protocol/crypto.js'
 import { initiateAdmission, respondAdmission } from '../../node/engine/swarm/handshake.js'
 import { RateLimiter } from '../../node/engine/rate-limit.js'
 import { ChunkScheduler } from '../../node/engine/swarm/scheduler.js'
 import { Session } from '../../node/engine/swarm/session.js'
-import { ShareState, type BlockStore } from '../../node/engine/share/share-state.js'
-import { encodeShare, pseudoRandomBytes } from '../protocol/helpers/fixtures.js'
+import { ShareState } from '../../node/engine/share/share-state.js'
+import { MemBlocks, newPeer, shareFixture, until } from './helpers/mem-swarm.js'
 
 const log = defaultLogger().forComponent('test:swarm')
-
-class MemBlocks implements BlockStore {
-  readonly map = new Map<string, Uint8Array>()
-  async get (cid: { toString: () => string }): Promise<Uint8Array> { const b = this.map.get(cid.toString()); if (b === undefined) throw new Error('not found'); return b }
-  async put (cid: { toString: () => string }, bytes: Uint8Array): Promise<void> { this.map.set(cid.toString(), bytes) }
-  async has (cid: { toString: () => string }): Promise<boolean> { return this.map.has(cid.toString()) }
-}
-
-async function peer (): Promise<PeerId> { return peerIdFromPrivateKey(await generateKeyPair('Ed25519')) }
 
 interface Fixture { keys: ShareKeys, seeder: ShareState, leecher: ShareState, chunks: Uint8Array[] }
 
 async function fixture (size = 9 * 65536 + 100, corrupt?: (i: number, b: Uint8Array) => Uint8Array): Promise<Fixture> {
-  const root = generateRootKey()
-  const keys = deriveShareKeys(root)
-  const share = await encodeShare([['f.bin', pseudoRandomBytes(size)]], { root: root.bytes })
-  const mk = (): ShareState => new ShareState({ keys, rootCid: share.root.cid, backend: nobleBackend, blocks: new MemBlocks() })
-  const seeder = mk()
-  const full = new Bitfield(share.index.chunks)
-  for (let i = 0; i < full.size; i++) full.set(i)
-  seeder.setManifest(share.root.bytes, share.index, share.digests, [...share.treeBlockDigests], full)
-  const chunks = share.chunks.map(c => c.bytes)
-  seeder.source = { read: async (i) => corrupt !== undefined ? corrupt(i, chunks[i]!) : chunks[i] }
-  const leecher = mk()
-  leecher.setManifest(share.root.bytes, share.index, share.digests, [...share.treeBlockDigests])
-  return { keys, seeder, leecher, chunks }
+  const f = await shareFixture(size, corrupt)
+  return { keys: f.keys, seeder: f.seeder, leecher: f.leecher(), chunks: f.chunks }
 }
 
 async function connect (a: ShareState, b: ShareState, opts: { window?: number } = {}): Promise<{ sa: Session, sb: Session, pa: PeerId, pb: PeerId, streams: [Stream, Stream] }> {
-  const [pa, pb] = [await peer(), await peer()]
+  const [pa, pb] = [await newPeer(), await newPeer()]
   const [x, y] = await streamPair()
   const [lpA, resp] = await Promise.all([
     initiateAdmission(x, a, pa, pb),
@@ -65,14 +43,6 @@ async function connect (a: ShareState, b: ShareState, opts: { window?: number } 
   sa.start(); sb.start()
   void opts
   return { sa, sb, pa, pb, streams: [x, y] }
-}
-
-async function until (cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise(resolve => setTimeout(resolve, 10))
-  }
 }
 
 function download (leecher: ShareState, sessions: () => Session[], opts: { timeoutMs?: number, delivered?: Map<number, Uint8Array> } = {}): Promise<void> {
@@ -112,7 +82,7 @@ describe('swarm session', () => {
     const other = await fixture()
     const liar = new ShareState({ keys: { ...other.keys, discovery: f.keys.discovery }, rootCid: f.seeder.rootCid, backend: nobleBackend, blocks: new MemBlocks() })
     const [x, y] = await streamPair()
-    const [pa, pb] = [await peer(), await peer()]
+    const [pa, pb] = [await newPeer(), await newPeer()]
     const results = await Promise.allSettled([
       initiateAdmission(x, liar, pa, pb).catch(err => { x.abort(err); throw err }),
       respondAdmission(y, () => f.seeder, pb, pa)
@@ -125,7 +95,7 @@ describe('swarm session', () => {
 
   it('a proof made for another peer cannot be replayed (bound to both peer IDs)', async () => {
     const f = await fixture()
-    const [pa, pb, pc] = [await peer(), await peer(), await peer()]
+    const [pa, pb, pc] = [await newPeer(), await newPeer(), await newPeer()]
     const [x, y] = await streamPair()
     const responder = respondAdmission(y, () => f.seeder, pb, pa)
     const lp = lpStream(x, { maxDataLength: MAX_MESSAGE_BYTES })
@@ -142,7 +112,7 @@ describe('swarm session', () => {
 
   it('an unknown swarm is refused with a reason', async () => {
     const f = await fixture()
-    const [pa, pb] = [await peer(), await peer()]
+    const [pa, pb] = [await newPeer(), await newPeer()]
     const [x, y] = await streamPair()
     const r = await Promise.allSettled([initiateAdmission(x, f.leecher, pa, pb), respondAdmission(y, () => undefined, pb, pa)])
     expect((r[0] as PromiseRejectedResult).reason.message).toMatch(/unknown-swarm/)
@@ -218,7 +188,7 @@ describe('swarm session', () => {
     // 1-piece map then, and the scheduler later read past its end (RangeError out of run()).
     const f = await fixture()
     const early = new ShareState({ keys: f.keys, rootCid: f.seeder.rootCid, backend: nobleBackend, blocks: new MemBlocks() })
-    const [pa, pb] = [await peer(), await peer()]
+    const [pa, pb] = [await newPeer(), await newPeer()]
     const [x, y] = await streamPair()
     const [lpA, resp] = await Promise.all([
       initiateAdmission(x, early, pa, pb),
@@ -245,9 +215,31 @@ describe('swarm session', () => {
     for (const [i, b] of delivered) expect(b).toEqual(f.chunks[i])
   })
 
+  it('a connection that fails under a session (a dropped link) closes it without calling the peer a misbehaver', async () => {
+    // libp2p's connection monitor aborts a connection whose ping timed out (a link down for ~10 s)
+    // with a TimeoutError: every stream on it, the swarm session's too, fails with that error.
+    // Before, the read loop called it a bad frame (PeerMisbehaviourError) and the service banned
+    // the peer from the swarm, so an honest seeder was never admitted again after the link came
+    // back (test/hardening/bad-network.test.ts).
+    const f = await fixture()
+    const [pa, pb] = [await newPeer(), await newPeer()]
+    const [x, y] = await streamPair()
+    const [lpA, resp] = await Promise.all([initiateAdmission(x, f.leecher, pa, pb), respondAdmission(y, () => f.seeder, pb, pa)])
+    const limiter = new RateLimiter(0)
+    const closed: Array<[string, Error | undefined]> = []
+    const sa = new Session({ stream: x, lp: lpA, remotePeer: pb, share: f.leecher, upload: limiter, download: limiter, log, onClose: (_s, err) => { closed.push(['leecher', err]) } })
+    const sb = new Session({ stream: y, lp: resp.lp, remotePeer: pa, share: f.seeder, upload: limiter, download: limiter, log, onClose: (_s, err) => { closed.push(['seeder', err]) } })
+    sa.start(); sb.start()
+    await until(() => sa.remoteHave !== undefined)
+    x.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'))
+    await until(() => sa.closed && sb.closed)
+    expect(closed.map(([side]) => side).sort()).toEqual(['leecher', 'seeder'])
+    for (const [, err] of closed) expect(err?.name).not.toBe('PeerMisbehaviourError')
+  })
+
   it('a piece for a request never made drops the peer; a late piece for a cancelled one does not', async () => {
     const f = await fixture()
-    const [pa, pb] = [await peer(), await peer()]
+    const [pa, pb] = [await newPeer(), await newPeer()]
     const [x, y] = await streamPair()
     const [lpA, resp] = await Promise.all([initiateAdmission(x, f.leecher, pa, pb), respondAdmission(y, () => f.seeder, pb, pa)])
     const limiter = new RateLimiter(0)
@@ -292,7 +284,7 @@ describe('swarm session', () => {
     ]
     for (const [n, attack] of attacks.entries()) {
       // An admitted attacker (it knows the key) that then speaks garbage on its raw stream.
-      const [pa, pb] = [await peer(), await peer()]
+      const [pa, pb] = [await newPeer(), await newPeer()]
       const [x, y] = await streamPair()
       const [lp, resp] = await Promise.all([
         initiateAdmission(x, f.leecher, pa, pb),

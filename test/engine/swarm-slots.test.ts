@@ -4,27 +4,12 @@
  * stream pairs (helpers/mem-swarm.ts).
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { digestEquals } from '../../protocol/cid.js'
-import { RateLimiter } from '../../node/engine/rate-limit.js'
-import { ChunkScheduler } from '../../node/engine/swarm/scheduler.js'
 import { MAX_SESSIONS_PER_PEER, MAX_SESSIONS_PER_SHARE, type Swarm } from '../../node/engine/swarm/service.js'
 import type { ShareState } from '../../node/engine/share/share-state.js'
-import { log, MemNet, newPeer, shareFixture, until } from './helpers/mem-swarm.js'
+import { MemNet, newPeer, shareFixture, until } from './helpers/mem-swarm.js'
 
 let net: MemNet
 afterEach(async () => { await net?.stop() })
-
-async function download (swarm: Swarm, share: ShareState): Promise<void> {
-  await new ChunkScheduler({
-    share,
-    sessions: () => swarm.sessions(share),
-    download: new RateLimiter(0),
-    log,
-    requestTimeoutMs: 2000,
-    signal: AbortSignal.timeout(20_000),
-    deliver: async (i, b) => digestEquals(share.backend.sha256(b), share.chunkDigest(i))
-  }).run()
-}
 
 /** Fills the seeder's table for `share`: MAX_SESSIONS_PER_SHARE silent sessions from throwaway IDs. */
 async function fill (seeder: { swarm: Swarm, peerId: Parameters<MemNet['squat']>[1] }, share: ShareState, squatter: ShareState): Promise<void> {
@@ -47,12 +32,9 @@ describe('swarm session slots', () => {
 
     // Past the grace period, an honest downloader gets in (a silent squatter gives up its slot).
     await new Promise(resolve => setTimeout(resolve, 300))
-    const honest = await net.swarm({ sessionIdleTimeoutMs: 0 })
     const mine = f.leecher()
-    honest.swarm.addShare(mine)
-    const session = await honest.swarm.connect(seeder.peerId, mine, AbortSignal.timeout(5000))
-    await until(() => session.remoteHave !== undefined)
-    await download(honest.swarm, mine)
+    const honest = await net.fetchFrom(seeder.peerId, mine, { sessionIdleTimeoutMs: 0 })
+    const session = honest.session
     expect(mine.have!.isComplete()).toBe(true)
     expect(seeder.swarm.sessions(f.seeder).length).toBeLessThanOrEqual(MAX_SESSIONS_PER_SHARE)
     expect(squatters.filter(s => s.closed)).toHaveLength(1)
@@ -97,12 +79,8 @@ describe('swarm session slots', () => {
     await until(() => squat!.closed, 5000, 'the silent session to close')
     expect(f.seeder.banned.size).toBe(0)
 
-    const honest = await net.swarm({ sessionIdleTimeoutMs: 300 })
     const mine = f.leecher()
-    honest.swarm.addShare(mine)
-    const session = await honest.swarm.connect(seeder.peerId, mine, AbortSignal.timeout(5000))
-    await until(() => session.remoteHave !== undefined)
-    await download(honest.swarm, mine)
+    const { session } = await net.fetchFrom(seeder.peerId, mine, { sessionIdleTimeoutMs: 300 })
     expect(mine.have!.isComplete()).toBe(true)
     // Both done: nothing left to exchange, so this session goes too, politely.
     await until(() => session.closed, 5000, 'the finished session to close')

@@ -28,10 +28,15 @@ const TMPFS = 4 * MiB
 const BIG = sized(8 * MiB + 13, 32 * MiB + 13)
 const SMALL = 300 * 1024 + 7
 const ROUNDS = sized(1, 3)
+/** The repo's disk: room for the repo and a small share, not for a blind seed of BIG. */
+const REPO_TMPFS = 6 * MiB
 
 let box: Sandbox | undefined
 let mountPoint: string | undefined
+/** A second small tmpfs that holds a daemon's repo (the blockstore fills). */
+let repoMount: string | undefined
 let mounted = false
+let repoMounted = false
 let why = ''
 const daemons: Array<{ proc: Proc, info: DaemonInfo, repo: string }> = []
 
@@ -40,11 +45,11 @@ function run (cmd: string, args: string[]): SpawnSyncReturns<string> {
   return spawnSync(cmd, args, { encoding: 'utf8', timeout: 20_000 })
 }
 
-/** Mounts a TMPFS-byte tmpfs at `dir`; returns why not, or '' when mounted. */
-function mountTmpfs (dir: string): string {
+/** Mounts a `size`-byte tmpfs at `dir`; returns why not, or '' when mounted. */
+function mountTmpfs (dir: string, size = TMPFS): string {
   if (process.platform !== 'linux') return `not Linux (${process.platform}): no tmpfs`
   if (process.getuid?.() !== 0) return 'not root: mounting a tmpfs needs root'
-  const r = run('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS}`, 'tmpfs', dir])
+  const r = run('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir])
   if (r.error !== undefined) return `mount failed: ${r.error.message}`
   if (r.status !== 0) return `mount -t tmpfs failed (${r.status}): ${r.stderr.trim()}`
   return ''
@@ -64,14 +69,22 @@ beforeAll(async () => {
   why = mountTmpfs(mountPoint)
   mounted = why === ''
   if (!mounted) console.log(`disk full: skipped: ${why}`)
+  if (mounted) {
+    repoMount = join(box.dir, 'small-repo-disk')
+    await mkdir(repoMount)
+    const w = mountTmpfs(repoMount, REPO_TMPFS)
+    repoMounted = w === ''
+    if (!repoMounted) console.log(`disk full (repo): skipped: ${w}`)
+  }
 }, 300_000)
 
 afterAll(async () => {
   await Promise.allSettled(daemons.map(async d => { await d.proc.stop('SIGTERM', 10_000) }))
   await killAll()
-  if (mounted && mountPoint !== undefined) {
-    const r = run('umount', [mountPoint])
-    if (r.status !== 0) run('umount', ['-l', mountPoint])
+  for (const [m, dir] of [[mounted, mountPoint], [repoMounted, repoMount]] as const) {
+    if (!m || dir === undefined) continue
+    const r = run('umount', [dir])
+    if (r.status !== 0) run('umount', ['-l', dir])
   }
   await removeTree(box?.dir)
 }, 60_000)
@@ -140,5 +153,55 @@ describe('disk full: a download into a full disk', () => {
     expect((await stat(join(cOut, 'small.bin'))).size).toBe(SMALL)
     expect(b.proc.running, b.proc.stderr).toBe(true)
     console.log(`disk full: ${figure}, daemon still serving: yes`)
+  }, sized(240_000, 900_000))
+
+  it('a blind seed into a full repo disk: a clear error, the repo still opens, the daemon keeps serving, and the seed completes once there is room', async (ctx) => {
+    if (!repoMounted) { ctx.skip(); return }
+    const sb = box as Sandbox
+    const disk = repoMount as string
+    const aRepo = await sb.repo()
+    const a = await sb.daemon(aRepo)
+    daemons.push(a)
+    // R's whole repo lives on the small disk.
+    const rRepo = join(disk, 'repo')
+    const init = await sb.kith(['init', '--repo', rRepo, '--json'])
+    expect(init.code, init.stderr).toBe(0)
+    const r = await sb.daemon(rRepo, [a.info.addrs[0] as string])
+    daemons.push(r)
+
+    const bigSrc = join(sb.dir, 'seed-big.bin')
+    await writeRandomFile(bigSrc, BIG)
+    const smallSrc = join(sb.dir, 'r-small.bin')
+    const smallSha = await writeRandomFile(smallSrc, SMALL)
+    const big = await sb.share(aRepo, bigSrc, [], 120_000)
+    // R shares a small file of its own (served from the file, its manifest in the repo).
+    const small = await sb.share(rRepo, smallSrc, [], 60_000)
+
+    const seedLink = (await sb.kith(['seed-link', big.link, '--json'])).stdout
+    const link = (JSON.parse(seedLink.trim()) as { seedLink: string }).seedLink
+    const s1 = await sb.kith(['seed', link, '--repo', rRepo, '--json', '--timeout', '60'], 180_000)
+    const used = usedBytes(disk)
+    expect(s1.code, `exit ${s1.code}; stdout: ${s1.stdout}\nstderr: ${s1.stderr}`).toBe(6)
+    expect(s1.stderr).toMatch(/disk (is )?full|no space/i)
+    expect(s1.stderr).not.toMatch(/\n\s+at /)
+    // The daemon is still running, its repo answers, and it still serves its own share.
+    expect(r.proc.running, r.proc.stderr).toBe(true)
+    const st = await sb.kith(['status', '--repo', rRepo, '--json'])
+    expect(st.code, st.stderr).toBe(0)
+    const ls = await sb.kith(['ls', '--repo', rRepo, '--json'])
+    expect(ls.code, ls.stderr).toBe(0)
+    const cOut = sb.path('out-rc')
+    const c = await sb.kith(['get', small.link, '--repo', sb.path('repo-rc'), '--bootstrap', r.info.addrs[0] as string, '-o', cOut, '--json', '--timeout', '60'], 180_000)
+    expect(c.code, c.stderr).toBe(0)
+    expect(await sha256File(join(cOut, 'r-small.bin'))).toBe(smallSha)
+
+    // With room made (the tmpfs grown), the same seed completes.
+    const grow = run('mount', ['-o', `remount,size=${BIG * 2 + 8 * MiB}`, disk])
+    expect(grow.status, grow.stderr).toBe(0)
+    const s2 = await sb.kith(['seed', link, '--repo', rRepo, '--json', '--timeout', '60'], 180_000)
+    expect(s2.code, s2.stderr).toBe(0)
+    expect((JSON.parse(s2.stdout.trim()) as { chunks: number }).chunks).toBe(big.chunks)
+    expect(r.proc.running, r.proc.stderr).toBe(true)
+    console.log(`disk full (repo): blind seed of ${BIG} bytes into a ${REPO_TMPFS}-byte repo disk: exit ${s1.code} in ${s1.ms} ms with ${used} bytes used ("${s1.stderr.trim().split('\n').pop() ?? ''}"); daemon still serving: yes; after growing the disk the seed completed`)
   }, sized(240_000, 900_000))
 })

@@ -7,17 +7,17 @@
  *   B  kith get in home 1, behind another NAT, with the same LAN addresses as home 0
  *
  * B gets a share P seeds (P's link hint is its public address, announced at once), and a share A
- * seeds (its link hints are private addresses, useless from home 1: B finds A through the DHT on
- * P, and reaches it through P's circuit relay, where A holds a reservation).
+ * seeds: A, told nothing but P's address as its bootstrap, reserves a slot on P's relay by itself
+ * (node/libp2p/relay-reservations.ts), and its link's hints are its addresses through P, so B
+ * reaches it through P's circuit relay.
  *
  * Real `kith` processes on real sockets; every wait bounded. In `npm test` the files are small;
  * `npm run test:internet` (KITH_SIMNET_LONG=1) moves longer ones, and runs it again behind
  * port-randomising (`--random-fully`) NATs.
  */
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildOnce, killAll, Sandbox, tempDir, writeRandomFile } from '../node/fixtures/procs.js'
-import { daemonIn, KITH_PORT, kithRun, type KithDaemon } from './kith.js'
+import { buildOnce, killAll, Sandbox, tempDir } from '../node/fixtures/procs.js'
+import { daemonIn, KITH_PORT, kithRun, shareRandomFile, waitForAddrs, type KithDaemon } from './kith.js'
 import { Simnet, simnetUnavailable } from './simnet.js'
 
 const unavailable = simnetUnavailable()
@@ -47,11 +47,11 @@ describe.skipIf(unavailable !== undefined).each(NATS)('a friend\'s public node: 
     p = await daemonIn(net, box, net.pub(0).ns, await box.repo(), ['--listen', `/ip4/0.0.0.0/tcp/${KITH_PORT}`])
     pAddr = `/ip4/${net.pub(0).ip}/tcp/${KITH_PORT}/p2p/${p.info.peerId}`
     expect(p.info.addrs).toContain(pAddr)
-    // A takes a reservation on P's relay: it listens on P's circuit address. (Not on a bare
-    // /p2p-circuit: relay discovery then starts libp2p's random walk, which, while the DHT has no
-    // peer yet, spins without yielding to I/O and the daemon never finishes starting.)
-    a = await daemonIn(net, box, net.home(0).lan.ns, await box.repo(), ['--listen', `/ip4/0.0.0.0/tcp/${KITH_PORT}`, '--listen', `${pAddr}/p2p-circuit`, '--bootstrap', pAddr])
-    console.log(`friend-node: P and A up in ${Date.now() - t0} ms; P announces ${p.info.addrs.join(' ')}; A announces ${a.info.addrs.join(' ')}`)
+    // A takes a reservation on P's relay by itself (node/libp2p/relay-reservations.ts): it is told
+    // nothing but its bootstrap node, as a user behind NAT would be.
+    a = await daemonIn(net, box, net.home(0).lan.ns, await box.repo(), ['--listen', `/ip4/0.0.0.0/tcp/${KITH_PORT}`, '--bootstrap', pAddr])
+    const relayed = await waitForAddrs(net, box, a, addrs => addrs.includes(`${pAddr}/p2p-circuit/p2p/${a.info.peerId}`), 60_000)
+    console.log(`friend-node: P and A up, A reserved on P, in ${Date.now() - t0} ms; P announces ${p.info.addrs.join(' ')}; A announces ${relayed.addrs.join(' ')}`)
   }, 240_000)
 
   afterAll(async () => {
@@ -60,13 +60,7 @@ describe.skipIf(unavailable !== undefined).each(NATS)('a friend\'s public node: 
     await killAll()
   })
 
-  async function share (d: KithDaemon, name: string): Promise<{ link: string, sha256: string }> {
-    const file = join(box.dir, name)
-    const sha256 = await writeRandomFile(file, SIZE)
-    const r = await kithRun(net, box, d.ns, ['share', file, '--repo', d.repo, '--json'], 120_000)
-    if (r.code !== 0) throw new Error(`kith share failed (${String(r.code)}): ${r.stderr}`)
-    return { link: (JSON.parse(r.stdout) as { link: string }).link, sha256 }
-  }
+  const share = async (d: KithDaemon, name: string): Promise<{ link: string, sha256: string }> => await shareRandomFile(net, box, d, name, SIZE)
 
   async function getInHome1 (link: string, label: string): Promise<GetResult & { ms: number }> {
     const out = box.path(`out-${label}`)

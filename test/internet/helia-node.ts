@@ -20,6 +20,10 @@
  * second {"event":"status","rt":<routing table size>,"mode":"server"|"client","connections",
  * "peers","addrs","offSim"}; `offSim` counts dials refused because they pointed outside the
  * simulated internet (there should be none). Stops on SIGTERM/SIGINT.
+ *
+ * A line `dump` on stdin prints {"event":"datastore","entries":[{"key","value"(base64)}],
+ * "blocks":[CID]}: everything in the node's datastore (libp2p's: DHT records, provider records,
+ * the peer store) and its blockstore, for tests that check what a public node learnt.
  */
 import { parseArgs } from 'node:util'
 import { kadDHT } from '@libp2p/kad-dht'
@@ -97,6 +101,24 @@ const timer = setInterval(() => {
     offSim
   })
 }, 1000)
+
+// Test hook: dump the stores on request (read-only; nothing here changes the node).
+let input = ''
+process.stdin.setEncoding('utf8').on('data', (d: string) => {
+  input += d
+  for (let nl = input.indexOf('\n'); nl >= 0; nl = input.indexOf('\n')) {
+    const cmd = input.slice(0, nl).trim()
+    input = input.slice(nl + 1)
+    if (cmd !== 'dump') continue
+    void (async () => {
+      const entries: Array<{ key: string, value: string }> = []
+      for await (const e of helia.datastore.query({})) entries.push({ key: e.key.toString(), value: Buffer.from(e.value).toString('base64') })
+      const blocks: string[] = []
+      for await (const b of helia.blockstore.getAll()) blocks.push(b.cid.toString())
+      print({ event: 'datastore', entries, blocks })
+    })().catch((err: Error) => { print({ event: 'datastore-error', error: err.message }) })
+  }
+})
 
 let stopping = false
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {

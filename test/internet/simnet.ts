@@ -21,9 +21,13 @@
  * gone (a SIGKILLed test). scripts/simnet/cleanup.sh does the same by hand.
  *
  * Needs root, iproute2's `ip` with netns support and iptables; `simnetUnavailable()` says why not.
+ * Links can be shaped with tc (`netem()`, `shape()`; `netemUnavailable()`, `qdiscUnavailable()`
+ * say whether the kernel can) and cut and restored (`linkDown()`, `linkUp()`).
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 /**
  * First octets of the simulated public /8s: allocated, globally routed-looking unicast space
@@ -36,6 +40,8 @@ export const PUBLIC_OCTETS = [11, 21, 22, 26, 28, 29, 30, 33, 55, 6, 7, 214, 215
 
 export const LAN_PREFIX = '192.168.1'
 const CMD_TIMEOUT_MS = 10_000
+/** Without sch_netem: a delay line in userspace (iptables NFQUEUE → this script), see delay(). */
+const NFQUEUE_DELAY = join(dirname(fileURLToPath(import.meta.url)), 'nfqueue-delay.py')
 
 export interface Host {
   /** Namespace name. */
@@ -77,6 +83,33 @@ export function simnetUnavailable (): string | undefined {
   } finally {
     spawnSync('ip', ['netns', 'del', probe], { stdio: 'ignore', timeout: CMD_TIMEOUT_MS })
   }
+}
+
+/**
+ * Why the queueing discipline `spec` (tc's words after `root`, e.g. "tbf rate 8mbit burst 32kb
+ * latency 200ms") cannot be put on a link here (no iproute2 `tc`, or the kernel lacks it), or
+ * undefined when it can. Tried on a veth in a throwaway namespace. Call it only when
+ * simnetUnavailable() is undefined.
+ */
+export function qdiscUnavailable (spec: string): string | undefined {
+  if (!has('tc')) return 'iproute2 `tc` is not installed (scripts/test-prepare.ts installs iproute2 with apt-get when root)'
+  const probe = `ksnprobe${process.pid}x${randomBytes(2).toString('hex')}`
+  try {
+    run('ip', ['netns', 'add', probe])
+    run('ip', ['-n', probe, 'link', 'add', 'name', 'a', 'type', 'veth', 'peer', 'name', 'b'])
+    run('ip', ['netns', 'exec', probe, 'tc', 'qdisc', 'add', 'dev', 'a', 'root', ...spec.trim().split(/\s+/)])
+    return undefined
+  } catch (err) {
+    return `tc qdisc "${spec}" does not work here: ${(err as Error).message.split('\n')[0] ?? ''}`
+  } finally {
+    spawnSync('ip', ['netns', 'del', probe], { stdio: 'ignore', timeout: CMD_TIMEOUT_MS })
+  }
+}
+
+/** Why `tc netem` (delay and loss on a link; the kernel's sch_netem) cannot be used here, or undefined. */
+export function netemUnavailable (): string | undefined {
+  const why = qdiscUnavailable('netem delay 1ms loss 1%')
+  return why === undefined ? undefined : `${why} (a kernel without sch_netem: CONFIG_NET_SCH_NETEM)`
 }
 
 function has (cmd: string): boolean {
@@ -208,8 +241,12 @@ export class Simnet {
   readonly internet: string
   readonly publicHosts: Host[] = []
   readonly homes: Home[] = []
+  /** Next free NFQUEUE queue number (delay()). */
+  #queues = 0
   readonly #namespaces: string[] = []
   readonly #procs = new Set<NsProc>()
+  /** Namespace → its veth's port on br0 (in the internet namespace), for linkDown/linkUp. */
+  readonly #ports = new Map<string, string>()
   #nextOctet = 0
   #nextPort = 0
   #destroyed = false
@@ -253,6 +290,7 @@ export class Simnet {
     run('ip', ['link', 'add', 'name', port, 'netns', this.internet, 'type', 'veth', 'peer', 'name', dev, 'netns', ns])
     run('ip', ['-n', this.internet, 'link', 'set', port, 'master', 'br0'])
     run('ip', ['-n', this.internet, 'link', 'set', port, 'up'])
+    this.#ports.set(ns, port)
     const ip = `${String(octet)}.0.0.10`
     run('ip', ['-n', ns, 'addr', 'add', `${ip}/8`, 'dev', dev])
     run('ip', ['-n', ns, 'link', 'set', dev, 'up'])
@@ -286,6 +324,14 @@ export class Simnet {
     inRouter(['iptables', '-t', 'nat', '-A', 'POSTROUTING', '-o', 'wan', '-j', 'MASQUERADE', ...(randomFully ? ['--random-fully'] : [])])
     inRouter(['iptables', '-A', 'FORWARD', '-i', 'wan', '-o', 'lan', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'])
     inRouter(['iptables', '-A', 'FORWARD', '-i', 'wan', '-o', 'lan', '-j', 'DROP'])
+    // Unsolicited TCP and UDP to the router itself are dropped too, as home routers do. Had they
+    // been answered (port unreachable), conntrack would keep an entry for each, and a hole punch's
+    // first packet, arriving before the LAN host's own, would take the very port mapping the LAN
+    // host needs: MASQUERADE then picks another port, and even a port-preserving NAT behaves as a
+    // symmetric one (seen: WebRTC between two homes never connected). A dropped packet leaves no entry.
+    inRouter(['iptables', '-A', 'INPUT', '-i', 'wan', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'])
+    inRouter(['iptables', '-A', 'INPUT', '-i', 'wan', '-p', 'udp', '-j', 'DROP'])
+    inRouter(['iptables', '-A', 'INPUT', '-i', 'wan', '-p', 'tcp', '-j', 'DROP'])
     return { router: { ns: rns, ip: wan, kind: 'public' }, lan: { ns: lns, ip: `${LAN_PREFIX}.2`, kind: 'lan' } }
   }
 
@@ -312,6 +358,89 @@ export class Simnet {
     const to = `${h.lan.ip}:${port}`
     this.exec(h.router.ns, ['iptables', '-t', 'nat', '-A', 'PREROUTING', '-i', 'wan', '-p', 'tcp', '--dport', String(port), '-j', 'DNAT', '--to-destination', to])
     this.exec(h.router.ns, ['iptables', '-I', 'FORWARD', '1', '-i', 'wan', '-o', 'lan', '-p', 'tcp', '-d', h.lan.ip, '--dport', String(port), '-j', 'ACCEPT'])
+  }
+
+  /**
+   * Shapes what leaves `dev` in namespace `ns` with `tc netem` (`spec` e.g. "delay 25ms loss 1%"),
+   * replacing any netem there. Needs netemUnavailable() to be undefined. The qdisc goes with the
+   * namespace on destroy().
+   */
+  netem (ns: string, dev: string, spec: string): void {
+    this.shape(ns, dev, `netem ${spec}`)
+  }
+
+  /**
+   * Puts the root queueing discipline `spec` on `dev` in `ns` (tc's words after `root`, e.g.
+   * "tbf rate 24mbit burst 64kb latency 200ms" for a slow link), replacing the one there.
+   */
+  shape (ns: string, dev: string, spec: string): void {
+    this.exec(ns, ['tc', 'qdisc', 'replace', 'dev', dev, 'root', ...spec.trim().split(/\s+/)])
+  }
+
+  /**
+   * Delays (and, with `loss` > 0, drops a share of) every packet of host `ns` (a public host or a
+   * home's LAN host) on its link, `delayMs` each way. With sch_netem: `netem delay … loss …` on
+   * both ends of the link (the host's eth0 and the far end: the home router's `lan`, or the host's
+   * port on the bridge). Without it: the userspace delay line (nfqueue-delay.py, iptables NFQUEUE)
+   * on the host's eth0, both directions; python3 is then needed. Returns what undoes it. Only the
+   * host's own traffic is delayed, which is all a host has.
+   */
+  async delay (ns: string, delayMs: number, loss = 0): Promise<() => Promise<void>> {
+    const spec = `delay ${delayMs}ms${loss > 0 ? ` loss ${loss * 100}%` : ''}`
+    if (netemUnavailable() === undefined) {
+      const home = this.homes.find(h => h.lan.ns === ns)
+      const far: [string, string] = home !== undefined ? [home.router.ns, 'lan'] : [this.internet, this.#port(ns)]
+      this.netem(ns, 'eth0', spec)
+      this.netem(far[0], far[1], spec)
+      return async () => { this.clearShape(ns, 'eth0'); this.clearShape(far[0], far[1]) }
+    }
+    const q = this.#queues
+    this.#queues += 2
+    const line = this.spawn(ns, ['python3', NFQUEUE_DELAY, String(delayMs), String(loss), String(q), String(q + 1)])
+    const end = Date.now() + 15_000
+    while (!line.stdout.includes('ready')) {
+      if (!line.running || Date.now() > end) throw new Error(`the NFQUEUE delay line did not start in ${ns}: ${line.stderr.slice(-2000)}`)
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    const rules = [['OUTPUT', '-o', 'eth0', '-j', 'NFQUEUE', '--queue-num', String(q), '--queue-bypass'], ['INPUT', '-i', 'eth0', '-j', 'NFQUEUE', '--queue-num', String(q + 1), '--queue-bypass']]
+    for (const r of rules) this.exec(ns, ['iptables', '-A', ...r])
+    return async () => {
+      for (const r of rules) this.exec(ns, ['iptables', '-D', ...r])
+      await line.stop(2_000)
+    }
+  }
+
+  /** Removes what netem() or shape() put on `dev` in `ns` (its root qdisc); nothing when there is none. */
+  clearShape (ns: string, dev: string): void {
+    spawnSync('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'del', 'dev', dev, 'root'], { stdio: 'ignore', timeout: CMD_TIMEOUT_MS })
+  }
+
+  /**
+   * Cuts the link of the host (or home router) in namespace `ns` to the internet: its port on the
+   * bridge goes down, as a cable pulled upstream. Nothing is sent or answered: the host's own
+   * interface only loses carrier (its address and routes stay), every frame either way is dropped,
+   * and connections across it stall until linkUp().
+   */
+  linkDown (ns: string): void {
+    this.exec(this.internet, ['ip', 'link', 'set', this.#port(ns), 'down'])
+  }
+
+  /** Restores a link cut with linkDown(). */
+  linkUp (ns: string): void {
+    this.exec(this.internet, ['ip', 'link', 'set', this.#port(ns), 'up'])
+  }
+
+  #port (ns: string): string {
+    const port = this.#ports.get(ns)
+    if (port === undefined) throw new RangeError(`${ns} has no link to the internet`)
+    return port
+  }
+
+  /** Bytes received and sent so far on `dev` in `ns` (the kernel's interface counters). */
+  counters (ns: string, dev: string): { rxBytes: number, txBytes: number } {
+    const [link] = JSON.parse(run('ip', ['-n', ns, '-j', '-s', 'link', 'show', 'dev', dev])) as Array<{ stats64?: { rx: { bytes: number }, tx: { bytes: number } } }>
+    if (link?.stats64 === undefined) throw new Error(`no counters for ${dev} in ${ns}`)
+    return { rxBytes: link.stats64.rx.bytes, txBytes: link.stats64.tx.bytes }
   }
 
   /** Every namespace of this run. */

@@ -70,7 +70,7 @@ describe('three daemons in a line: A ← B ← C', () => {
     const lines = r.stdout.split('\n').filter(l => l !== '')
     expect(lines).toHaveLength(1)
     const got = JSON.parse(lines[0] as string) as { path: string, name: string, size: number, sha256: string }
-    expect(got).toEqual({ path: join(out, 'big.bin'), name: 'big.bin', size: SIZE, sha256: srcSha, publisher: expect.stringMatching(/^12D3KooW/) })
+    expect(got).toEqual({ path: join(out, 'big.bin'), name: 'big.bin', size: SIZE, sha256: srcSha, publisher: expect.stringMatching(/^12D3KooW/), seeders: expect.any(Array) })
     expect((await stat(got.path)).size).toBe(SIZE)
     expect(await sha256File(got.path)).toBe(srcSha)
     // Only the file: no .kith-partial-* folder, no temporary name.

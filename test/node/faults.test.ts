@@ -167,7 +167,7 @@ describe('faults', () => {
       if (r === undefined) throw new Error(`download did not finish within 90 s after the kill; stderr: ${get.stderr}`)
       expect(r.code, r.stderr).toBe(0)
       const got = oneJson<GetJson>(r.stdout)
-      expect(got).toEqual({ path: join(out, 'film-1.bin'), name: 'film-1.bin', size: SIZE, sha256: sha, publisher: expect.stringMatching(/^12D3KooW/) })
+      expect(got).toEqual({ path: join(out, 'film-1.bin'), name: 'film-1.bin', size: SIZE, sha256: sha, publisher: expect.stringMatching(/^12D3KooW/), seeders: expect.any(Array), paths: expect.any(Array) })
       expect(await sha256File(got.path)).toBe(sha)
       expect(await readdir(out)).toEqual(['film-1.bin'])
       // S2 served part of it, not all: S1 had delivered the rest before it died.
@@ -209,7 +209,7 @@ describe('faults', () => {
       expect(await watch.done).toEqual([])
       expect(r.code, r.stderr).toBe(0)
       const got = oneJson<GetJson>(r.stdout)
-      expect(got).toEqual({ path: join(out, 'evil-2.bin'), name: 'evil-2.bin', size: SIZE, sha256: sha, publisher: expect.stringMatching(/^12D3KooW/) })
+      expect(got).toEqual({ path: join(out, 'evil-2.bin'), name: 'evil-2.bin', size: SIZE, sha256: sha, publisher: expect.stringMatching(/^12D3KooW/), seeders: expect.any(Array), paths: expect.any(Array) })
       expect(await sha256File(got.path)).toBe(sha)
       expect(await readdir(out)).toEqual(['evil-2.bin'])
 
@@ -261,7 +261,7 @@ describe('faults', () => {
       if (r === undefined) throw new Error(`second run did not finish within 120 s; stderr: ${second.stderr}`)
       expect(r.code, r.stderr).toBe(0)
       const got = oneJson<GetJson>(r.stdout)
-      expect(got).toEqual({ path: join(out, 'resume-3.bin'), name: 'resume-3.bin', size: SIZE, sha256: sha, publisher: expect.stringMatching(/^12D3KooW/) })
+      expect(got).toEqual({ path: join(out, 'resume-3.bin'), name: 'resume-3.bin', size: SIZE, sha256: sha, publisher: expect.stringMatching(/^12D3KooW/), seeders: expect.any(Array), paths: expect.any(Array) })
       expect(await sha256File(got.path)).toBe(sha)
       expect(await readdir(out)).toEqual(['resume-3.bin'])
 

@@ -92,6 +92,12 @@ describe('circles page', () => {
     await pageA.locator('#node-shares li[data-name="notes.bin"]').waitFor({ state: 'visible', timeout: 30_000 })
     expect(await pageA.locator('#node-message').textContent()).toMatch(/sharing notes\.bin: kith:/)
     expect(await pageA.locator(`#node-peers li[data-peer="${bPeer}"]`).getAttribute('data-kind')).toBe('tcp')
+    // The reachability report (docs/NETWORK.md): loopback only, so NAT unknown; no relay; UPnP off; B direct.
+    expect(await pageA.locator('#node-nat').getAttribute('data-nat')).toBe('unknown')
+    expect(await pageA.locator('#node-relays').textContent()).toBe('no relay reservations')
+    expect(await pageA.locator('#node-upnp').textContent()).toBe('UPnP: off')
+    const bConn = pageA.locator(`#node-connections li[data-peer="${bPeer}"][data-path="direct"]`).first()
+    expect(await bConn.textContent()).toMatch(/ · direct · (tcp|ws) · \/ip4\/127\.0\.0\.1\//)
     await pageA.screenshot({ path: join(SHOTS, 'node.png') })
 
     // A shows notes.bin's seed-only link; B's page blind-seeds it with that link.

@@ -1,6 +1,6 @@
 /**
  * The settings page in real Chromium: opened with the daemon's management link, it shows the
- * node's limits, chunk size and (read-only) addresses; Save changes the upload limit through
+ * node's limits, chunk size, UPnP (off) and (read-only) addresses; Save changes the upload limit and turns UPnP on through
  * PUT /api/v1/settings (checked with GET and on disk); the API's refusal of a bad value and a
  * non-number are shown on the page. Without the token there is no Settings link.
  */
@@ -40,18 +40,21 @@ describe('settings page', () => {
       await page.locator('#settings-info dd[data-sealed="false"]').waitFor({ state: 'visible', timeout: 10_000 })
       expect(await page.locator('#settings-upload').inputValue()).toBe('') // unlimited
       expect(await page.locator('#settings-chunk').inputValue()).toBe(String(1024 * 1024))
+      expect(await page.locator('#settings-upnp').isChecked()).toBe(false) // UPnP: off by default
       const infoText = await page.locator('#settings-info').textContent() ?? ''
       expect(infoText).toContain(repo)
       expect(infoText).toContain('not sealed')
       expect(await page.locator('#screen-settings').textContent()).toMatch(/take effect when the daemon restarts/)
 
       await page.fill('#settings-upload', '2.5')
+      await page.check('#settings-upnp')
       await page.getByRole('button', { name: 'Save' }).click()
       await page.waitForFunction(() => document.getElementById('settings-message')?.textContent === 'saved', undefined, { timeout: 10_000 })
       expect(await page.locator('#settings-upload').inputValue()).toBe('2.5')
       const s = await client.settings()
-      expect(s).toMatchObject({ uploadRate: 2_500_000, downloadRate: 0, chunkSize: 1024 * 1024, repo, sealed: false })
-      expect(JSON.parse(await readFile(join(repo, 'config.json'), 'utf8'))).toMatchObject({ uploadRate: 2_500_000, downloadRate: 0 })
+      expect(s).toMatchObject({ uploadRate: 2_500_000, downloadRate: 0, chunkSize: 1024 * 1024, upnp: true, repo, sealed: false })
+      expect(JSON.parse(await readFile(join(repo, 'config.json'), 'utf8'))).toMatchObject({ uploadRate: 2_500_000, downloadRate: 0, upnp: true })
+      expect(await page.locator('#settings-upnp').isChecked()).toBe(true)
       await page.screenshot({ path: join(SHOTS, 'settings.png'), fullPage: true })
 
       // The API's refusal, shown as it is; nothing changed.

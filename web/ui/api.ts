@@ -13,7 +13,7 @@ import { KithError } from '../../protocol/errors.js'
 import type {
   ApiErrorBody, CircleCreateRequest, CircleFeedResponse, CircleInviteRequest, CircleInviteResponse, CircleJoinRequest,
   CircleMembersResponse, CircleRemoveRequest, CircleRemoveResponse, CirclesResponse, CircleSummary, DownloadsResponse,
-  PeersResponse, SeedRequest, SeedStatus, SettingsRequest, SettingsResponse, ShareInfo, ShareRequest, SharesResponse
+  PeersResponse, SeedRequest, SeedStatus, SettingsRequest, SettingsResponse, ShareInfo, ShareRequest, SharesResponse, StatusResponse
 } from '../../node/api/schema.js'
 
 const TOKEN_KEY = 'kith-api-token'
@@ -72,6 +72,8 @@ const circle = (name: string, what: 'invite' | 'members' | 'feed' | 'remove'): s
 
 /** One method per request the pages make. */
 export const api = {
+  /** The node's status, with its reachability report. */
+  status: async (): Promise<StatusResponse> => await request('GET', '/status'),
   shares: async (): Promise<SharesResponse> => await request('GET', '/shares'),
   /** Shares a file or folder by its path on the node's machine. */
   share: async (req: ShareRequest): Promise<ShareInfo> => await request('POST', '/shares', req),

@@ -5,7 +5,7 @@
  * authorised like the circles page (api.ts).
  */
 import { formatLink, parseLink, seedOnlyLink } from '../../protocol/link.js'
-import type { ShareInfo } from '../../node/api/schema.js'
+import type { NatBasis, ReachabilityReport, ShareInfo } from '../../node/api/schema.js'
 import { api } from './api.js'
 import { $, el, guarded, message } from './dom.js'
 import { formatMiB } from './format.js'
@@ -16,10 +16,11 @@ const SEED_FOLLOW_MS = 6 * 60 * 60 * 1000
 
 export async function renderNode (): Promise<void> {
   await guarded(async () => {
-    const [{ shares }, { peers }, { downloads }] = await Promise.all([
+    const [{ shares }, { peers }, { downloads }, { reachability }] = await Promise.all([
       api.shares(),
       api.peers(),
-      api.downloads()
+      api.downloads(),
+      api.status()
     ])
     $('node-shares').replaceChildren(...(shares.length === 0
       ? [el('li', { textContent: 'nothing shared yet' })]
@@ -30,7 +31,35 @@ export async function renderNode (): Promise<void> {
     $('node-peers').replaceChildren(...(peers.length === 0
       ? [el('li', { textContent: 'no peers connected' })]
       : peers.map(p => el('li', { dataset: { peer: p.peerId, kind: p.kind } }, `…${p.peerId.slice(-10)} · ${p.kind}${p.sessions > 0 ? ` · ${p.sessions} swarm sessions` : ''}`))))
+    renderReachability(reachability)
   })
+}
+
+const NAT_WORDS: Record<NatBasis, string> = {
+  bound: 'it listens on a public address',
+  announced: 'an address you gave it to announce',
+  confirmed: 'a peer confirmed its address',
+  observed: 'peers see it at an address it does not have',
+  'private-source': 'it reaches the internet from a private address',
+  none: 'no peer on the internet seen yet'
+}
+
+/** The reachability report (docs/NETWORK.md): NAT status, relay reservations, UPnP, each connection's path. */
+function renderReachability (r: ReachabilityReport): void {
+  const short = (id: string): string => `…${id.slice(-8)}`
+  const nat = $('node-nat')
+  nat.dataset.nat = r.nat
+  const headline = r.nat === 'public'
+    ? 'Public: peers on the internet can reach this node'
+    : r.nat === 'behind NAT' ? 'Behind NAT: peers on the internet reach this node through a relay or a hole punched through the NAT' : 'NAT status unknown'
+  nat.textContent = `${headline} (${NAT_WORDS[r.natBasis]})${r.publicAddrs.length > 0 ? ` · ${r.publicAddrs.join(', ')}` : ''}`
+  $('node-relays').replaceChildren(...(r.relays.length === 0
+    ? [el('li', { textContent: 'no relay reservations' })]
+    : r.relays.map(x => el('li', { dataset: { relay: x.peerId, kind: x.kind } }, `relay ${x.name !== undefined ? `${x.name}'s node` : short(x.peerId)}${x.bootstrap ? ' (bootstrap peer)' : ''} · ${x.kind === 'kith' ? 'a Kith node, unlimited' : 'a public relay, limited'} · until ${new Date(x.expires).toLocaleString()}`))))
+  $('node-upnp').textContent = `UPnP: ${!r.upnp.enabled ? 'off' : r.upnp.mapped.length === 0 ? 'on, no mapping yet' : `mapped ${r.upnp.mapped.join(', ')}`}`
+  $('node-connections').replaceChildren(...(r.connections.length === 0
+    ? [el('li', { textContent: 'no connections' })]
+    : r.connections.map(c => el('li', { dataset: { peer: c.peerId, path: c.path } }, `${c.name ?? short(c.peerId)} · ${c.label} · ${c.transport} · ${c.remoteAddr}`))))
 }
 
 function shareItem (s: ShareInfo): HTMLLIElement {

@@ -1,7 +1,9 @@
 /**
  * The settings page of the desktop UI: the node's upload and download limits and the chunk size of
  * new shares, changed at once through the local API (PUT /settings writes config.json and applies
- * them to the running node); listen addresses, bootstrap peers, the API address, the repo and
+ * them to the running node); the network (Local or Public, i.e. the IPFS Amino DHT), written to
+ * config.json and used from the next start (docs/NETWORK.md), and likewise UPnP (ask the home router
+ * to forward the TCP port; off by default: it publishes the home's public IP); listen addresses, bootstrap peers, the API address, the repo and
  * whether its keys are sealed, read-only (they take effect at restart). Authorised like the
  * circles page (api.ts).
  */
@@ -44,6 +46,8 @@ function fill (s: SettingsResponse): void {
   }
   chunk.replaceChildren(...options)
   chunk.value = String(s.chunkSize)
+  $<HTMLSelectElement>('settings-network').value = s.network
+  $<HTMLInputElement>('settings-upnp').checked = s.upnp
   const list = (items: string[], none: string): HTMLElement => items.length === 0
     ? el('dd', { textContent: none })
     : el('dd', {}, el('ul', {}, ...items.map(a => el('li', {}, el('code', { textContent: a })))))
@@ -72,7 +76,9 @@ export function wireSettingsForm (): void {
         body = {
           uploadRate: fromMBps($<HTMLInputElement>('settings-upload').value, 'upload limit'),
           downloadRate: fromMBps($<HTMLInputElement>('settings-download').value, 'download limit'),
-          chunkSize: Number($<HTMLSelectElement>('settings-chunk').value)
+          chunkSize: Number($<HTMLSelectElement>('settings-chunk').value),
+          network: $<HTMLSelectElement>('settings-network').value === 'amino' ? 'amino' : 'local',
+          upnp: $<HTMLInputElement>('settings-upnp').checked
         }
       } catch (err) {
         if (err instanceof SettingsInputError) { message(err.message, true); return }

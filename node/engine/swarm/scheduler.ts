@@ -13,7 +13,9 @@
  * - Verification: every piece is hashed and compared with its digest before it is used. A peer
  *   that sends a wrong piece is dropped at once and its requests go elsewhere (docs/THREAT-MODEL.md §2.3).
  *   A peer that refuses chunks it announced, or lets requests time out, collects strikes and is
- *   dropped at MAX_STRIKES; the download never waits on one bad peer.
+ *   dropped at MAX_STRIKES; one that has delivered no piece at all a request timeout after it was
+ *   first asked is dropped too (a have-map that lies, whose requests honest peers keep answering
+ *   first, so they are cancelled rather than timed out). The download never waits on one bad peer.
  */
 import type { Logger } from '@libp2p/interface'
 import type { RateLimiter } from '../rate-limit.js'
@@ -51,6 +53,8 @@ export class ChunkScheduler {
   readonly #inflight = new Map<number, Set<Session>>()
   readonly #delivering = new Set<number>()
   readonly #strikes = new WeakMap<Session, number>()
+  /** When each session was first asked for a chunk (Date.now()). */
+  readonly #firstAsked = new WeakMap<Session, number>()
   #missing: number[] = []
   #cursor = 0
   #wake: (() => void) | undefined
@@ -103,6 +107,15 @@ export class ChunkScheduler {
     // read out of range (a session re-checks its peer's map when the manifest arrives).
     const sessions = this.#init.sessions().filter(s => !s.closed && s.remoteHave !== undefined && s.remoteHave.size === size)
     if (sessions.length === 0) return
+    const timeout = this.#init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+    const now = Date.now()
+    for (const s of sessions) {
+      const first = this.#firstAsked.get(s)
+      if (first === undefined || s.received > 0 || now - first < timeout) continue
+      this.#init.log('peer %p delivered nothing in %d ms since it was first asked: dropping it from the swarm', s.remotePeer, now - first)
+      this.#share.banned.add(s.remotePeer.toString())
+      s.close(new PeerMisbehaviourError('delivered no piece within a request timeout of being asked'))
+    }
     this.#compact()
     for (let round = 0; round < window; round++) {
       let issued = false
@@ -176,6 +189,7 @@ export class ChunkScheduler {
       try {
         const chunkSize = this.#share.index?.chunkSize ?? 0
         await this.#init.download.take(chunkSize, signal)
+        if (!this.#firstAsked.has(s)) this.#firstAsked.set(s, Date.now())
         const bytes = await s.request('chunk', index, timeout)
         // An endgame duplicate that arrived second, or while the first is being delivered.
         if (this.#share.have?.get(index) === true || this.#delivering.has(index)) return

@@ -22,9 +22,28 @@ import { decodeMessage, decodePiece, encodeMessage, encodePiece, MESSAGE_TYPES, 
 import type { RateLimiter } from '../rate-limit.js'
 import type { ShareState } from '../share/share-state.js'
 import { SESSION_MAX_BUFFER } from './handshake.js'
+import type { SessionPath } from './path.js'
 
 /** Requests a peer may queue with us at once; beyond is flooding. */
 export const MAX_SERVE_QUEUE = 256
+
+/**
+ * A piece we sent that the peer has not taken a byte of for this long, while it still has
+ * requests queued with us: it asks and does not read (its stream window stands still). That is
+ * misbehaviour: the session is reset and the peer dropped from the swarm. An honest downloader
+ * reads all the time (its read loop never pauses), however slow its link: a window that moves at
+ * all restarts the clock.
+ */
+export const UNREAD_TIMEOUT_MS = 15_000
+
+/**
+ * What a length-prefixed read throws when the peer's bytes break the framing: a length prefix
+ * that is malformed or over MAX_MESSAGE_BYTES, more unread bytes than SESSION_MAX_BUFFER. Anything
+ * else a read throws comes from under the stream (the connection was reset, aborted or timed out:
+ * a link that dropped for a while, libp2p's connection monitor giving up on it), which is no
+ * misbehaviour: the session closes, and the peer may be found and admitted again.
+ */
+const FRAMING_ERRORS = new Set(['InvalidDataLengthError', 'InvalidDataLengthLengthError', 'InvalidMessageLengthError', 'StreamBufferError'])
 
 export class PeerMisbehaviourError extends KithError {
   static override name = 'PeerMisbehaviourError'
@@ -82,13 +101,19 @@ export interface SessionInit {
    * a peer that neither serves nor asks usefully holds a slot.
    */
   idleTimeoutMs?: number
+  /** Which way the session's connection runs (path.ts); default: unknown, reported as direct. */
+  path?: SessionPath
+  /** How long a sent piece may stand unread while the peer has requests queued (UNREAD_TIMEOUT_MS). */
+  unreadTimeoutMs?: number
 }
 
 export class Session {
   readonly remotePeer: PeerId
   readonly share: ShareState
   remoteHave: Bitfield | undefined
-  /** Bytes of verified pieces received, and sent. */
+  /** Which way the session's connection runs (path.ts). */
+  readonly path: SessionPath
+  /** Bytes of verified pieces received, and of pieces sent (what left the stream: a piece still unread when the session ends counts only in part). */
   received = 0
   sent = 0
   /** When the session was admitted, and when a piece last went either way (Date.now()). */
@@ -108,6 +133,10 @@ export class Session {
   #serving = false
   #writeChain: Promise<void> = Promise.resolve()
   #closed = false
+  /** Bytes of the last piece written that the upload budget has not paid for yet. */
+  #owed = 0
+  /** The stream's write buffer as last seen while a piece drained (a reset empties it before we hear of it). */
+  #buffered = 0
   /** Waiting for upload budget to send a piece the peer asked for: we are the slow side. */
   #uploading = false
   #idleTimer: ReturnType<typeof setTimeout> | undefined
@@ -127,6 +156,7 @@ export class Session {
     this.#stream = init.stream
     this.remotePeer = init.remotePeer
     this.share = init.share
+    this.path = init.path ?? { peer: init.remotePeer.toString(), kind: 'other', label: 'direct', limited: false }
     this.#lp = init.lp ?? lpStream(init.stream, { maxDataLength: MAX_MESSAGE_BYTES, maxBufferSize: SESSION_MAX_BUFFER })
     // Every pending read, write and piece production listens on this one signal.
     setMaxListeners(Infinity, this.#abort.signal)
@@ -217,6 +247,14 @@ export class Session {
     for (const p of this.#pending.values()) { clearTimeout(p.timer); p.reject(reason instanceof SessionClosedError ? reason : new SessionClosedError(`swarm session closed: ${reason.message}`)) }
     this.#pending.clear()
     this.#queue.length = 0
+    // Aborting or closing the stream drops what it still buffers: those bytes of the last piece
+    // never left, so they are neither paid for nor counted as sent.
+    const unsent = Math.min(this.#owed, Math.max(this.#stream.writeBufferLength ?? 0, this.#buffered))
+    if (unsent > 0) {
+      this.#owed -= unsent
+      this.sent -= unsent
+      this.share.uploaded -= unsent
+    }
     if (err !== undefined) {
       this.#stream.abort(err)
     } else {
@@ -250,7 +288,10 @@ export class Session {
           this.close()
           return
         }
-        throw new PeerMisbehaviourError(`bad frame from peer: ${e.name}`, { cause: err })
+        if (FRAMING_ERRORS.has(e.name)) throw new PeerMisbehaviourError(`bad frame from peer: ${e.name}`, { cause: err })
+        // The connection failed under the session: not the peer's doing, so not banned for it.
+        this.close(new SessionClosedError(`swarm session lost its connection: ${e.name}`))
+        return
       }
       let msg: SwarmMessage
       try {
@@ -288,6 +329,11 @@ export class Session {
       }
       case 'request': {
         if (this.#queue.length >= MAX_SERVE_QUEUE) throw new PeerMisbehaviourError('peer flooded us with requests')
+        // Both sides know the same manifest: no honest peer asks for a chunk past its end. Refused
+        // one by one, such requests cost a serve-loop turn and a reject frame each, and three link
+        // holders asking thousands a second slowed an honest download tenfold (test/hardening/
+        // hostile-downloaders.test.ts): drop the peer instead.
+        if (msg.kind === 'chunk' && this.share.index !== undefined && msg.index >= this.share.pieces) throw new PeerMisbehaviourError('request for a chunk outside the share')
         this.#queue.push({ id: msg.id, kind: msg.kind, index: msg.index })
         if (!this.#serving) this.#serveLoop().catch(err => { this.close(err) })
         return
@@ -335,6 +381,26 @@ export class Session {
     // The previous piece's write: the next piece is produced (read, sealed, verified) while it
     // drains, so disk and crypto overlap the network. At most one produced piece waits.
     let previous: Promise<void> = Promise.resolve()
+    // The upload budget pays for a piece once the peer has taken it (its write drained), before
+    // the next is sent, and only for the bytes that left: a peer that asks and never reads leaves
+    // its stream window full and its piece in our write buffer, spends none of the budget honest
+    // peers would get for what it never took, and is not "uploading" (the quiet is its fault: idle
+    // timeout, eviction and the unread check apply). The limiter serves its takes in turn
+    // (rate-limit.ts), so no session takes a second piece's budget while another waits.
+    // Measured before this: link holders that asked, never read and came back as new identities
+    // had every unread piece paid in full when their session ended, and the honest rate fell to
+    // 0.58× (test/hardening/hostile-downloaders.test.ts).
+    const pay = async (): Promise<void> => {
+      const owed = this.#owed
+      this.#owed = 0
+      if (owed <= 0) return
+      this.#uploading = true
+      try {
+        await this.#init.upload.take(owed)
+      } finally {
+        this.#uploading = false
+      }
+    }
     try {
       while (!this.#closed) {
         const q = this.#queue.shift()
@@ -356,26 +422,74 @@ export class Session {
           this.#send({ type: 'reject', id: q.id, reason: this.share.serving ? 'not-found' : 'shutting-down', message: '' })
           continue
         }
-        this.#uploading = true
-        try {
-          await this.#init.upload.take(data.length, signal)
-          await previous
-        } finally {
-          this.#uploading = false
-        }
+        await this.#drained(previous)
+        if (this.#closed) return
+        await pay()
         if (this.#closed) return
         const [header, body] = encodePiece(q.id, q.kind, q.index, data)
         this.#write(new Uint8ArrayList(header, body))
-        previous = this.#writeChain
+        previous = this.#writeChain.then(() => { if (!this.#closed) this.lastUseful = Date.now() })
+        this.#owed = data.length
         this.sent += data.length
-        this.lastUseful = Date.now()
         this.share.uploaded += data.length
       }
     } finally {
-      await previous.catch(() => {})
+      await this.#drained(previous).catch(() => {})
+      // The last piece drained (or the session ended, and #owed is what of it left): it is paid
+      // for all the same, so the cap holds across serve loops.
+      await pay().catch(() => {})
       this.#serving = false
       // A request may have arrived while the last write drained: serve it.
       if (!this.#closed && this.#queue.length > 0) this.#serveLoop().catch(err => { this.close(err) })
+    }
+  }
+
+  /**
+   * Waits until `write` (a piece's write) has resolved and the stream's write buffer is empty:
+   * every byte of the piece went to the muxer, so the peer took what its window allowed. A write
+   * resolving is not enough: the stream wakes its writers on any drain of the connection under it
+   * (the muxer's, not this stream's window), and then the piece may still sit in the buffer.
+   * While it waits, the buffer is watched: if not a byte of it leaves for `unreadTimeoutMs` while
+   * the peer still has requests queued with us, the peer asks and does not read, and is dropped
+   * (UNREAD_TIMEOUT_MS).
+   */
+  async #drained (write: Promise<void>): Promise<void> {
+    const limit = this.#init.unreadTimeoutMs ?? UNREAD_TIMEOUT_MS
+    const stream = this.#stream
+    let written = false
+    void write.then(() => { written = true })
+    const aborted = this.#abort.signal
+    let buffered = stream.writeBufferLength ?? 0
+    let since = Date.now()
+    while (!this.#closed) {
+      const now = stream.writeBufferLength ?? 0
+      this.#buffered = now
+      if (written && now === 0) return
+      if (now !== buffered) {
+        buffered = now
+        since = Date.now()
+      } else if (Date.now() - since >= limit && this.#queue.length > 0) {
+        this.close(new PeerMisbehaviourError('peer asks for pieces and does not read them'))
+        return
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined
+      let wake: (() => void) | undefined
+      await Promise.race([
+        written ? new Promise(() => {}) : write,
+        new Promise<void>(resolve => {
+          wake = () => { resolve() }
+          timer = setTimeout(wake, Math.max(10, Math.ceil(limit / 4)))
+          stream.addEventListener('idle', wake, { once: true })
+          stream.addEventListener('drain', wake, { once: true })
+          aborted.addEventListener('abort', wake, { once: true })
+        })
+      ])
+      clearTimeout(timer)
+      if (wake !== undefined) {
+        stream.removeEventListener('idle', wake)
+        stream.removeEventListener('drain', wake)
+        aborted.removeEventListener('abort', wake)
+      }
     }
   }
 }

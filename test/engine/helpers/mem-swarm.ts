@@ -13,7 +13,11 @@ import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { Bitfield } from '../../../protocol/bitfield.js'
 import { nobleBackend } from '../../../protocol/crypto.js'
 import { deriveShareKeys, generateRootKey, type ShareKeys } from '../../../protocol/keys.js'
+import { digestEquals } from '../../../protocol/cid.js'
 import { initiateAdmission } from '../../../node/engine/swarm/handshake.js'
+import { RateLimiter } from '../../../node/engine/rate-limit.js'
+import { ChunkScheduler } from '../../../node/engine/swarm/scheduler.js'
+import type { Session } from '../../../node/engine/swarm/session.js'
 import { Swarm, type SwarmInit } from '../../../node/engine/swarm/service.js'
 import { ShareState, type BlockStore } from '../../../node/engine/share/share-state.js'
 import type { CID } from 'multiformats/cid'
@@ -32,8 +36,11 @@ export async function newPeer (): Promise<PeerId> { return peerIdFromPrivateKey(
 
 export interface ShareFixture { keys: ShareKeys, rootCid: CID, seeder: ShareState, chunks: Uint8Array[], leecher: () => ShareState }
 
-/** A share held in full by `seeder`; `leecher()` makes a fresh state that knows the manifest. */
-export async function shareFixture (size = 6 * 65536 + 100): Promise<ShareFixture> {
+/**
+ * A share held in full by `seeder`; `leecher()` makes a fresh state that knows the manifest.
+ * `corrupt`, when given, rewrites each chunk the seeder reads to serve it (a seeder gone bad).
+ */
+export async function shareFixture (size = 6 * 65536 + 100, corrupt?: (i: number, b: Uint8Array) => Uint8Array): Promise<ShareFixture> {
   const root = generateRootKey()
   const keys = deriveShareKeys(root)
   const share = await encodeShare([['f.bin', pseudoRandomBytes(size)]], { root: root.bytes })
@@ -43,7 +50,7 @@ export async function shareFixture (size = 6 * 65536 + 100): Promise<ShareFixtur
   for (let i = 0; i < full.size; i++) full.set(i)
   seeder.setManifest(share.root.bytes, share.index, share.digests, [...share.treeBlockDigests], full)
   const chunks = share.chunks.map(c => c.bytes)
-  seeder.source = { read: async (i) => chunks[i] }
+  seeder.source = { read: async (i) => corrupt !== undefined ? corrupt(i, chunks[i]!) : chunks[i] }
   const leecher = (): ShareState => {
     const s = mk()
     s.setManifest(share.root.bytes, share.index, share.digests, [...share.treeBlockDigests])
@@ -65,9 +72,9 @@ export class MemNet {
   readonly dials = new Map<string, number>()
   readonly swarms: Swarm[] = []
 
-  /** A swarm service for a new peer, reachable by its peer ID. */
-  async swarm (init: SwarmInit = {}): Promise<{ swarm: Swarm, peerId: PeerId }> {
-    const peerId = await newPeer()
+  /** A swarm service for a new peer (or `peerId` again: a restarted node), reachable by its peer ID. */
+  async swarm (init: SwarmInit = {}, peer?: PeerId): Promise<{ swarm: Swarm, peerId: PeerId }> {
+    const peerId = peer ?? await newPeer()
     const registrar = {
       handle: async (_protocol: string, handler: Handler) => { this.#handlers.set(peerId.toString(), handler) },
       unhandle: async () => { this.#handlers.delete(peerId.toString()) }
@@ -118,9 +125,39 @@ export class MemNet {
     void (async () => { try { for (;;) await lp.read() } catch {} })()
   }
 
+  /**
+   * A new peer (`init`) that adds `share` (a leecher's state), connects to `seeder`, waits for its
+   * have-map and downloads every chunk from it (download() below, `timeoutMs`). The caller checks
+   * the result (`share.have`).
+   */
+  async fetchFrom (seeder: PeerId, share: ShareState, init: SwarmInit = {}, timeoutMs = 20_000): Promise<{ swarm: Swarm, peerId: PeerId, session: Session }> {
+    const { swarm, peerId } = await this.swarm(init)
+    swarm.addShare(share)
+    const session = await swarm.connect(seeder, share, AbortSignal.timeout(5_000))
+    await until(() => session.remoteHave !== undefined, 5_000, 'the seeder\'s have-map')
+    await download(swarm, share, timeoutMs)
+    return { swarm, peerId, session }
+  }
+
   async stop (): Promise<void> {
     await Promise.all(this.swarms.map(async s => { await s.stop() }))
   }
+}
+
+/**
+ * Downloads every chunk of `share` from `swarm`'s sessions for it with a real `ChunkScheduler`
+ * (unthrottled, 2 s per request), checking each chunk against its digest; gives up after `timeoutMs`.
+ */
+export async function download (swarm: Pick<Swarm, 'sessions'>, share: ShareState, timeoutMs = 20_000): Promise<void> {
+  await new ChunkScheduler({
+    share,
+    sessions: () => swarm.sessions(share),
+    download: new RateLimiter(0),
+    log,
+    requestTimeoutMs: 2000,
+    signal: AbortSignal.timeout(timeoutMs),
+    deliver: async (i, b) => digestEquals(share.backend.sha256(b), share.chunkDigest(i))
+  }).run()
 }
 
 export async function until (cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {

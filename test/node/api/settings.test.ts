@@ -67,6 +67,8 @@ describe('GET /api/v1/settings', () => {
       listen: ['/ip4/127.0.0.1/tcp/0'],
       announce: [],
       bootstrap: [bootstrapPeer],
+      network: 'local',
+      upnp: false,
       api: '127.0.0.1:0',
       repo: repoDir,
       sealed: true
@@ -128,6 +130,7 @@ describe('PUT /api/v1/settings', () => {
       [{ chunkSize: 16 * MiB }, /"chunkSize" must be a power of two/],
       [{ chunkSize: 'big' }, /"chunkSize" must be a power of two/],
       [{ uploadRate: 1000, chunkSize: 3 }, /"chunkSize"/], // one bad field: the good one is not applied either
+      [{ upnp: 'yes' }, /"upnp" must be true or false/],
       [{ listen: ['/ip4/127.0.0.1/tcp/1'] }, /unknown field "listen"/],
       [{}, /nothing to change/],
       [[1], /must be a JSON object/]

@@ -237,6 +237,18 @@ describe('kith: basics', () => {
     expect(human.stdout).toContain(a.peerId)
   })
 
+  it('init --upnp sets config.json\'s "upnp" (off by default), also on an existing repo', async () => {
+    const repo = repoPath()
+    expect((await kith(['init', '--repo', repo, '--json'])).code).toBe(0)
+    expect(JSON.parse(await readFile(join(repo, 'config.json'), 'utf8'))).toMatchObject({ upnp: false })
+    const on = await kith(['init', '--repo', repo, '--upnp', '--json'])
+    expect(on.code).toBe(0)
+    expect(expectOneJsonObject(on.stdout)).toMatchObject({ repo, created: false, upnp: true })
+    expect(JSON.parse(await readFile(join(repo, 'config.json'), 'utf8'))).toMatchObject({ upnp: true })
+    const human = await kith(['init', '--repo', repo, '--upnp'])
+    expect(human.stdout).toMatch(/upnp: on .*public IP/)
+  })
+
   it('get with a bad link → exit 3, one line on stderr, only the error object on stdout', async () => {
     const repo = repoPath()
     const valid = formatLinkFixture()
@@ -390,7 +402,7 @@ describe('kith daemon and its API', () => {
     expect(got.code, got.stderr).toBe(0)
     const g = expectOneJsonObject(got.stdout)
     const sha256 = createHash('sha256').update(data).digest('hex')
-    expect(g).toEqual({ path: join(out, 'report.bin'), name: 'report.bin', size: data.length, sha256, publisher: info.peerId })
+    expect(g).toEqual({ path: join(out, 'report.bin'), name: 'report.bin', size: data.length, sha256, publisher: info.peerId, seeders: expect.any(Array), paths: [{ peer: info.peerId, path: 'direct', kind: 'tcp', limited: false, received: expect.any(Number) }] })
     expect((await readFile(join(out, 'report.bin'))).equals(data)).toBe(true)
     expect(got.stderr).toBe('') // not a terminal: no progress output
 

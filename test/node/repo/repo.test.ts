@@ -69,7 +69,7 @@ describe('Repo layout', () => {
     expect(repo.apiToken).toMatch(/^[0-9a-f]{64}$/)
     expect((await readFile(join(dir, 'api-token'), 'utf8')).trim()).toBe(repo.apiToken)
     const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'))
-    expect(config).toEqual({ version: 1, listen: repo.config.listen, announce: [], bootstrap: [], api: '127.0.0.1:5870', chunkSize: 1048576, uploadRate: 0, downloadRate: 0 })
+    expect(config).toEqual({ version: 1, listen: repo.config.listen, announce: [], bootstrap: [], network: 'local', stun: [], upnp: false, api: '127.0.0.1:5870', chunkSize: 1048576, uploadRate: 0, downloadRate: 0 })
     // The key never shows up in the token or config files.
     expect(await readFile(join(dir, 'config.json'), 'utf8')).not.toContain(identity.privateKey)
   })
@@ -151,7 +151,7 @@ describe('config', () => {
     await a.saveConfig()
     await a.close()
     const b = await openRepo(dir)
-    expect(b.config).toEqual({ version: 1, listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], bootstrap: ['/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWExample'], api: '127.0.0.1:5870', chunkSize: 262144, uploadRate: 1_000_000, downloadRate: 0 })
+    expect(b.config).toEqual({ version: 1, listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], bootstrap: ['/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWExample'], network: 'local', stun: [], upnp: false, api: '127.0.0.1:5870', chunkSize: 262144, uploadRate: 1_000_000, downloadRate: 0 })
   })
 
   it('fills missing fields with defaults and refuses bad values', async () => {

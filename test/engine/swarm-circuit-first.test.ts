@@ -1,0 +1,59 @@
+/**
+ * A seeder known only by circuit addresses (behind NAT, reached through a friend's relay) is
+ * dialled through a plain circuit first (node/engine/swarm/service.ts `connect`): libp2p's own dial
+ * of the peer would try its /webrtc addresses first, and a hole punch that cannot get through
+ * port-randomising NATs held that dial for its whole deadline. A real `Swarm` on both sides over
+ * in-memory streams (helpers/mem-swarm.ts); the downloader's connection manager is a stub whose
+ * dial of the bare peer ID hangs (a hole punch that never completes) and whose WebRTC dial fails.
+ */
+import type { Connection, PeerId } from '@libp2p/interface'
+import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import { defaultLogger } from '@libp2p/logger'
+import { isMultiaddr, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { PeerStore } from '@libp2p/interface'
+import { afterEach, describe, expect, it } from 'vitest'
+import { Swarm } from '../../node/engine/swarm/service.js'
+import { MemNet, newPeer, shareFixture } from './helpers/mem-swarm.js'
+
+let net: MemNet
+let mine: Swarm | undefined
+afterEach(async () => { await mine?.stop(); await net?.stop() })
+
+describe('connect to a peer known only by circuit addresses', () => {
+  it('dials the circuit first, not the peer ID (whose WebRTC attempt would hang)', async () => {
+    net = new MemNet()
+    const f = await shareFixture()
+    const seeder = await net.swarm()
+    seeder.swarm.addShare(f.seeder)
+    const me = await newPeer()
+    const relay = await newPeer()
+    const circuit = multiaddr(`/ip4/11.0.0.10/tcp/4001/p2p/${relay.toString()}/p2p-circuit/p2p/${seeder.peerId.toString()}`)
+    const webrtc = multiaddr(`/ip4/11.0.0.10/tcp/4001/p2p/${relay.toString()}/p2p-circuit/webrtc/p2p/${seeder.peerId.toString()}`)
+    const dials: string[] = []
+    const connectionManager = {
+      getConnections: () => [],
+      openConnection: async (target: PeerId | Multiaddr, opts: { signal?: AbortSignal } = {}): Promise<Connection> => {
+        if (!isMultiaddr(target)) {
+          dials.push('peer')
+          // libp2p's dial: busy with a hole punch that never completes, until the deadline.
+          return await new Promise((_resolve, reject) => { opts.signal?.addEventListener('abort', () => { reject(new Error('dial aborted')) }) })
+        }
+        if (target.toString().includes('/webrtc')) { dials.push('webrtc'); throw new Error('ICE failed') }
+        dials.push('circuit')
+        return { remotePeer: seeder.peerId, remoteAddr: target, status: 'open', newStream: async () => await net.open(me, seeder.peerId) } as unknown as Connection
+      }
+    } as unknown as ConnectionManager
+    const peerStore = { get: async () => ({ addresses: [{ multiaddr: circuit }, { multiaddr: webrtc }] }) } as unknown as PeerStore
+    const registrar = { handle: async () => {}, unhandle: async () => {} } as unknown as Registrar
+    mine = new Swarm({ peerId: me, registrar, connectionManager, peerStore, logger: defaultLogger() }, { directUpgradeTimeoutMs: 1_000 })
+    await mine.start()
+    const leecher = f.leecher()
+    mine.addShare(leecher)
+    const session = await mine.connect(seeder.peerId, leecher, AbortSignal.timeout(20_000))
+    console.log(`swarm-circuit-first: dials in order: ${dials.join(', ')}; session path: ${session.path.label}`)
+    expect(dials[0]).toBe('circuit')
+    expect(dials).not.toContain('peer')
+    expect(session.path.label).toBe('via a friend\'s node')
+    expect(session.remotePeer.equals(seeder.peerId)).toBe(true)
+  }, 30_000)
+})
