@@ -6,15 +6,14 @@
  * that reached nobody). Real `Swarm` services over in-memory stream pairs (helpers/mem-swarm.ts);
  * the DHT is a stub that knows no provider.
  */
-import type { PeerId } from '@libp2p/interface'
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Bitfield } from '../../protocol/bitfield.js'
 import { digestEquals } from '../../protocol/cid.js'
 import { nobleBackend } from '../../protocol/crypto.js'
-import { ShareFetch, type NodeContext } from '../../node/engine/get.js'
+import { ShareFetch } from '../../node/engine/get.js'
 import { SessionClosedError } from '../../node/engine/swarm/session.js'
-import { log, MemBlocks, MemNet, shareFixture, until } from './helpers/mem-swarm.js'
+import { fakeDiscoveryContext, MemNet, shareFixture, until } from './helpers/mem-swarm.js'
 
 let net: MemNet
 afterEach(async () => { await net?.stop() })
@@ -30,21 +29,8 @@ describe('discovery: link hints', () => {
     f.seeder.source = { read: async (i) => { await new Promise(resolve => setTimeout(resolve, 40)); return chunks[i] } }
     seeder.swarm.addShare(f.seeder)
     const me = await net.swarm()
-    let lookups = 0
-    const ctx: NodeContext = {
-      swarm: me.swarm,
-      discovery: {
-        getRoot: async () => { throw new Error('not in this DHT') },
-        // The seeder's provide reached nobody: the DHT lists no provider for the share.
-        findProviders: async function * (): AsyncIterable<{ id: PeerId, multiaddrs: Multiaddr[] }> { lookups++ },
-        provide: async () => {}
-      },
-      blocks: new MemBlocks(),
-      backend: nobleBackend,
-      log,
-      localPeer: me.peerId,
-      rememberAddresses: async () => {}
-    }
+    // The seeder's provide reached nobody: the DHT lists no provider for the share.
+    const { ctx, lookups } = fakeDiscoveryContext(me, [])
     const hint = multiaddr(`/ip4/127.0.0.1/tcp/4001/p2p/${seeder.peerId.toString()}`).bytes
     // Without the fix this fetch fails with StalledError at this timeout: nothing dials the
     // seeder again after the cut.
@@ -74,7 +60,7 @@ describe('discovery: link hints', () => {
       // Found again through the hint (the DHT knew nothing), with a second dial.
       expect(open.state.banned.size).toBe(0)
       expect(net.dials.get(seeder.peerId.toString()) ?? 0).toBeGreaterThanOrEqual(2)
-      expect(lookups).toBeGreaterThanOrEqual(1)
+      expect(lookups()).toBeGreaterThanOrEqual(1)
     } finally {
       expect(cut).toBe(true)
       await open.close({ keep: false })

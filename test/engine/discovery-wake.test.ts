@@ -9,12 +9,10 @@
  * reconnection.
  */
 import type { PeerId } from '@libp2p/interface'
-import type { Multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
-import { nobleBackend } from '../../protocol/crypto.js'
 import { ShareFetch, type NodeContext } from '../../node/engine/get.js'
 import { DISCOVERY_WAKE_MIN_MS } from '../../node/engine/discovery.js'
-import { log, MemBlocks, MemNet, shareFixture, until } from './helpers/mem-swarm.js'
+import { fakeDiscoveryContext, MemNet, shareFixture, until } from './helpers/mem-swarm.js'
 import type { ShareFixture } from './helpers/mem-swarm.js'
 import type { Swarm } from '../../node/engine/swarm/service.js'
 
@@ -30,25 +28,8 @@ async function setup (): Promise<{ f: ShareFixture, seederId: PeerId, seeder: { 
   const seeder = await net.swarm()
   seeder.swarm.addShare(f.seeder)
   const me = await net.swarm()
-  let lookups = 0
-  const ctx: NodeContext = {
-    swarm: me.swarm,
-    discovery: {
-      getRoot: async () => { throw new Error('not in this DHT') },
-      findProviders: async function * (): AsyncIterable<{ id: PeerId, multiaddrs: Multiaddr[] }> {
-        lookups++
-        yield { id: seeder.peerId, multiaddrs: [] }
-      },
-      provide: async () => {}
-    },
-    blocks: new MemBlocks(),
-    backend: nobleBackend,
-    log,
-    localPeer: me.peerId,
-    rememberAddresses: async () => {},
-    discoveryIntervalsMs: LONG_INTERVALS
-  }
-  return { f, seederId: seeder.peerId, seeder, me, ctx, lookups: () => lookups }
+  const { ctx, lookups } = fakeDiscoveryContext(me, [seeder.peerId], { discoveryIntervalsMs: LONG_INTERVALS })
+  return { f, seederId: seeder.peerId, seeder, me, ctx, lookups }
 }
 
 describe('discovery wakes when a session ends', () => {

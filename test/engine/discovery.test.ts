@@ -4,11 +4,9 @@
  * returns Sybil providers (accept the stream, never answer) ahead of the one real seeder.
  */
 import type { PeerId } from '@libp2p/interface'
-import type { Multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
-import { nobleBackend } from '../../protocol/crypto.js'
-import { ShareFetch, type NodeContext } from '../../node/engine/get.js'
-import { log, MemBlocks, MemNet, shareFixture, until } from './helpers/mem-swarm.js'
+import { ShareFetch } from '../../node/engine/get.js'
+import { fakeDiscoveryContext, MemNet, shareFixture, until } from './helpers/mem-swarm.js'
 
 let net: MemNet
 afterEach(async () => { await net?.stop() })
@@ -23,24 +21,7 @@ describe('discovery', () => {
     for (let i = 0; i < 20; i++) fakes.push(await net.silentPeer())
     // A short admission-answer deadline so the test does not wait out the default.
     const me = await net.swarm({ admissionAnswerTimeoutMs: 200 })
-    let lookups = 0
-    const ctx: NodeContext = {
-      swarm: me.swarm,
-      discovery: {
-        getRoot: async () => { throw new Error('not in this DHT') },
-        findProviders: async function * (): AsyncIterable<{ id: PeerId, multiaddrs: Multiaddr[] }> {
-          lookups++
-          for (const id of fakes) yield { id, multiaddrs: [] }
-          yield { id: seeder.peerId, multiaddrs: [] }
-        },
-        provide: async () => {}
-      },
-      blocks: new MemBlocks(),
-      backend: nobleBackend,
-      log,
-      localPeer: me.peerId,
-      rememberAddresses: async () => {}
-    }
+    const { ctx, lookups } = fakeDiscoveryContext(me, [...fakes, seeder.peerId])
     // Without the fix: the fakes take every dial slot each round, the seeder is dropped, and the
     // fetch fails with NoSeedersError at this timeout.
     const open = await ShareFetch.open(ctx, { keys: f.keys, rootCid: f.rootCid, hints: [], timeoutMs: 8_000 })
@@ -48,7 +29,7 @@ describe('discovery', () => {
       expect(open.manifest.meta?.name).toBe('f.bin')
       expect(me.swarm.hasSession(open.state, seeder.peerId)).toBe(true)
       // A second discovery round (2 s later) finds the same fakes backed off: none is dialled again.
-      await until(() => lookups >= 2, 10_000, 'a second provider lookup')
+      await until(() => lookups() >= 2, 10_000, 'a second provider lookup')
       await new Promise(resolve => setTimeout(resolve, 500))
       for (const id of fakes) expect(net.dials.get(id.toString()) ?? 0).toBeLessThanOrEqual(1)
     } finally {

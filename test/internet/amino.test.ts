@@ -47,11 +47,11 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { formatLink, parseLink } from '../../protocol/index.js'
+import { formatLink, parseLink, type ShareLink } from '../../protocol/index.js'
 import type { ReachabilityReport as Reachability } from '../../node/api/schema.js'
 import { buildOnce, killAll, Sandbox, tempDir, writeRandomFile } from '../node/fixtures/procs.js'
 import { daemonIn, KITH_PORT, kithIn, kithRun, type KithDaemon } from './kith.js'
-import { countBytes, countedBytes, dumpDatastore, lastStatus, leaksOf, providerRecords, shareExposure, startHeliaNetwork, waitForDHT, waitForProviderRecord, type HeliaNode } from './public-net.js'
+import { countBytes, countedBytes, dumpDatastore, lastStatus, leaksOf, providerRecords, shareExposure, startHeliaNetwork, waitForDHT, waitForProviderRecord, type DatastoreDump, type HeliaNode } from './public-net.js'
 import { Simnet, simnetUnavailable } from './simnet.js'
 
 const unavailable = simnetUnavailable()
@@ -120,6 +120,30 @@ describe.skipIf(unavailable !== undefined)('discovery on the Amino DHT: B behind
     await killAll()
   })
 
+  /** Shares a random file of SIZE bytes named `name` (in the sandbox) on daemon `d`: its SHA-256 and link. */
+  async function shareOn (d: KithDaemon, name: string): Promise<{ sha256: string, linkText: string, link: ShareLink }> {
+    const file = join(box.dir, name)
+    const sha256 = await writeRandomFile(file, SIZE)
+    const shared = await kithRun(net, box, d.ns, ['share', file, '--repo', d.repo, '--json'], 120_000)
+    expect(shared.code, shared.stderr).toBe(0)
+    const linkText = (JSON.parse(shared.stdout) as { link: string }).link
+    return { sha256, linkText, link: parseLink(linkText) }
+  }
+
+  /**
+   * What each Helia node holds of the share `provider` seeds: its provider record under the epoch
+   * key (`epochMh`) and nothing else (leaksOf); and the node dialled nothing outside the simulated
+   * internet. `also` checks more of each node's datastore, before the dial check.
+   */
+  async function expectHeliaHoldOnlyEpochKey (provider: string, epochMh: string[], secrets: Array<[string, Uint8Array | string]>, also?: (d: DatastoreDump, h: HeliaNode) => void): Promise<void> {
+    for (const h of helia) {
+      const d = await dumpDatastore(h)
+      expect(leaksOf(d, provider, epochMh, secrets), h.host.ns).toEqual([])
+      also?.(d, h)
+      expect(lastStatus(h)?.offSim, h.host.ns).toBe(0)
+    }
+  }
+
   it('a bad --network value is a usage error', async () => {
     const r = await box.kith(['init', '--repo', box.path('repo-bad'), '--network', 'public', '--json'])
     expect(r.code).toBe(2)
@@ -131,12 +155,7 @@ describe.skipIf(unavailable !== undefined)('discovery on the Amino DHT: B behind
     expect(status.code, status.stderr).toBe(0)
     expect(JSON.parse(status.stdout)).toMatchObject({ network: 'amino', peerId: a.info.peerId })
 
-    const file = join(box.dir, 'amino.bin')
-    const sha256 = await writeRandomFile(file, SIZE)
-    const shared = await kithRun(net, box, a.ns, ['share', file, '--repo', a.repo, '--json'], 120_000)
-    expect(shared.code, shared.stderr).toBe(0)
-    const linkText = (JSON.parse(shared.stdout) as { link: string }).link
-    const link = parseLink(linkText)
+    const { sha256, linkText, link } = await shareOn(a, 'amino.bin')
     expect(link.hints.length).toBeGreaterThan(0) // A's link names its public address …
     const bare = formatLink({ ...link, hints: [] }) // … which B's link does not: B must use the DHT.
     const { epochMh, secrets } = shareExposure(linkText, [bare])
@@ -170,12 +189,9 @@ describe.skipIf(unavailable !== undefined)('discovery on the Amino DHT: B behind
     expect(res.seeders.every(s => s.via === 'amino'), JSON.stringify(res.seeders)).toBe(true)
 
     // What the public nodes hold of the share: the epoch key, and nothing else.
-    for (const h of helia) {
-      const d = await dumpDatastore(h)
-      expect(leaksOf(d, a.info.peerId, epochMh, secrets), h.host.ns).toEqual([])
+    await expectHeliaHoldOnlyEpochKey(a.info.peerId, epochMh, secrets, (d, h) => {
       for (const r of providerRecords(d)) expect(epochMh, `${h.host.ns}: a provider record under another key`).toContain(r.mh)
-      expect(lastStatus(h)?.offSim, h.host.ns).toBe(0)
-    }
+    })
     const withRecord = (await Promise.all(helia.map(async h => providerRecords(await dumpDatastore(h)).length))).filter(n => n > 0).length
     console.log(`amino: ${withRecord}/${HELIA_NODES} Helia nodes hold provider records, all under the share's epoch key; none holds the manifest ID, discovery key or link`)
   }, PROVIDE_DEADLINE_MS + GET_DEADLINE_MS + 180_000)
@@ -208,12 +224,7 @@ describe.skipIf(unavailable !== undefined)('discovery on the Amino DHT: B behind
       expect(r).toMatchObject({ kind: 'public', limited: true })
     }
 
-    const file = join(box.dir, 'homes.bin')
-    const sha256 = await writeRandomFile(file, SIZE)
-    const shared = await kithRun(net, box, homeA.ns, ['share', file, '--repo', homeA.repo, '--json'], 120_000)
-    expect(shared.code, shared.stderr).toBe(0)
-    const linkText = (JSON.parse(shared.stdout) as { link: string }).link
-    const link = parseLink(linkText)
+    const { sha256, linkText, link } = await shareOn(homeA, 'homes.bin')
     const bare = formatLink({ ...link, hints: [] }) // B gets no address of A: only Amino can find it
     const { epochMh, secrets } = shareExposure(linkText, [bare])
     const provided = await waitForProviderRecord(helia, homeA.info.peerId, epochMh[0] as string, PROVIDE_DEADLINE_MS)
@@ -269,10 +280,7 @@ describe.skipIf(unavailable !== undefined)('discovery on the Amino DHT: B behind
     for (const c of conns) expect([homeA.info.peerId], 'the STUN node has a libp2p connection with A').not.toContain(c.peerId)
 
     // What the public nodes hold of A's share: its epoch key, and nothing else.
-    for (const h of helia) {
-      expect(leaksOf(await dumpDatastore(h), homeA.info.peerId, epochMh, secrets), h.host.ns).toEqual([])
-      expect(lastStatus(h)?.offSim, h.host.ns).toBe(0)
-    }
+    await expectHeliaHoldOnlyEpochKey(homeA.info.peerId, epochMh, secrets)
   }, RESERVE_DEADLINE_MS + PROVIDE_DEADLINE_MS + HOMES_GET_DEADLINE_MS + 120_000)
 })
 

@@ -10,10 +10,12 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { streamPair } from '@libp2p/utils'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { Bitfield } from '../../../protocol/bitfield.js'
 import { nobleBackend } from '../../../protocol/crypto.js'
 import { deriveShareKeys, generateRootKey, type ShareKeys } from '../../../protocol/keys.js'
 import { digestEquals } from '../../../protocol/cid.js'
+import type { NodeContext } from '../../../node/engine/get.js'
 import { initiateAdmission } from '../../../node/engine/swarm/handshake.js'
 import { RateLimiter } from '../../../node/engine/rate-limit.js'
 import { ChunkScheduler } from '../../../node/engine/swarm/scheduler.js'
@@ -57,6 +59,34 @@ export async function shareFixture (size = 6 * 65536 + 100, corrupt?: (i: number
     return s
   }
   return { keys, rootCid: share.root.cid, seeder, chunks, leecher }
+}
+
+/**
+ * The context a fetch by `me` (a MemNet swarm) runs with: in-memory blocks, and for discovery a
+ * stub DHT that holds no root and lists `providers` (in that order, with no address) at every
+ * provider lookup. `lookups()` counts the lookups; `more` adds to the context (e.g. the lookup
+ * intervals).
+ */
+export function fakeDiscoveryContext (me: { swarm: Swarm, peerId: PeerId }, providers: PeerId[] = [], more: Partial<NodeContext> = {}): { ctx: NodeContext, lookups: () => number } {
+  let lookups = 0
+  const ctx: NodeContext = {
+    swarm: me.swarm,
+    discovery: {
+      getRoot: async () => { throw new Error('not in this DHT') },
+      findProviders: async function * (): AsyncIterable<{ id: PeerId, multiaddrs: Multiaddr[] }> {
+        lookups++
+        for (const id of providers) yield { id, multiaddrs: [] }
+      },
+      provide: async () => {}
+    },
+    blocks: new MemBlocks(),
+    backend: nobleBackend,
+    log,
+    localPeer: me.peerId,
+    rememberAddresses: async () => {},
+    ...more
+  }
+  return { ctx, lookups: () => lookups }
 }
 
 type Handler = (stream: Stream, connection: Connection) => void
