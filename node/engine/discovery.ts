@@ -107,8 +107,10 @@ export async function discoverPeers (ctx: DiscoveryContext, state: ShareState, h
   }
   const unsubscribe = ctx.swarm.onSessionEnd(state, s => {
     // (Not when another session with that peer runs: a relayed one replaced by a direct one.)
-    if (signal.aborted || state.have?.isComplete() === true || ctx.swarm.hasSession(state, s.remotePeer)) return
+    // (Nor when it was dropped for misbehaviour: it is not coming back, and waking for it would
+    // keep discovery on the short ladder for LOST_WINDOW_MS per offender.)
     const id = s.remotePeer.toString()
+    if (signal.aborted || state.have?.isComplete() === true || state.banned.has(id) || ctx.swarm.hasSession(state, s.remotePeer)) return
     lost.delete(id)
     if (lost.size >= MAX_LOST) lost.delete(lost.keys().next().value as string)
     lost.set(id, Date.now())

@@ -15,6 +15,7 @@ import { DISCOVERY_WAKE_MIN_MS } from '../../node/engine/discovery.js'
 import { fakeDiscoveryContext, MemNet, shareFixture, until } from './helpers/mem-swarm.js'
 import type { ShareFixture } from './helpers/mem-swarm.js'
 import type { Swarm } from '../../node/engine/swarm/service.js'
+import { PeerMisbehaviourError } from '../../node/engine/swarm/session.js'
 
 let net: MemNet
 afterEach(async () => { await net?.stop() })
@@ -50,6 +51,22 @@ describe('discovery wakes when a session ends', () => {
       await until(() => me.swarm.hasSession(open.state, seederId), 20_000, 'a session with the restarted seeder')
       console.log(`discovery-wake: restarted seeder rejoined ${Date.now() - t0} ms after it stopped (lookup interval 60 s), ${lookups() - before} lookups`)
       expect(lookups() - before).toBeGreaterThanOrEqual(1)
+    } finally {
+      await open.close({ keep: false })
+    }
+  }, 40_000)
+
+  it('a seeder dropped for misbehaviour does not wake discovery', async () => {
+    const { f, seederId, me, ctx, lookups } = await setup()
+    const open = await ShareFetch.open(ctx, { keys: f.keys, rootCid: f.rootCid, hints: [], timeoutMs: 30_000 })
+    try {
+      const before = lookups()
+      for (const s of me.swarm.sessions(open.state)) s.close(new PeerMisbehaviourError('test: a bad frame'))
+      await until(() => !me.swarm.hasSession(open.state, seederId), 5_000, 'the session ending')
+      expect(open.state.banned.has(seederId.toString())).toBe(true)
+      // Woken, discovery would look the providers up again at once; banned, it waits out 60 s.
+      await sleep(DISCOVERY_WAKE_MIN_MS + 1_000)
+      expect(lookups() - before).toBe(0)
     } finally {
       await open.close({ keep: false })
     }
