@@ -86,6 +86,17 @@ export class RateLimiter {
     })
   }
 
+  /**
+   * Gives back `bytes` taken for what never left (a piece paid in advance and cut short when its
+   * session ended), up to a full bucket.
+   */
+  refund (bytes: number): void {
+    if (this.#rate === 0 || bytes <= 0) return
+    this.#refill()
+    this.#tokens = Math.min(this.#burst, this.#tokens + bytes)
+    this.#reschedule()
+  }
+
   /** Pays the head of the queue while the bucket allows, then sleeps until the next can be paid. */
   #pump (): void {
     this.#timer = undefined

@@ -7,6 +7,8 @@
  * - Link holders that ask for chunks, never read and come back as new identities spend of the
  *   shared upload budget only what left the seeder's stream (at most a yamux window each), not
  *   every unread piece in full.
+ * - A new session's first piece is paid before it is written, in its turn: a link holder that
+ *   floods requests as soon as it is admitted is dropped before it is sent anything.
  * - A session whose sent piece stands unread while it keeps requests queued is dropped for
  *   misbehaviour (and banned), after `unreadTimeoutMs`.
  * - The limiter serves takes in turn: a take that arrives while another waits does not jump it.
@@ -22,7 +24,7 @@ import { deriveShareKeys, generateRootKey } from '../../protocol/keys.js'
 import { encodeMessage } from '../../protocol/messages.js'
 import { RateLimiter } from '../../node/engine/rate-limit.js'
 import { initiateAdmission, respondAdmission } from '../../node/engine/swarm/handshake.js'
-import { PeerMisbehaviourError, Session } from '../../node/engine/swarm/session.js'
+import { MAX_SERVE_QUEUE, PeerMisbehaviourError, Session } from '../../node/engine/swarm/session.js'
 import { ShareState } from '../../node/engine/share/share-state.js'
 import { encodeShare, pseudoRandomBytes } from '../protocol/helpers/fixtures.js'
 import { MemBlocks, newPeer, until } from './helpers/mem-swarm.js'
@@ -60,12 +62,17 @@ async function seederShare (chunks: number): Promise<ShareState> {
   return seeder
 }
 
-/** Counts what the seeder's upload limiter is asked to pay. */
+/** Counts what the seeder's upload limiter is paid, net of refunds (a take aborted while it waited pays nothing). */
 class CountingLimiter extends RateLimiter {
   paid = 0
   override async take (bytes: number, signal?: AbortSignal): Promise<void> {
-    this.paid += bytes
     await super.take(bytes, signal)
+    this.paid += bytes
+  }
+
+  override refund (bytes: number): void {
+    this.paid -= bytes
+    super.refund(bytes)
   }
 }
 
@@ -139,6 +146,26 @@ describe('upload budget under hostile downloaders', () => {
     await until(() => upload.paid - before >= 8 * MiB - 100, 5_000, 'the honest pieces to be paid')
     honest.session.close()
   }, 60_000)
+
+  it('a link holder that floods requests as soon as it is admitted, while the budget is spent, is dropped before it is sent a byte', async () => {
+    const seeder = await seederShare(4)
+    const seederId = await newPeer()
+    const upload = new CountingLimiter(MiB)
+    // The bucket is empty (another peer just took it): a new session's first piece waits its turn.
+    await upload.take(MiB)
+    const spent = upload.paid
+    const h = await serve(seeder, upload, seederId, 0, false)
+    const lp = (await import('@libp2p/utils')).lpStream(h.peer)
+    try {
+      for (let i = 0; i < MAX_SERVE_QUEUE + 10; i++) await lp.write(encodeMessage({ type: 'request', id: i + 1, kind: 'chunk', index: i % seeder.pieces }))
+    } catch {} // the seeder resets the stream once the queue overflows
+    const err = await Promise.race([h.closed, new Promise<'open'>(resolve => setTimeout(() => { resolve('open') }, 10_000))])
+    console.log(`upload fairness: a flood past the queue limit from a new session: ${err instanceof Error ? err.message : String(err)}; ${h.session.sent} bytes sent, ${upload.paid - spent} charged`)
+    expect(err).toBeInstanceOf(PeerMisbehaviourError)
+    // Without the advance payment its first piece was written at once: a stream window for free.
+    expect(h.session.sent).toBe(0)
+    expect(upload.paid - spent).toBe(0)
+  }, 30_000)
 
   it('a peer whose window stands still while it keeps requests queued is dropped for misbehaviour', async () => {
     const seeder = await seederShare(4)

@@ -135,6 +135,13 @@ export class Session {
   #closed = false
   /** Bytes of the last piece written that the upload budget has not paid for yet. */
   #owed = 0
+  /**
+   * A piece of ours has drained to this peer: it reads what it asks for. Until then each piece is
+   * paid before it is written (#prepaid), in its turn behind every session already waiting.
+   */
+  #proven = false
+  /** Bytes of the piece in flight that were paid before it was written and have not drained yet. */
+  #prepaid = 0
   /** The stream's write buffer as last seen while a piece drained (a reset empties it before we hear of it). */
   #buffered = 0
   /** Waiting for upload budget to send a piece the peer asked for: we are the slow side. */
@@ -249,11 +256,16 @@ export class Session {
     this.#queue.length = 0
     // Aborting or closing the stream drops what it still buffers: those bytes of the last piece
     // never left, so they are neither paid for nor counted as sent.
-    const unsent = Math.min(this.#owed, Math.max(this.#stream.writeBufferLength ?? 0, this.#buffered))
+    // (At most one of #owed and #prepaid is set: they are the last piece's.) What was paid in
+    // advance for bytes that never left goes back to the budget.
+    const unsent = Math.min(this.#owed + this.#prepaid, Math.max(this.#stream.writeBufferLength ?? 0, this.#buffered))
     if (unsent > 0) {
-      this.#owed -= unsent
+      const refund = Math.min(this.#prepaid, unsent)
+      this.#prepaid -= refund
+      this.#owed -= unsent - refund
       this.sent -= unsent
       this.share.uploaded -= unsent
+      if (refund > 0) this.#init.upload.refund(refund)
     }
     if (err !== undefined) {
       this.#stream.abort(err)
@@ -390,6 +402,11 @@ export class Session {
     // Measured before this: link holders that asked, never read and came back as new identities
     // had every unread piece paid in full when their session ended, and the honest rate fell to
     // 0.58× (test/hardening/hostile-downloaders.test.ts).
+    // A peer none of whose pieces has drained yet (a new session) pays for a piece before it is
+    // written, in its turn, and gets back what never left when the session ends: a link holder
+    // that floods requests as soon as it is admitted is dropped while it waits for its turn, and
+    // is sent nothing. Paid after the drain, each such identity was first sent a stream window's
+    // worth for free (with identities churned, 0.17× the unloaded rate for the honest peer).
     const pay = async (): Promise<void> => {
       const owed = this.#owed
       this.#owed = 0
@@ -400,6 +417,25 @@ export class Session {
       } finally {
         this.#uploading = false
       }
+    }
+    // The previous piece drained (not cut short by the end of the session): the peer reads.
+    const drained = (): void => {
+      if (this.#closed || this.#prepaid === 0) return
+      this.#prepaid = 0
+      this.#proven = true
+    }
+    const prepay = async (bytes: number): Promise<boolean> => {
+      this.#uploading = true
+      try {
+        await this.#init.upload.take(bytes, signal)
+      } catch {
+        return false // the session ended while it waited: nothing was charged
+      } finally {
+        this.#uploading = false
+      }
+      if (this.#closed) { this.#init.upload.refund(bytes); return false }
+      this.#prepaid = bytes
+      return true
     }
     try {
       while (!this.#closed) {
@@ -423,18 +459,21 @@ export class Session {
           continue
         }
         await this.#drained(previous)
+        drained()
         if (this.#closed) return
         await pay()
         if (this.#closed) return
+        if (!this.#proven && !(await prepay(data.length))) return
         const [header, body] = encodePiece(q.id, q.kind, q.index, data)
         this.#write(new Uint8ArrayList(header, body))
         previous = this.#writeChain.then(() => { if (!this.#closed) this.lastUseful = Date.now() })
-        this.#owed = data.length
+        this.#owed = this.#proven ? data.length : 0
         this.sent += data.length
         this.share.uploaded += data.length
       }
     } finally {
       await this.#drained(previous).catch(() => {})
+      drained()
       // The last piece drained (or the session ended, and #owed is what of it left): it is paid
       // for all the same, so the cap holds across serve loops.
       await pay().catch(() => {})
