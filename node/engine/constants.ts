@@ -22,8 +22,14 @@ export const MAX_CONNECTIONS = 300
 export const MAX_INCOMING_PENDING = 20
 /** Of those, how many one IP address may hold (node/libp2p/connection-cap.ts): sockets that never speak hold a slot for the upgrade timeout. */
 export const MAX_INCOMING_PENDING_PER_HOST = 4
-/** New inbound connections per second from one IP before refusal (libp2p default 5): friends behind one NAT reconnect at once. */
-export const INBOUND_CONNECTION_THRESHOLD = 10
+/**
+ * New inbound connections per second from one IP before refusal (libp2p default 5): friends behind
+ * one NAT reconnect at once, and a peer that shares its address with an attacker churning
+ * identities must still get in (at 10/s such an attacker used up the address's budget and the
+ * honest peer's dials were refused for 120 s: docs/HARDENING.md item 2). Handshakes in progress per
+ * address stay bounded by MAX_INCOMING_PENDING_PER_HOST.
+ */
+export const INBOUND_CONNECTION_THRESHOLD = 50
 /** Dials in flight at once (libp2p's Node default 100): a DHT walk dials in bursts; half bounds sockets and handshake CPU. */
 export const MAX_PARALLEL_DIALS = 50
 /** How long one dial may take, all addresses of the peer included (libp2p default). */
