@@ -16,7 +16,7 @@ import { decodeMessage, encodeMessage } from '../../protocol/messages.js'
 import { nobleBackend } from '../../protocol/crypto.js'
 import { initiateAdmission, respondAdmission } from '../../node/engine/swarm/handshake.js'
 import { RateLimiter } from '../../node/engine/rate-limit.js'
-import { ChunkScheduler } from '../../node/engine/swarm/scheduler.js'
+import { ChunkScheduler, UNPROVEN_WINDOW } from '../../node/engine/swarm/scheduler.js'
 import { Session } from '../../node/engine/swarm/session.js'
 import { ShareState } from '../../node/engine/share/share-state.js'
 import { MemBlocks, newPeer, shareFixture, until } from './helpers/mem-swarm.js'
@@ -162,6 +162,30 @@ describe('swarm session', () => {
     await until(() => c1.sa.remoteHave !== undefined && c2.sa.remoteHave !== undefined)
     await download(f.leecher, () => [c1.sa, c2.sa].filter(s => !s.closed), { timeoutMs: 300 })
     expect(f.leecher.have!.isComplete()).toBe(true)
+  })
+
+  it('a peer that has delivered nothing holds at most UNPROVEN_WINDOW requests; one that delivered gets the full window', async () => {
+    const f = await fixture(24 * 65536 + 100)
+    const staller = new ShareState({ keys: f.keys, rootCid: f.seeder.rootCid, backend: nobleBackend, blocks: new MemBlocks() })
+    const full = new Bitfield(f.chunks.length)
+    for (let i = 0; i < full.size; i++) full.set(i)
+    staller.setManifest(f.seeder.root!, f.seeder.index!, f.seeder.digests!, [], full)
+    staller.readChunk = async () => await new Promise<Uint8Array | undefined>(() => {})
+    const c1 = await connect(f.leecher, staller)
+    const c2 = await connect(f.leecher, f.seeder)
+    await until(() => c1.sa.remoteHave !== undefined && c2.sa.remoteHave !== undefined)
+    let stallerMax = 0
+    let seederMax = 0
+    const watch = setInterval(() => { stallerMax = Math.max(stallerMax, c1.sa.inflight); seederMax = Math.max(seederMax, c2.sa.inflight) }, 1)
+    try {
+      await download(f.leecher, () => [c1.sa, c2.sa].filter(s => !s.closed), { timeoutMs: 1000 })
+    } finally {
+      clearInterval(watch)
+    }
+    expect(f.leecher.have!.isComplete()).toBe(true)
+    // Without slow start the staller sat on a full window (DEFAULT_WINDOW) of chunks.
+    expect(stallerMax).toBeLessThanOrEqual(UNPROVEN_WINDOW)
+    expect(seederMax).toBeGreaterThan(UNPROVEN_WINDOW)
   })
 
   it('drops a peer that lies about what it has (announces, then refuses)', async () => {

@@ -3,7 +3,7 @@
  * peer lies, stalls or sends garbage.
  *
  * - Pipelining: each session keeps up to `window` requests in flight, so the link stays full
- *   while pieces are verified and written.
+ *   while pieces are verified and written; UNPROVEN_WINDOW until it has delivered a piece.
  * - Rarest first: among the chunks a peer has that we lack and have not requested, pick the one
  *   the fewest connected peers hold (BitTorrent's policy; spreads rare chunks before their only
  *   holder leaves). The scan is bounded (RAREST_SCAN candidates from a rotating cursor) so a pick
@@ -23,6 +23,13 @@ import { PeerMisbehaviourError, RequestRejectedError, RequestTimeoutError, type 
 import type { ShareState } from '../share/share-state.js'
 
 export const DEFAULT_WINDOW = 8
+/**
+ * Requests in flight to a peer that has not delivered a verified piece yet (slow start): a peer
+ * that claims every chunk and sits on its requests (a lying have-map, a slowloris) holds this many
+ * chunks until its requests time out, not a full window. With 8, a dozen such peers held more
+ * requests than a small share has chunks, and the honest seeders waited out the timeouts.
+ */
+export const UNPROVEN_WINDOW = 2
 export const RAREST_SCAN = 64
 export const ENDGAME_COPIES = 2
 export const MAX_STRIKES = 3
@@ -53,6 +60,8 @@ export class ChunkScheduler {
   readonly #inflight = new Map<number, Set<Session>>()
   readonly #delivering = new Set<number>()
   readonly #strikes = new WeakMap<Session, number>()
+  /** Requests issued to each session and not yet settled (counted at once: a request waits for the download budget before the session sees it). */
+  readonly #issued = new WeakMap<Session, number>()
   /** When each session was first asked for a chunk (Date.now()). */
   readonly #firstAsked = new WeakMap<Session, number>()
   #missing: number[] = []
@@ -120,7 +129,8 @@ export class ChunkScheduler {
     for (let round = 0; round < window; round++) {
       let issued = false
       for (const s of sessions) {
-        if (s.closed || s.inflight >= window) continue
+        const limit = s.received > 0 ? window : Math.min(window, UNPROVEN_WINDOW)
+        if (s.closed || Math.max(s.inflight, this.#issued.get(s) ?? 0) >= limit) continue
         let index: number | undefined
         try {
           index = this.#pick(s, sessions)
@@ -183,6 +193,7 @@ export class ChunkScheduler {
     let holders = this.#inflight.get(index)
     if (holders === undefined) { holders = new Set(); this.#inflight.set(index, holders) }
     holders.add(s)
+    this.#issued.set(s, (this.#issued.get(s) ?? 0) + 1)
     const timeout = this.#init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     const signal = this.#init.signal
     void (async () => {
@@ -229,6 +240,7 @@ export class ChunkScheduler {
           }
         }
       } finally {
+        this.#issued.set(s, (this.#issued.get(s) ?? 1) - 1)
         holders.delete(s)
         if (holders.size === 0 && this.#inflight.get(index) === holders) this.#inflight.delete(index)
         this.poke()
