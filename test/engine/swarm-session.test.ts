@@ -64,6 +64,16 @@ function download (leecher: ShareState, sessions: () => Session[], opts: { timeo
   return sched.run()
 }
 
+/** A peer of the share that claims every chunk and never answers a request (a lying have-map, a slowloris). */
+function stallingPeer (f: Fixture): ShareState {
+  const staller = new ShareState({ keys: f.keys, rootCid: f.seeder.rootCid, backend: nobleBackend, blocks: new MemBlocks() })
+  const full = new Bitfield(f.chunks.length)
+  for (let i = 0; i < full.size; i++) full.set(i)
+  staller.setManifest(f.seeder.root!, f.seeder.index!, f.seeder.digests!, [], full)
+  staller.readChunk = async () => await new Promise<Uint8Array | undefined>(() => {})
+  return staller
+}
+
 describe('swarm session', () => {
   it('admits both sides and transfers every chunk, verified', async () => {
     const f = await fixture()
@@ -152,11 +162,7 @@ describe('swarm session', () => {
 
   it('routes around a peer that stalls (accepts requests, never answers)', async () => {
     const f = await fixture()
-    const staller = new ShareState({ keys: f.keys, rootCid: f.seeder.rootCid, backend: nobleBackend, blocks: new MemBlocks() })
-    const full = new Bitfield(f.chunks.length)
-    for (let i = 0; i < full.size; i++) full.set(i)
-    staller.setManifest(f.seeder.root!, f.seeder.index!, f.seeder.digests!, [], full)
-    staller.readChunk = async () => await new Promise<Uint8Array | undefined>(() => {})
+    const staller = stallingPeer(f)
     const c1 = await connect(f.leecher, staller)
     const c2 = await connect(f.leecher, f.seeder)
     await until(() => c1.sa.remoteHave !== undefined && c2.sa.remoteHave !== undefined)
@@ -166,11 +172,7 @@ describe('swarm session', () => {
 
   it('a peer that has delivered nothing holds at most UNPROVEN_WINDOW requests; one that delivered gets the full window', async () => {
     const f = await fixture(24 * 65536 + 100)
-    const staller = new ShareState({ keys: f.keys, rootCid: f.seeder.rootCid, backend: nobleBackend, blocks: new MemBlocks() })
-    const full = new Bitfield(f.chunks.length)
-    for (let i = 0; i < full.size; i++) full.set(i)
-    staller.setManifest(f.seeder.root!, f.seeder.index!, f.seeder.digests!, [], full)
-    staller.readChunk = async () => await new Promise<Uint8Array | undefined>(() => {})
+    const staller = stallingPeer(f)
     const c1 = await connect(f.leecher, staller)
     const c2 = await connect(f.leecher, f.seeder)
     await until(() => c1.sa.remoteHave !== undefined && c2.sa.remoteHave !== undefined)
