@@ -18,7 +18,8 @@ import type { CID } from 'multiformats/cid'
 import { AMINO_EPOCH_SECONDS, aminoEpoch, aminoProviderKey } from '../../protocol/amino-key.js'
 import { scope } from './abort.js'
 import { AMINO_REPROVIDE_MS, AMINO_ROLLOVER_DELAY_MS } from './constants.js'
-import { provide, putManifest } from './dht.js'
+import { countProvided, provide, putManifest } from './dht.js'
+import { NothingProvidedError } from './errors.js'
 import type { ShareState } from './share/share-state.js'
 
 /** Re-announce (DHT record + provider record) this often; kad-dht records live 48 h. */
@@ -70,7 +71,10 @@ export class Announcer {
         this.#log('could not put manifest into the DHT: %s', (err as Error).name)
       }
       try {
-        await provide(this.#libp2p, state.keys.discoveryCid, { signal: guard.signal })
+        if (await provide(this.#libp2p, state.keys.discoveryCid, { signal: guard.signal }) === 0) {
+          ok = false
+          this.#log('the provider record reached no DHT server: announcing again later')
+        }
       } catch (err) {
         ok = false
         this.#log('could not announce as provider: %s', (err as Error).name)
@@ -111,8 +115,9 @@ export class Announcer {
     const last = this.#amino.get(state)
     if (last !== undefined && last.epoch === epoch && now - last.at < AMINO_REPROVIDE_MS) return
     const key = aminoProviderKey(state.keys.discovery, epoch)
-    for await (const _ of dht.provide(key, { signal })) { /* drain */ }
-    this.#log('provided on Amino for epoch %d', epoch)
+    const took = await countProvided(dht.provide(key, { signal }))
+    if (took === 0) throw new NothingProvidedError()
+    this.#log('provided on Amino for epoch %d to %d DHT servers', epoch, took)
     this.#amino.set(state, { epoch, key, at: now })
     if (last !== undefined && last.epoch !== epoch) await dht.cancelReprovide(last.key).catch(() => {})
   }

@@ -65,8 +65,19 @@ export async function getManifest (node: WithDht, cid: CID, options: DhtOptions 
  * Announces this node as a provider under `cid` (the share's discovery CID) on the closest peers.
  * kad-dht re-provides it before expiry for as long as the node runs.
  */
-export async function provide (node: WithDht, cid: CID, options: DhtOptions = {}): Promise<void> {
-  for await (const _ of node.services.dht.provide(cid, { signal: options.signal })) { /* drain */ }
+export async function provide (node: WithDht, cid: CID, options: DhtOptions = {}): Promise<number> {
+  return await countProvided(node.services.dht.provide(cid, { signal: options.signal }))
+}
+
+/**
+ * Drains a kad-dht `provide` query and counts the DHT servers that took the provider record (an
+ * ADD_PROVIDER answered). kad-dht's provide ends without an error when it reached nobody (no
+ * server in the routing table, every send failed): 0 here means the announcement did not happen.
+ */
+export async function countProvided (events: AsyncIterable<{ name: string, messageType?: string }>): Promise<number> {
+  let took = 0
+  for await (const evt of events) if (evt.name === 'PEER_RESPONSE' && evt.messageType === 'ADD_PROVIDER') took++
+  return took
 }
 
 /**

@@ -20,6 +20,13 @@ export class DeadlineError extends KithError {
   constructor (ms: number) { super(`timed out after ${ms} ms`) }
 }
 
+/** A provider record reached no DHT server (none known, or every send failed): nobody can find us through it yet. */
+export class NothingProvidedError extends KithError {
+  static override name = 'NothingProvidedError'
+  static override category: ErrorCategory = 'unavailable'
+  constructor () { super('the provider record reached no DHT server') }
+}
+
 /** Raised when a source no longer produces the bytes the manifest names. */
 export class SourceChangedError extends KithError {
   static override name = 'SourceChangedError'

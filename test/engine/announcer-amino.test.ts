@@ -14,9 +14,13 @@ import { FIXED_ROOT } from '../protocol/helpers/fixtures.js'
 
 interface Calls { provided: string[], cancelled: string[], put: number }
 
-function recordingDht (calls: Calls): unknown {
+/** A DHT stand-in whose provide reaches `servers` DHT servers (an ADD_PROVIDER answered by each). */
+function recordingDht (calls: Calls, servers = 1): unknown {
   return {
-    async * provide (key: CID) { calls.provided.push(key.toString()) },
+    async * provide (key: CID) {
+      calls.provided.push(key.toString())
+      for (let i = 0; i < servers; i++) yield { name: 'PEER_RESPONSE', messageType: 'ADD_PROVIDER' }
+    },
     async * put () { calls.put++ },
     async cancelReprovide (key: CID) { calls.cancelled.push(key.toString()) }
   }
@@ -24,12 +28,12 @@ function recordingDht (calls: Calls): unknown {
 
 const log = Object.assign(() => {}, { error: () => {}, trace: () => {}, enabled: false }) as unknown as Logger
 
-function setup (amino: boolean): { announcer: Announcer, kith: Calls, pub: Calls, clock: { now: number }, state: ShareState } {
+function setup (amino: boolean, servers = { kith: 1, amino: 1 }): { announcer: Announcer, kith: Calls, pub: Calls, clock: { now: number }, state: ShareState } {
   const kith: Calls = { provided: [], cancelled: [], put: 0 }
   const pub: Calls = { provided: [], cancelled: [], put: 0 }
   const libp2p = {
     getConnections: () => [{}],
-    services: { dht: recordingDht(kith), ...(amino ? { amino: recordingDht(pub) } : {}) }
+    services: { dht: recordingDht(kith, servers.kith), ...(amino ? { amino: recordingDht(pub, servers.amino) } : {}) }
   } as unknown as AnnouncerLibp2p
   const keys = deriveShareKeys(FIXED_ROOT)
   const state = { serving: true, root: undefined, rootCid: keys.discoveryCid, keys } as unknown as ShareState
@@ -71,6 +75,22 @@ describe('Announcer on the Amino DHT', () => {
       expect(pub.cancelled).toEqual([today, tomorrow])
     } finally {
       announcer.stop()
+    }
+  })
+
+  it('a provide that reached no DHT server is not counted as announced (Kith DHT or Amino), and is not remembered as done', async () => {
+    for (const servers of [{ kith: 0, amino: 1 }, { kith: 1, amino: 0 }]) {
+      const { announcer, pub, state } = setup(true, servers)
+      try {
+        // Before: kad-dht's provide ended quietly with nobody reached, and this said true.
+        expect(await announcer.announce(state)).toBe(false)
+        // Amino's epoch key that reached nobody is provided again on the next try, not skipped for
+        // 12 h; one that reached a server is not.
+        await announcer.announce(state)
+        expect(pub.provided.length).toBe(servers.amino === 0 ? 2 : 1)
+      } finally {
+        announcer.stop()
+      }
     }
   })
 
