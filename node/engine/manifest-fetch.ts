@@ -41,12 +41,15 @@ export interface LengthRange { min: number, max: number }
 const ROOT_LENGTH: LengthRange = { min: 1, max: MAX_ROOT_BYTES }
 
 /**
- * A block request not answered within this long is put to the next peer as well (a hedge), up
- * to BLOCK_HEDGE_MAX requests for one block at once: a peer that admits us and never answers (a
- * lying have-map, a slowloris) costs a download BLOCK_HEDGE_MS, not BLOCK_TIMEOUT_MS each.
+ * A block request not answered within this long is put to another peer as well (a hedge), one
+ * more each BLOCK_HEDGE_MS however many are still waiting, up to BLOCK_HEDGE_MAX requests for one
+ * block at once; peers are asked in random order. A peer that admits us and never answers (a
+ * lying have-map, a slowloris) costs a download BLOCK_HEDGE_MS, not BLOCK_TIMEOUT_MS each. With 4
+ * at most, asked in session order, four silent peers held every slot for 15 s at a time, and 24
+ * of them among 26 sessions stalled a download's manifest for 60 s (the long hostile-seeders run).
  */
 export const BLOCK_HEDGE_MS = 1_000
-export const BLOCK_HEDGE_MAX = 4
+export const BLOCK_HEDGE_MAX = 8
 
 /**
  * Asks peers for a block until one returns bytes with the expected digest: one peer at first,
@@ -93,7 +96,8 @@ export async function fetchFromPeers (ctx: ManifestFetchContext, kind: 'root' | 
     if (failure !== undefined) throw failure
     let wait = 200
     if (pending < BLOCK_HEDGE_MAX) {
-      const next = ctx.sessions().find(s => !s.closed && !tried.has(s))
+      const untried = ctx.sessions().filter(s => !s.closed && !tried.has(s))
+      const next = untried[Math.floor(Math.random() * untried.length)]
       if (next !== undefined) {
         ask(next)
         wait = BLOCK_HEDGE_MS
