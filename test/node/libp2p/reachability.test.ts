@@ -149,9 +149,14 @@ describe('the reachability report on loopback', () => {
 })
 
 describe('a WebRTC connection set up over a relay', () => {
-  // Kith's Node assembly has no private-to-private WebRTC transport yet (node/libp2p/assembly.ts),
-  // so these are plain libp2p nodes with @libp2p/webrtc's webRTC() and the report's service: a
-  // real WebRTC connection (node-datachannel, ICE on loopback) signalled through a real relay.
+  // Plain libp2p nodes with @libp2p/webrtc's webRTC() and the report's service, so that nothing
+  // else (DCUtR, relay reservations of Kith's assembly) opens a second path: a real WebRTC
+  // connection (node-datachannel, ICE on the machine's interfaces) signalled through a real relay.
+  // node-datachannel 0.33.4 (the newest) sometimes blocks the event loop for ~6 s inside
+  // setRemoteDescription and comes back with both peer connections closed; @libp2p/webrtc then
+  // waits for an init channel that never opens, until the dial's signal (CI: TimeoutError, about
+  // 1 run in 5 on a loaded machine; murat-dogan/node-datachannel#281 reports the same blocking).
+  // A caller dials again, as Kith's swarm does: so does this test, at most twice, and says so.
   it('is reported as direct (hole punched), its signalling circuit as a relayed connection', async () => {
     const relay = await createLibp2p({
       addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
@@ -166,7 +171,8 @@ describe('a WebRTC connection set up over a relay', () => {
       transports: [tcp(), webRTC(), circuitRelayTransport()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
-      services: { identify: identify(), reachability: reachability() }
+      services: { identify: identify(), reachability: reachability() },
+      connectionManager: { addressDialTimeout: 20_000 }
     })
     const nodes: Libp2p[] = [relay]
     try {
@@ -175,7 +181,11 @@ describe('a WebRTC connection set up over a relay', () => {
       nodes.push(a)
       const b = await peer([])
       nodes.push(b)
-      const conn = await b.dial(multiaddr(`${rAddr}/p2p-circuit/webrtc/p2p/${a.peerId.toString()}`), { signal: AbortSignal.timeout(30_000) })
+      const target = multiaddr(`${rAddr}/p2p-circuit/webrtc/p2p/${a.peerId.toString()}`)
+      const conn = await b.dial(target, { signal: AbortSignal.timeout(20_000) }).catch(async (err: Error) => {
+        console.log(`reachability: webrtc case, first dial failed (${err.name}: ${err.message}); dialling again`)
+        return await b.dial(target, { signal: AbortSignal.timeout(20_000) })
+      })
       expect(conn.remoteAddr.toString()).toContain('/p2p-circuit/webrtc/')
       const rep = await b.services.reachability.report()
       for (const c of rep.connections) console.log(`reachability: webrtc case, B → …${c.peerId.slice(-8)}: ${c.label} (${c.path}, ${c.transport})`)
