@@ -28,8 +28,21 @@ if (typeof P.withResolvers !== 'function') {
   })
 }
 
-const G = globalThis as unknown as { WebSocket?: unknown }
-if (typeof G.WebSocket !== 'function') {
-  // `ws` implements the same event-target client API (binaryType, send, close, onmessage).
-  G.WebSocket = WsWebSocket
+/**
+ * `ws`'s client with the WHATWG error semantics. `ws` implements the same event-target API
+ * (binaryType, send, close, onmessage), but it is an EventEmitter: an 'error' nobody listens to
+ * is thrown, and @libp2p/websockets removes its listeners when a dial is aborted and then calls
+ * close(), whose "closed before the connection was established" error (or the 503 of a peer that
+ * is shutting down) then ended the process as an uncaught exception (`kith seed` exited 1 on
+ * SIGTERM in the long crash run). In a browser and on Node 22 an error event never throws: here
+ * one listener that does nothing makes it so; listeners added with addEventListener still run.
+ */
+export class NodeWebSocket extends WsWebSocket {
+  constructor (...args: ConstructorParameters<typeof WsWebSocket>) {
+    super(...args)
+    this.on('error', () => {})
+  }
 }
+
+const G = globalThis as unknown as { WebSocket?: unknown }
+if (typeof G.WebSocket !== 'function') G.WebSocket = NodeWebSocket

@@ -22,7 +22,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Bitfield } from '../../protocol/bitfield.js'
 import { parseLink } from '../../protocol/link.js'
-import { buildOnce, killAll, removeTree, Sandbox, sha256File, sleep, tempDir, until, writeRandomFile, type DaemonInfo, type Proc } from '../node/fixtures/procs.js'
+import { buildOnce, killAll, removeTree, Sandbox, sha256File, sleep, tempDir, until, writeRandomFile, type DaemonInfo, type Proc, type Result } from '../node/fixtures/procs.js'
 import { checkOutput, prng, uploadedVia } from './fixtures/crash-util.js'
 import { sized } from './long.js'
 
@@ -68,6 +68,11 @@ function oneJson<T = any> (stdout: string): T {
   const lines = stdout.split('\n').filter(l => l !== '')
   expect(lines, stdout).toHaveLength(1)
   return JSON.parse(lines[0] as string) as T
+}
+
+/** A clean stop: exit status 0, not a signal (the message carries the signal and stderr). */
+function expectCleanExit (r: Result, what: string): void {
+  expect({ code: r.code, signal: r.signal }, `${what}: stderr: ${r.stderr.slice(-2000)}`).toEqual({ code: 0, signal: null })
 }
 
 function jsonLines (p: Proc): any[] {
@@ -208,7 +213,7 @@ describe('crash consistency (SIGKILL at random points)', () => {
         expect(line.error, `${what}: ${again.stderr}`).toBeUndefined()
         expect(line.manifest).toBe(manifest)
         expect(line.chunks).toBe(shared.chunks)
-        expect((await again.stop('SIGTERM')).code, what).toBe(0)
+        expectCleanExit(await again.stop('SIGTERM'), what)
         const after = (await ls(repo)).find(s => s.manifest === manifest)
         expect(after, what).toMatchObject({ role: 'seed', complete: true })
       } else if (!at.complete) {
@@ -223,7 +228,7 @@ describe('crash consistency (SIGKILL at random points)', () => {
       if (daemon !== undefined) {
         await status(repo)
         expect((await ls(repo)).find(s => s.manifest === manifest), what).toMatchObject({ complete: true })
-        expect((await daemon.proc.stop('SIGTERM')).code, what).toBe(0)
+        expectCleanExit(await daemon.proc.stop('SIGTERM'), what)
       }
       await sleep(300)
       const u2 = await sent() - u0 - u1
@@ -310,7 +315,7 @@ describe('crash consistency (SIGKILL at random points)', () => {
     if (owner !== undefined) {
       const shares = await ls(owner.repo)
       for (const m of mustList) expect(shares.find(s => s.manifest === m), m).toMatchObject({ complete: true })
-      expect((await owner.proc.stop('SIGTERM')).code).toBe(0)
+      expectCleanExit(await owner.proc.stop('SIGTERM'), 'the circle owner')
     }
   }, sized(120_000, 900_000))
 })
