@@ -2,7 +2,8 @@
  * A seeder known only by circuit addresses (behind NAT, reached through a friend's relay) is
  * dialled through a plain circuit first (node/engine/swarm/service.ts `connect`): libp2p's own dial
  * of the peer would try its /webrtc addresses first, and a hole punch that cannot get through
- * port-randomising NATs held that dial for its whole deadline. A real `Swarm` on both sides over
+ * port-randomising NATs held that dial for its whole deadline. And when that deadline (ours) cuts
+ * a dial short, the hole punch is tried again rather than taken as failed. A real `Swarm` on both sides over
  * in-memory streams (helpers/mem-swarm.ts); the downloader's connection manager is a stub whose
  * dial of the bare peer ID hangs (a hole punch that never completes) and whose WebRTC dial fails.
  */
@@ -55,5 +56,54 @@ describe('connect to a peer known only by circuit addresses', () => {
     expect(dials).not.toContain('peer')
     expect(session.path.label).toBe('via a friend\'s node')
     expect(session.remotePeer.equals(seeder.peerId)).toBe(true)
+  }, 30_000)
+})
+
+describe('connect when our own first-dial deadline fires', () => {
+  // Under load, libp2p's dial of the peer (its addresses, a hole punch through a public relay)
+  // can run past FIRST_DIAL_TIMEOUT_MS without having failed. That is not a failed hole punch:
+  // the direct connection is tried once more through the relay the dial left open, instead of a
+  // "no direct path" (NoPathError) for the next DIRECT_RETRY_MS (5 minutes).
+  it('tries the hole punch again and runs the session on the direct connection', async () => {
+    net = new MemNet()
+    const f = await shareFixture()
+    const seeder = await net.swarm()
+    seeder.swarm.addShare(f.seeder)
+    const me = await newPeer()
+    const relay = await newPeer()
+    const circuit = multiaddr(`/ip4/11.0.0.10/tcp/4001/p2p/${relay.toString()}/p2p-circuit/p2p/${seeder.peerId.toString()}`)
+    const lan = multiaddr(`/ip4/192.168.1.20/tcp/4001/p2p/${seeder.peerId.toString()}`)
+    const dials: string[] = []
+    const open = async (): Promise<any> => await net.open(me, seeder.peerId)
+    // The public relay's circuit that the dial's WebRTC attempt signalled over: limited.
+    const limited = { remotePeer: seeder.peerId, remoteAddr: circuit, limits: { bytes: 131_072n, seconds: 120 }, status: 'open', newStream: open } as unknown as Connection
+    let dialling = false
+    const connectionManager = {
+      getConnections: () => dialling ? [limited] : [],
+      openConnection: async (target: PeerId | Multiaddr, opts: { signal?: AbortSignal } = {}): Promise<Connection> => {
+        if (!isMultiaddr(target)) {
+          dials.push('peer')
+          dialling = true
+          // Still working (a slow machine) when our deadline aborts it.
+          return await new Promise((_resolve, reject) => { opts.signal?.addEventListener('abort', () => { reject(new Error('dial aborted')) }) })
+        }
+        if (target.toString().includes('/webrtc')) {
+          dials.push('webrtc')
+          return { remotePeer: seeder.peerId, remoteAddr: target, status: 'open', newStream: open } as unknown as Connection
+        }
+        dials.push('circuit')
+        return limited
+      }
+    } as unknown as ConnectionManager
+    const peerStore = { get: async () => ({ addresses: [{ multiaddr: lan }, { multiaddr: circuit }] }) } as unknown as PeerStore
+    const registrar = { handle: async () => {}, unhandle: async () => {} } as unknown as Registrar
+    mine = new Swarm({ peerId: me, registrar, connectionManager, peerStore, logger: defaultLogger() }, { firstDialTimeoutMs: 300, directUpgradeTimeoutMs: 2_000 })
+    await mine.start()
+    const leecher = f.leecher()
+    mine.addShare(leecher)
+    const session = await mine.connect(seeder.peerId, leecher, AbortSignal.timeout(20_000))
+    console.log(`swarm-circuit-first: after our own deadline, dials in order: ${dials.join(', ')}; session path: ${session.path.label}`)
+    expect(dials).toEqual(['peer', 'webrtc'])
+    expect(session.path.label).toBe('direct (hole punched)')
   }, 30_000)
 })

@@ -38,7 +38,7 @@ export const DIRECT_UPGRADE_TIMEOUT_MS = 10_000
 /** After a failed hole punch with a peer, how long before the next attempt (in the meantime its relayed connection is used, if unlimited). */
 export const DIRECT_RETRY_MS = 5 * 60_000
 /** How long libp2p's own dial of a peer (every address it knows) may take in `connect`. */
-const FIRST_DIAL_TIMEOUT_MS = 8_000
+export const FIRST_DIAL_TIMEOUT_MS = 8_000
 /** How long a dial through one relay may take when libp2p's own dial gave up (see `connect`). */
 const CIRCUIT_DIAL_TIMEOUT_MS = 4_000
 /** Shares whose delivered paths are remembered (most recent first), and peers per share. */
@@ -58,6 +58,8 @@ export interface SwarmInit {
   admissionAnswerTimeoutMs?: number
   /** How long to wait for a hole-punched connection through a relay (DIRECT_UPGRADE_TIMEOUT_MS). */
   directUpgradeTimeoutMs?: number
+  /** How long libp2p's own first dial of a peer may take in `connect` (FIRST_DIAL_TIMEOUT_MS). */
+  firstDialTimeoutMs?: number
 }
 
 /** The libp2p components the swarm uses; `peerStore` (a peer's relay addresses, `connect`) is absent in unit tests that need none. */
@@ -78,6 +80,7 @@ export class Swarm implements Startable {
   readonly #evictGraceMs: number
   readonly #answerTimeoutMs: number
   readonly #directTimeoutMs: number
+  readonly #firstDialTimeoutMs: number
   /** Peers with whom a hole punch failed lately (peer ID → when); bounded, in memory. */
   readonly #noDirect = new Map<string, number>()
   /** Shares for which a seeder was found reachable only through a limited relay. */
@@ -95,6 +98,7 @@ export class Swarm implements Startable {
     this.#evictGraceMs = init.sessionEvictGraceMs ?? SESSION_EVICT_GRACE_MS
     this.#answerTimeoutMs = init.admissionAnswerTimeoutMs ?? ADMISSION_ANSWER_TIMEOUT_MS
     this.#directTimeoutMs = init.directUpgradeTimeoutMs ?? DIRECT_UPGRADE_TIMEOUT_MS
+    this.#firstDialTimeoutMs = init.firstDialTimeoutMs ?? FIRST_DIAL_TIMEOUT_MS
   }
 
   readonly [Symbol.toStringTag] = 'kith:swarm'
@@ -231,12 +235,13 @@ export class Swarm implements Startable {
   async connect (peer: PeerId | Multiaddr | Multiaddr[], share: ShareState, signal?: AbortSignal): Promise<Session> {
     const t0 = Date.now()
     let connection: Connection
+    let deadline: AbortSignal | undefined
     try {
       // A peer known by circuit addresses and not connected yet: a circuit first (see above).
       const circuit = isPeerId(peer) && await this.#onlyRelayed(peer) && this.#components.connectionManager.getConnections(peer).length === 0 ? await this.#dialCircuit(peer, signal) : undefined
       // Bounded: libp2p tries /webrtc addresses (a hole punch each) before plain circuits, and
       // the dial may spend the caller's whole deadline there; what is left goes to one circuit.
-      const deadline = AbortSignal.timeout(FIRST_DIAL_TIMEOUT_MS)
+      deadline = AbortSignal.timeout(this.#firstDialTimeoutMs)
       connection = circuit ?? await this.#components.connectionManager.openConnection(peer, { signal: signal !== undefined ? AbortSignal.any([signal, deadline]) : deadline })
     } catch (err) {
       // libp2p's dial tried the peer's addresses and none gave a usable connection, but one may
@@ -247,7 +252,10 @@ export class Swarm implements Startable {
       const id = signal?.aborted === true ? undefined : targetPeer(peer)
       const relayed = id === undefined ? undefined : this.#limitedConnection(id) ?? await this.#dialCircuit(id, signal)
       if (relayed === undefined) throw err
-      this.#noDirect.set(relayed.remotePeer.toString(), Date.now())
+      // A hole punch that failed is not tried again for a while; one that our own deadline cut
+      // short (a loaded machine, a slow relay) has not failed: `#preferDirect` tries it once more
+      // with its own, longer bound, instead of a "no direct path" for the next DIRECT_RETRY_MS.
+      if (deadline?.aborted !== true) this.#noDirect.set(relayed.remotePeer.toString(), Date.now())
       connection = relayed
     }
     const remote = connection.remotePeer
