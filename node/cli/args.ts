@@ -39,7 +39,7 @@ const listen: OptionSpec = { type: 'string', multiple: true, arg: '<multiaddr>',
 const announce: OptionSpec = { type: 'string', multiple: true, arg: '<multiaddr>', help: 'also announce this address to peers and in links, e.g. a router\'s public address with a forwarded port, /ip4/203.0.113.7/tcp/4001 (repeatable; default from the repo config\'s "announce")' }
 const network: OptionSpec = { type: 'string', arg: '<local|amino>', help: 'which network to join: local (the LAN and friends\' nodes, the default) or amino (also the public IPFS Amino DHT, so friends anywhere find this node; docs/NETWORK.md). Default from the repo config\'s "network"' }
 const stun: OptionSpec = { type: 'string', multiple: true, arg: '<host:port>', help: 'STUN server for WebRTC hole punching (repeatable; default from the repo config\'s "stun"; without one, friends\' public Kith nodes answer STUN, never a third party\'s server)' }
-const upnp: OptionSpec = { type: 'boolean', help: 'ask the home router (UPnP) to forward this node\'s TCP port, so friends dial it directly; off by default because it tells the router, and through the announced address every peer, your home\'s public IP (docs/NETWORK.md, UPnP). Default from the repo config\'s "upnp"' }
+const upnp: OptionSpec = { type: 'boolean', help: 'ask the home router (UPnP or NAT-PMP) to forward this node\'s TCP port, so friends dial it directly; off by default because it tells the router, and through the announced address every peer, your home\'s public IP (docs/NETWORK.md, UPnP). Default from the repo config\'s "upnp"' }
 const bootstrap: OptionSpec = { type: 'string', multiple: true, arg: '<multiaddr>', help: 'connect to this peer first, e.g. /ip4/1.2.3.4/tcp/4001/p2p/12D3… (repeatable; default from the repo config)' }
 
 export const COMMANDS: CommandSpec[] = [
@@ -50,7 +50,7 @@ export const COMMANDS: CommandSpec[] = [
     options: {
       passphrase: { type: 'boolean', help: 'seal the repo\'s keys with a passphrase (asked twice on a terminal, or $KITH_PASSPHRASE); also seals an existing repo' },
       network: { ...network, help: 'set the repo config\'s "network": local (the default) or amino (the public IPFS Amino DHT; docs/NETWORK.md)' },
-      upnp: { ...upnp, help: 'set the repo config\'s "upnp" to true: ask the home router (UPnP) to forward the TCP port; it tells the router, and every peer, your home\'s public IP (docs/NETWORK.md; turn it off in Settings or config.json)' }
+      upnp: { ...upnp, help: 'set the repo config\'s "upnp" to true: ask the home router (UPnP or NAT-PMP) to forward the TCP port; it tells the router, and every peer, your home\'s public IP (docs/NETWORK.md; turn it off in Settings or config.json)' }
     },
     description: [
       'Creates the repo (default ~/.kith) with a new Ed25519 identity, an API token and the default',
@@ -81,7 +81,7 @@ export const COMMANDS: CommandSpec[] = [
       'addresses it announces, the API URL and the web UI URL (with --json: one line',
       '{"peerId","addrs","api","ui"}). A public address it listens on is announced at once; add others',
       '(a forwarded port on a home router, say) with --announce or "announce" in the repo config.',
-      'With --upnp (or "upnp": true) it asks the home router to forward its TCP port by UPnP and',
+      'With --upnp (or "upnp": true) it asks the home router to forward its TCP port (UPnP or NAT-PMP) and',
       'announces the router\'s public address: your home\'s public IP, to every peer. Off by default.'
     ],
     examples: [

@@ -1,5 +1,5 @@
 /**
- * UPnP port mapping (`kith daemon --upnp`, node/libp2p/upnp.ts) against a real UPnP router: Debian's
+ * UPnP and NAT-PMP port mapping (`kith daemon --upnp`, node/libp2p/upnp.ts) against a real router: Debian's
  * miniupnpd (IGD v2, nftables backend) on the LAN side of each home router of the simulated
  * internet, mapping into its own nftables chains (`table inet filter`: miniupnpd, prerouting_miniupnpd,
  * postrouting_miniupnpd). SSDP and SOAP stay between a home's LAN host and its router: nothing of it
@@ -12,6 +12,8 @@
  *      unsolicited inbound is dropped), and counts the bytes of those connections
  *   C  kith daemon without --upnp in home 1 (the control): its router hears no SSDP search and no
  *      SOAP request, and its lease list stays empty
+ *   D  kith daemon --upnp in home 2, whose router speaks NAT-PMP only (homes 0 and 1 speak UPnP
+ *      only): the mapping is made by NAT-PMP (node/libp2p/nat-pmp.ts), B downloads over it
  *
  * Real kith processes and a real miniupnpd; every wait bounded; skips (saying why) without root,
  * namespaces, iptables, miniupnpd or nft (scripts/test-prepare.ts installs them with apt-get).
@@ -52,7 +54,8 @@ class Router {
     this.proc = net.spawn(ns, ['miniupnpd', '-d', '-f', join(dir, 'miniupnpd.conf'), '-P', join(dir, 'miniupnpd.pid')])
   }
 
-  static async start (net: Simnet, ns: string, dir: string): Promise<Router> {
+  /** A router that speaks UPnP IGD only (`upnp`) or NAT-PMP/PCP only (`natpmp`). */
+  static async start (net: Simnet, ns: string, dir: string, speaks: 'upnp' | 'natpmp'): Promise<Router> {
     // The chains miniupnpd 2.3's nftables backend adds its rules to (it creates none itself).
     await writeFile(join(dir, 'miniupnpd.nft'), [
       'table inet filter {',
@@ -73,8 +76,8 @@ class Router {
       'ext_ifname=wan',
       'listening_ip=lan',
       'http_port=0',
-      'enable_upnp=yes',
-      'enable_natpmp=yes',
+      `enable_upnp=${speaks === 'upnp' ? 'yes' : 'no'}`,
+      `enable_natpmp=${speaks === 'natpmp' ? 'yes' : 'no'}`,
       'secure_mode=yes',
       `lease_file=${join(dir, 'leases')}`,
       `uuid=${randomUUID()}`,
@@ -86,7 +89,8 @@ class Router {
     ].join('\n'))
     const r = new Router(net, ns, dir)
     const end = Date.now() + 10_000
-    while (!r.proc.stderr.includes('HTTP listening on port')) {
+    const ready = speaks === 'upnp' ? 'HTTP listening on port' : 'Listening for NAT-PMP/PCP traffic on port'
+    while (!r.proc.stderr.includes(ready)) {
       if (!r.proc.running || Date.now() > end) throw new Error(`miniupnpd did not start in ${ns}: ${r.proc.stderr.slice(-3000)}`)
       await new Promise(resolve => setTimeout(resolve, 100))
     }
@@ -118,6 +122,46 @@ async function status (net: Simnet, box: Sandbox, d: KithDaemon): Promise<Status
   return JSON.parse(st.stdout) as Status
 }
 
+/**
+ * A shares; its link's hints carry the mapped address; B on the internet gets the file with the
+ * link alone (no bootstrap, no relay anywhere on this internet), every byte directly over TCP
+ * through the router's mapping (its DNAT counters).
+ */
+async function getsOverMapping (net: Simnet, box: Sandbox, a: KithDaemon, mapped: string, router: Router, label: string): Promise<void> {
+  // A shares; its link's hints carry the mapped address.
+  const file = join(box.dir, `${label}.bin`)
+  const sha256 = await writeRandomFile(file, SIZE)
+  const shared = await kithRun(net, box, a.ns, ['share', file, '--repo', a.repo, '--json'], 120_000)
+  expect(shared.code, shared.stderr).toBe(0)
+  const link = (JSON.parse(shared.stdout) as { link: string }).link
+  expect(parseLink(link).hints.map(h => multiaddr(h).toString())).toContain(mapped)
+
+  // B on the internet: the link alone, no bootstrap, no relay anywhere on this internet.
+  const before = router.dnatBytes()
+  const g0 = Date.now()
+  const got = await kithRun(net, box, net.pub(0).ns, ['get', link, '--repo', await box.repo(), '-o', box.path(`out-${label}`), '--timeout', '30', '--json'], 120_000, { DEBUG: 'kith:swarm' })
+  const end = Date.now()
+  const getMs = end - g0
+  // From the swarm's debug log: when B's session with A began (the transfer is from there to the end).
+  const session = /^(\S+) kith:swarm connected to \S+ \(direct\) in/m.exec(got.stderr)
+  const sessionAt = session === null ? undefined : Date.parse(session[1] as string)
+  expect(got.code, got.stderr).toBe(0)
+  const res = JSON.parse(got.stdout) as { size: number, sha256: string, paths?: Array<{ peer: string, path: string, kind: string, limited: boolean, received: number }> }
+  expect(res.size).toBe(SIZE)
+  expect(res.sha256).toBe(sha256)
+  const paths = res.paths ?? []
+  console.log(`${label}: B's paths ${JSON.stringify(paths)}`)
+  expect(paths.length).toBeGreaterThan(0)
+  for (const p of paths) expect(p).toMatchObject({ peer: a.info.peerId, path: 'direct', kind: 'tcp', limited: false })
+  expect(paths.reduce((n, p) => n + p.received, 0)).toBeGreaterThanOrEqual(SIZE)
+  // Every byte went through the router's mapping: A's side of those connections carried it.
+  const after = router.dnatBytes()
+  const outBytes = after[1] - before[1]
+  const transferMs = sessionAt === undefined ? undefined : end - sessionAt
+  console.log(`${label}: ${SIZE} B from A to B over the mapping: kith get in all ${getMs} ms (process start and finding A included), first session ${sessionAt === undefined ? '?' : sessionAt - g0} ms after the start, from there to the end ${transferMs ?? '?'} ms (${transferMs === undefined ? '?' : (SIZE / 1024 / 1024 / (transferMs / 1000)).toFixed(1)} MiB/s); the router forwarded ${outBytes} B out and ${after[0] - before[0]} B in on mapped connections`)
+  expect(outBytes).toBeGreaterThanOrEqual(SIZE)
+}
+
 describe.skipIf(unavailable !== undefined)('UPnP: kith daemon --upnp behind a miniupnpd home router', () => {
   let net: Simnet
   let box: Sandbox
@@ -126,10 +170,11 @@ describe.skipIf(unavailable !== undefined)('UPnP: kith daemon --upnp behind a mi
   beforeAll(async () => {
     await buildOnce()
     box = new Sandbox(await tempDir('kith-simnet-upnp-'))
-    net = Simnet.create({ publicHosts: 1, homes: 2 })
+    net = Simnet.create({ publicHosts: 1, homes: 3 })
     routers = [
-      await Router.start(net, net.home(0).router.ns, await tempDir('kith-upnp-r0-')),
-      await Router.start(net, net.home(1).router.ns, await tempDir('kith-upnp-r1-'))
+      await Router.start(net, net.home(0).router.ns, await tempDir('kith-upnp-r0-'), 'upnp'),
+      await Router.start(net, net.home(1).router.ns, await tempDir('kith-upnp-r1-'), 'upnp'),
+      await Router.start(net, net.home(2).router.ns, await tempDir('kith-upnp-r2-'), 'natpmp')
     ]
   }, 240_000)
   afterAll(async () => {
@@ -166,38 +211,7 @@ describe.skipIf(unavailable !== undefined)('UPnP: kith daemon --upnp behind a mi
     const text = await kithRun(net, box, a.ns, ['status', '--repo', a.repo], 30_000)
     expect(text.stdout).toContain(`UPnP         mapped ${mapped}`)
 
-    // A shares; its link's hints carry the mapped address.
-    const file = join(box.dir, 'upnp.bin')
-    const sha256 = await writeRandomFile(file, SIZE)
-    const shared = await kithRun(net, box, a.ns, ['share', file, '--repo', a.repo, '--json'], 120_000)
-    expect(shared.code, shared.stderr).toBe(0)
-    const link = (JSON.parse(shared.stdout) as { link: string }).link
-    expect(parseLink(link).hints.map(h => multiaddr(h).toString())).toContain(mapped)
-
-    // B on the internet: the link alone, no bootstrap, no relay anywhere on this internet.
-    const before = routers[0]?.dnatBytes() ?? [NaN, NaN]
-    const g0 = Date.now()
-    const got = await kithRun(net, box, net.pub(0).ns, ['get', link, '--repo', await box.repo(), '-o', box.path('out'), '--timeout', '30', '--json'], 120_000, { DEBUG: 'kith:swarm' })
-    const end = Date.now()
-    const getMs = end - g0
-    // From the swarm's debug log: when B's session with A began (the transfer is from there to the end).
-    const session = /^(\S+) kith:swarm connected to \S+ \(direct\) in/m.exec(got.stderr)
-    const sessionAt = session === null ? undefined : Date.parse(session[1] as string)
-    expect(got.code, got.stderr).toBe(0)
-    const res = JSON.parse(got.stdout) as { size: number, sha256: string, paths?: Array<{ peer: string, path: string, kind: string, limited: boolean, received: number }> }
-    expect(res.size).toBe(SIZE)
-    expect(res.sha256).toBe(sha256)
-    const paths = res.paths ?? []
-    console.log(`upnp: B's paths ${JSON.stringify(paths)}`)
-    expect(paths.length).toBeGreaterThan(0)
-    for (const p of paths) expect(p).toMatchObject({ peer: a.info.peerId, path: 'direct', kind: 'tcp', limited: false })
-    expect(paths.reduce((n, p) => n + p.received, 0)).toBeGreaterThanOrEqual(SIZE)
-    // Every byte went through the router's UPnP mapping: A's side of those connections carried it.
-    const after = routers[0]?.dnatBytes() ?? [NaN, NaN]
-    const outBytes = after[1] - before[1]
-    const transferMs = sessionAt === undefined ? undefined : end - sessionAt
-    console.log(`upnp: ${SIZE} B from A to B over the mapping: kith get in all ${getMs} ms (process start and finding A included), first session ${sessionAt === undefined ? '?' : sessionAt - g0} ms after the start, from there to the end ${transferMs ?? '?'} ms (${transferMs === undefined ? '?' : (SIZE / 1024 / 1024 / (transferMs / 1000)).toFixed(1)} MiB/s); router 0 forwarded ${outBytes} B out and ${after[0] - before[0]} B in on mapped connections`)
-    expect(outBytes).toBeGreaterThanOrEqual(SIZE)
+    await getsOverMapping(net, box, a, mapped, routers[0] as Router, 'upnp')
 
     // The control: C ran longer than A needed for its mapping, and asked its router nothing.
     const waitMore = aStarted + mappingMs + 5_000 - Date.now()
@@ -218,6 +232,37 @@ describe.skipIf(unavailable !== undefined)('UPnP: kith daemon --upnp behind a mi
     expect(leasesAfter).toEqual([])
     await c.proc.stop(10_000)
   }, 180_000)
+
+  it('a router that speaks NAT-PMP only: --upnp maps A\'s TCP port by NAT-PMP, B downloads over it directly, the mapping goes when A stops', async () => {
+    const home = net.home(2)
+    const router = routers[2] as Router
+    const a = await daemonIn(net, box, home.lan.ns, await box.repo(), ['--listen', `/ip4/0.0.0.0/tcp/${KITH_PORT}`, '--upnp'])
+    const aStarted = Date.now()
+    const mapped = `/ip4/${home.router.ip}/tcp/${KITH_PORT}/p2p/${a.info.peerId}`
+    let st: Status | undefined
+    while (Date.now() - aStarted < MAPPING_MS) {
+      st = await status(net, box, a)
+      if (st.reachability.upnp.mapped.length > 0) break
+      await new Promise(resolve => setTimeout(resolve, 250))
+    }
+    console.log(`nat-pmp: A's router mapped its TCP port ${Date.now() - aStarted} ms after the daemon was up (status polled every 250 ms): ${JSON.stringify(st?.reachability.upnp)}`)
+    expect(st?.reachability.upnp).toEqual({ enabled: true, mapped: [mapped] })
+    expect(st?.addrs).toContain(mapped)
+    expect(st?.reachability.nat).toBe('public')
+    const leases = await router.leaseList()
+    console.log(`nat-pmp: the router's lease list: ${JSON.stringify(leases)}`)
+    // NAT-PMP carries no description: miniupnpd writes its own, without a peer ID.
+    expect(leases).toEqual([expect.stringMatching(new RegExp(`^TCP:${KITH_PORT}:${home.lan.ip.replace(/\./g, '\\.')}:${KITH_PORT}:\\d+:NAT-PMP ${KITH_PORT} tcp$`))])
+    expect(router.proc.stderr).not.toMatch(/SSDP M-SEARCH from|HTTP REQUEST from/)
+
+    await getsOverMapping(net, box, a, mapped, router, 'nat-pmp')
+
+    await a.proc.stop(10_000)
+    expect(a.proc.code).toBe(0)
+    const after = await router.leaseList()
+    console.log(`nat-pmp: the router's lease list after A stopped: ${JSON.stringify(after)}`)
+    expect(after).toEqual([])
+  }, 120_000)
 })
 
 if (unavailable !== undefined) console.warn(`test/internet/upnp skipped: ${unavailable}`)
