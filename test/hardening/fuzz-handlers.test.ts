@@ -18,7 +18,6 @@
  */
 import { randomBytes } from '@noble/hashes/utils.js'
 import { ed25519 } from '@noble/curves/ed25519.js'
-import { streamPair } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
 import { encode as lpEncode } from 'it-length-prefixed'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -36,7 +35,7 @@ import { generateBoxKeyPair, type BoxKeyPair, type CircleSigner } from '../../pr
 import { initiateAdmission, respondAdmission } from '../../node/engine/swarm/handshake.js'
 import { RateLimiter } from '../../node/engine/rate-limit.js'
 import { Session } from '../../node/engine/swarm/session.js'
-import { log, MemNet, newPeer, shareFixture, until } from '../engine/helpers/mem-swarm.js'
+import { log, MemNet, memStreamPair, newPeer, shareFixture, until } from '../engine/helpers/mem-swarm.js'
 import { sized } from './long.js'
 
 /** Frames into the seeder's swarm handler; entries, messages, invites and records per decoder. */
@@ -189,7 +188,7 @@ describe('fuzz: swarm handlers', () => {
     const reasons = new Map<string, number>()
     const t0 = Date.now()
     while (sent < LEECH_FRAMES) {
-      const [x, y] = await streamPair()
+      const [x, y] = await memStreamPair()
       const mine = f.leecher()
       const [lp, resp] = await Promise.all([
         initiateAdmission(x, mine, me, them, AbortSignal.timeout(5_000)),

@@ -10,7 +10,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { streamPair } from '@libp2p/utils'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { Bitfield } from '../../../protocol/bitfield.js'
 import { nobleBackend } from '../../../protocol/crypto.js'
 import { deriveShareKeys, generateRootKey, type ShareKeys } from '../../../protocol/keys.js'
@@ -96,6 +96,16 @@ function silent (stream: Stream): void {
   void (async () => { try { for await (const _ of stream) { /* ignore */ } } catch {} })()
 }
 
+/**
+ * @libp2p/utils' streamPair with fixed remote addresses: its own default numbers each pair's
+ * address by a counter used as a TCP port, which stops at 65,535 (a million-frame fuzz run opens
+ * more pairs than that: "Value must be smaller than or equal to 65535").
+ */
+const PAIR_ADDR = multiaddr('/ip4/127.0.0.1/tcp/1')
+export async function memStreamPair (): ReturnType<typeof streamPair> {
+  return await streamPair({ outboundConnection: { remoteAddr: PAIR_ADDR }, inboundConnection: { remoteAddr: PAIR_ADDR } })
+}
+
 export class MemNet {
   readonly #handlers = new Map<string, Handler>()
   readonly #silent = new Set<string>()
@@ -134,7 +144,7 @@ export class MemNet {
 
   /** Opens a stream from `from` to `to`: returns our end, gives the far end to `to`. */
   async open (from: PeerId, to: PeerId): Promise<Stream> {
-    const [x, y] = await streamPair()
+    const [x, y] = await memStreamPair()
     if (this.#silent.has(to.toString())) {
       silent(y)
       return x
