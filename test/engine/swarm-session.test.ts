@@ -263,6 +263,32 @@ describe('swarm session', () => {
     for (const [, err] of closed) expect(err?.name).not.toBe('PeerMisbehaviourError')
   })
 
+  it('a write that finds the stream gone ends the session cleanly (typed), whichever side saw it first', async () => {
+    // Found by the long handler fuzzing (1,000,000 frames): a hostile seeder's stream reset while
+    // the session was writing a request closed it with libp2p's untyped StreamStateError. Here the
+    // write fails before the read side notices (its read never returns).
+    const f = await fixture()
+    const [pa, pb] = [await newPeer(), await newPeer()]
+    const [x, y] = await streamPair()
+    const [lpA] = await Promise.all([initiateAdmission(x, f.leecher, pa, pb), respondAdmission(y, () => f.seeder, pb, pa)])
+    const gone = Object.assign(new Error('Cannot write to a stream that is closed'), { name: 'StreamStateError' })
+    const lost = Object.assign(new Error('the muxer went away'), { name: 'MuxerClosedError' })
+    const results: Array<Error | undefined> = []
+    for (const failure of [gone, lost]) {
+      const lp = { read: async () => await new Promise<never>(() => {}), write: async () => { throw failure }, unwrap: () => x } as unknown as typeof lpA
+      const limiter = new RateLimiter(0)
+      const closed = new Promise<Error | undefined>(resolve => {
+        const s = new Session({ stream: x, lp, remotePeer: pb, share: f.leecher, upload: limiter, download: limiter, log, onClose: (_s, err) => { resolve(err) } })
+        s.start()
+        s.request('chunk', 0, 2_000).catch(() => {})
+      })
+      results.push(await closed)
+    }
+    expect(results[0]).toBeUndefined()
+    expect(results[1]?.name).toBe('SessionClosedError')
+    expect(results[1]?.message).toContain('MuxerClosedError')
+  })
+
   it('a piece for a request never made drops the peer; a late piece for a cancelled one does not', async () => {
     const f = await fixture()
     const [pa, pb] = [await newPeer(), await newPeer()]

@@ -44,6 +44,8 @@ export const UNREAD_TIMEOUT_MS = 15_000
  * misbehaviour: the session closes, and the peer may be found and admitted again.
  */
 const FRAMING_ERRORS = new Set(['InvalidDataLengthError', 'InvalidDataLengthLengthError', 'InvalidMessageLengthError', 'StreamBufferError'])
+/** Errors of a stream the peer closed or reset, or we aborted: the session's clean end (see `#lost`). */
+const STREAM_GONE = new Set(['UnexpectedEOFError', 'StreamResetError', 'StreamClosedError', 'StreamStateError', 'AbortError'])
 
 export class PeerMisbehaviourError extends KithError {
   static override name = 'PeerMisbehaviourError'
@@ -284,7 +286,19 @@ export class Session {
     const signal = this.#abort.signal
     this.#writeChain = this.#writeChain
       .then(async () => { if (!this.#closed) await this.#lp.write(frame, { signal }) })
-      .catch(err => { this.close(err as Error) })
+      .catch(err => { this.#lost(err as Error) })
+  }
+
+  /**
+   * The stream failed under a read or a write: the peer closed or reset it (or we aborted it), a
+   * clean end; anything else, the connection is lost, a typed SessionClosedError. Neither is the
+   * peer's misbehaviour (not banned). A write can be the first to see it (a StreamStateError while
+   * the read side still waits): the long handler fuzzing found it closing sessions untyped.
+   */
+  #lost (err: Error): void {
+    if (this.#closed) return
+    if (STREAM_GONE.has(err.name)) this.close()
+    else this.close(new SessionClosedError(`swarm session lost its connection: ${err.name}`))
   }
 
   async #readLoop (): Promise<void> {
@@ -296,13 +310,8 @@ export class Session {
       } catch (err) {
         if (this.#closed) return
         const e = err as Error
-        if (e.name === 'UnexpectedEOFError' || e.name === 'StreamResetError' || e.name === 'StreamClosedError' || e.name === 'AbortError') {
-          this.close()
-          return
-        }
         if (FRAMING_ERRORS.has(e.name)) throw new PeerMisbehaviourError(`bad frame from peer: ${e.name}`, { cause: err })
-        // The connection failed under the session: not the peer's doing, so not banned for it.
-        this.close(new SessionClosedError(`swarm session lost its connection: ${e.name}`))
+        this.#lost(e)
         return
       }
       let msg: SwarmMessage
