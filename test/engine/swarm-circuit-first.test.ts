@@ -7,55 +7,67 @@
  * in-memory streams (helpers/mem-swarm.ts); the downloader's connection manager is a stub whose
  * dial of the bare peer ID hangs (a hole punch that never completes) and whose WebRTC dial fails.
  */
-import type { Connection, PeerId } from '@libp2p/interface'
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { defaultLogger } from '@libp2p/logger'
 import { isMultiaddr, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { PeerStore } from '@libp2p/interface'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Swarm } from '../../node/engine/swarm/service.js'
+import { Swarm, type SwarmInit } from '../../node/engine/swarm/service.js'
+import type { Session } from '../../node/engine/swarm/session.js'
 import { MemNet, newPeer, shareFixture } from './helpers/mem-swarm.js'
 
 let net: MemNet
 let mine: Swarm | undefined
 afterEach(async () => { await mine?.stop(); await net?.stop() })
 
+/** A seeder (a real Swarm) behind relay R, and `connect`, which starts our Swarm on the given connection manager and peer-store addresses and connects to the seeder. */
+async function world (): Promise<{ seeder: PeerId, circuit: Multiaddr, relay: PeerId, open: () => Promise<Stream>, hang: (opts: { signal?: AbortSignal }) => Promise<never>, connect: (cm: object, addresses: Multiaddr[], init: SwarmInit) => Promise<Session> }> {
+  net = new MemNet()
+  const f = await shareFixture()
+  const seeder = await net.swarm()
+  seeder.swarm.addShare(f.seeder)
+  const me = await newPeer()
+  const relay = await newPeer()
+  const circuit = multiaddr(`/ip4/11.0.0.10/tcp/4001/p2p/${relay.toString()}/p2p-circuit/p2p/${seeder.peerId.toString()}`)
+  return {
+    seeder: seeder.peerId,
+    circuit,
+    relay,
+    open: async () => await net.open(me, seeder.peerId),
+    // libp2p's dial of the peer ID, still busy (a hole punch) when the deadline aborts it.
+    hang: async opts => await new Promise<never>((_resolve, reject) => { opts.signal?.addEventListener('abort', () => { reject(new Error('dial aborted')) }) }),
+    connect: async (cm, addresses, init) => {
+      const peerStore = { get: async () => ({ addresses: addresses.map(multiaddr => ({ multiaddr })) }) } as unknown as PeerStore
+      const registrar = { handle: async () => {}, unhandle: async () => {} } as unknown as Registrar
+      mine = new Swarm({ peerId: me, registrar, connectionManager: cm as ConnectionManager, peerStore, logger: defaultLogger() }, init)
+      await mine.start()
+      const leecher = f.leecher()
+      mine.addShare(leecher)
+      return await mine.connect(seeder.peerId, leecher, AbortSignal.timeout(20_000))
+    }
+  }
+}
+
 describe('connect to a peer known only by circuit addresses', () => {
   it('dials the circuit first, not the peer ID (whose WebRTC attempt would hang)', async () => {
-    net = new MemNet()
-    const f = await shareFixture()
-    const seeder = await net.swarm()
-    seeder.swarm.addShare(f.seeder)
-    const me = await newPeer()
-    const relay = await newPeer()
-    const circuit = multiaddr(`/ip4/11.0.0.10/tcp/4001/p2p/${relay.toString()}/p2p-circuit/p2p/${seeder.peerId.toString()}`)
-    const webrtc = multiaddr(`/ip4/11.0.0.10/tcp/4001/p2p/${relay.toString()}/p2p-circuit/webrtc/p2p/${seeder.peerId.toString()}`)
+    const w = await world()
+    const webrtc = multiaddr(`/ip4/11.0.0.10/tcp/4001/p2p/${w.relay.toString()}/p2p-circuit/webrtc/p2p/${w.seeder.toString()}`)
     const dials: string[] = []
-    const connectionManager = {
+    const session = await w.connect({
       getConnections: () => [],
       openConnection: async (target: PeerId | Multiaddr, opts: { signal?: AbortSignal } = {}): Promise<Connection> => {
-        if (!isMultiaddr(target)) {
-          dials.push('peer')
-          // libp2p's dial: busy with a hole punch that never completes, until the deadline.
-          return await new Promise((_resolve, reject) => { opts.signal?.addEventListener('abort', () => { reject(new Error('dial aborted')) }) })
-        }
+        if (!isMultiaddr(target)) { dials.push('peer'); return await w.hang(opts) }
         if (target.toString().includes('/webrtc')) { dials.push('webrtc'); throw new Error('ICE failed') }
         dials.push('circuit')
-        return { remotePeer: seeder.peerId, remoteAddr: target, status: 'open', newStream: async () => await net.open(me, seeder.peerId) } as unknown as Connection
+        return { remotePeer: w.seeder, remoteAddr: target, status: 'open', newStream: w.open } as unknown as Connection
       }
-    } as unknown as ConnectionManager
-    const peerStore = { get: async () => ({ addresses: [{ multiaddr: circuit }, { multiaddr: webrtc }] }) } as unknown as PeerStore
-    const registrar = { handle: async () => {}, unhandle: async () => {} } as unknown as Registrar
-    mine = new Swarm({ peerId: me, registrar, connectionManager, peerStore, logger: defaultLogger() }, { directUpgradeTimeoutMs: 1_000 })
-    await mine.start()
-    const leecher = f.leecher()
-    mine.addShare(leecher)
-    const session = await mine.connect(seeder.peerId, leecher, AbortSignal.timeout(20_000))
+    }, [w.circuit, webrtc], { directUpgradeTimeoutMs: 1_000 })
     console.log(`swarm-circuit-first: dials in order: ${dials.join(', ')}; session path: ${session.path.label}`)
     expect(dials[0]).toBe('circuit')
     expect(dials).not.toContain('peer')
     expect(session.path.label).toBe('via a friend\'s node')
-    expect(session.remotePeer.equals(seeder.peerId)).toBe(true)
+    expect(session.remotePeer.equals(w.seeder)).toBe(true)
   }, 30_000)
 })
 
@@ -65,43 +77,24 @@ describe('connect when our own first-dial deadline fires', () => {
   // the direct connection is tried once more through the relay the dial left open, instead of a
   // "no direct path" (NoPathError) for the next DIRECT_RETRY_MS (5 minutes).
   it('tries the hole punch again and runs the session on the direct connection', async () => {
-    net = new MemNet()
-    const f = await shareFixture()
-    const seeder = await net.swarm()
-    seeder.swarm.addShare(f.seeder)
-    const me = await newPeer()
-    const relay = await newPeer()
-    const circuit = multiaddr(`/ip4/11.0.0.10/tcp/4001/p2p/${relay.toString()}/p2p-circuit/p2p/${seeder.peerId.toString()}`)
-    const lan = multiaddr(`/ip4/192.168.1.20/tcp/4001/p2p/${seeder.peerId.toString()}`)
-    const dials: string[] = []
-    const open = async (): Promise<any> => await net.open(me, seeder.peerId)
+    const w = await world()
+    const lan = multiaddr(`/ip4/192.168.1.20/tcp/4001/p2p/${w.seeder.toString()}`)
     // The public relay's circuit that the dial's WebRTC attempt signalled over: limited.
-    const limited = { remotePeer: seeder.peerId, remoteAddr: circuit, limits: { bytes: 131_072n, seconds: 120 }, status: 'open', newStream: open } as unknown as Connection
+    const limited = { remotePeer: w.seeder, remoteAddr: w.circuit, limits: { bytes: 131_072n, seconds: 120 }, status: 'open', newStream: w.open } as unknown as Connection
+    const dials: string[] = []
     let dialling = false
-    const connectionManager = {
+    const session = await w.connect({
       getConnections: () => dialling ? [limited] : [],
       openConnection: async (target: PeerId | Multiaddr, opts: { signal?: AbortSignal } = {}): Promise<Connection> => {
-        if (!isMultiaddr(target)) {
-          dials.push('peer')
-          dialling = true
-          // Still working (a slow machine) when our deadline aborts it.
-          return await new Promise((_resolve, reject) => { opts.signal?.addEventListener('abort', () => { reject(new Error('dial aborted')) }) })
-        }
+        if (!isMultiaddr(target)) { dials.push('peer'); dialling = true; return await w.hang(opts) }
         if (target.toString().includes('/webrtc')) {
           dials.push('webrtc')
-          return { remotePeer: seeder.peerId, remoteAddr: target, status: 'open', newStream: open } as unknown as Connection
+          return { remotePeer: w.seeder, remoteAddr: target, status: 'open', newStream: w.open } as unknown as Connection
         }
         dials.push('circuit')
         return limited
       }
-    } as unknown as ConnectionManager
-    const peerStore = { get: async () => ({ addresses: [{ multiaddr: lan }, { multiaddr: circuit }] }) } as unknown as PeerStore
-    const registrar = { handle: async () => {}, unhandle: async () => {} } as unknown as Registrar
-    mine = new Swarm({ peerId: me, registrar, connectionManager, peerStore, logger: defaultLogger() }, { firstDialTimeoutMs: 300, directUpgradeTimeoutMs: 2_000 })
-    await mine.start()
-    const leecher = f.leecher()
-    mine.addShare(leecher)
-    const session = await mine.connect(seeder.peerId, leecher, AbortSignal.timeout(20_000))
+    }, [lan, w.circuit], { firstDialTimeoutMs: 300, directUpgradeTimeoutMs: 2_000 })
     console.log(`swarm-circuit-first: after our own deadline, dials in order: ${dials.join(', ')}; session path: ${session.path.label}`)
     expect(dials).toEqual(['peer', 'webrtc'])
     expect(session.path.label).toBe('direct (hole punched)')
