@@ -270,12 +270,12 @@ describe('swarm session', () => {
     const f = await fixture()
     const [pa, pb] = [await newPeer(), await newPeer()]
     const [x, y] = await streamPair()
-    const [lpA] = await Promise.all([initiateAdmission(x, f.leecher, pa, pb), respondAdmission(y, () => f.seeder, pb, pa)])
+    await Promise.all([initiateAdmission(x, f.leecher, pa, pb), respondAdmission(y, () => f.seeder, pb, pa)])
     const gone = Object.assign(new Error('Cannot write to a stream that is closed'), { name: 'StreamStateError' })
     const lost = Object.assign(new Error('the muxer went away'), { name: 'MuxerClosedError' })
     const results: Array<Error | undefined> = []
     for (const failure of [gone, lost]) {
-      const lp = { read: async () => await new Promise<never>(() => {}), write: async () => { throw failure }, unwrap: () => x } as unknown as typeof lpA
+      const lp = { read: async () => await new Promise<never>(() => {}), write: async () => { throw failure }, unwrap: () => x } as unknown as Awaited<ReturnType<typeof initiateAdmission>>
       const limiter = new RateLimiter(0)
       const closed = new Promise<Error | undefined>(resolve => {
         const s = new Session({ stream: x, lp, remotePeer: pb, share: f.leecher, upload: limiter, download: limiter, log, onClose: (_s, err) => { resolve(err) } })
