@@ -234,7 +234,7 @@ describe.skipIf(unavailable !== undefined)('discovery on the Amino DHT: B behind
     // What each Helia node carries between the two homes from here on (iptables byte counters).
     for (const h of helia) for (const r of [home0.router.ip, home1.router.ip]) countBytes(net, h.host.ns, r)
 
-    const g = kithIn(net, box, home1.lan.ns, ['get', bare, '--repo', await box.repo(), '-o', box.path('out-homes'), '--network', 'amino', ...bootstrapArgs, ...stunArgs, '--timeout', String(HOMES_GET_TIMEOUT_S), '--json'], { DEBUG: `kith:swarm,kith:node,kith:amino:content-routing${debug !== undefined ? `,${debug}` : ''}` })
+    const g = kithIn(net, box, home1.lan.ns, ['get', bare, '--repo', await box.repo(), '-o', box.path('out-homes'), '--network', 'amino', ...bootstrapArgs, ...stunArgs, '--timeout', String(HOMES_GET_TIMEOUT_S), '--json'], { DEBUG: `kith:swarm,kith:node,kith:amino:content-routing,kith:amino:network${debug !== undefined ? `,${debug}` : ''}` })
     const code = await g.wait(HOMES_GET_DEADLINE_MS).finally(() => { if (logTo !== undefined) writeFileSync(`${logTo}-B.log`, g.stderr) })
     const end = Date.now()
     const ms = end - g.started
@@ -264,9 +264,16 @@ describe.skipIf(unavailable !== undefined)('discovery on the Amino DHT: B behind
       return m === null ? undefined : Date.parse(m[1] as string) - g.started
     }
     const found = at(/^(\S+) kith:amino:content-routing Found [1-9]\d* provider entries/m)
+    // How many Amino servers B asked before it had a provider (the issue's "how many Helia nodes
+    // it asked"): the distinct peers its Amino DHT sent GET_PROVIDERS to, up to the first answer
+    // that named one (kad-dht's network log).
+    const foundLine = g.stderr.search(/^\S+ kith:amino:content-routing Found [1-9]\d* provider entries/m)
+    const asked = new Set([...g.stderr.slice(0, foundLine < 0 ? undefined : foundLine).matchAll(/^\S+ kith:amino:network sending GET_PROVIDERS to (\S+)/gm)].map(m => m[1]))
+    const askedAll = new Set([...g.stderr.matchAll(/^\S+ kith:amino:network sending GET_PROVIDERS to (\S+)/gm)].map(m => m[1]))
     const session = at(/^(\S+) kith:swarm connected to \S+ \(direct \(hole punched\)\) in/m)
     const mib = (bytes: number, t: number): string => (bytes / 1024 / 1024 / (t / 1000)).toFixed(1)
-    console.log(`two homes: B found A on Amino ${String(found)} ms after kith get started (process start, bootstrap to ${HELIA_NODES} Helia nodes, the lookup)`)
+    console.log(`two homes: B found A on Amino ${String(found)} ms after kith get started (process start, bootstrap to ${HELIA_NODES} Helia nodes, the lookup), having asked ${asked.size} of the ${HELIA_NODES} Helia nodes (GET_PROVIDERS; ${askedAll.size} during the whole get)`)
+    expect(asked.size).toBeGreaterThan(0)
     console.log(`two homes: first session with A over the hole-punched connection ${String(session)} ms after kith get started (circuit through a Helia relay, SDP and ICE over it, STUN from the public Kith node)`)
     console.log(`two homes: ${SIZE} bytes in ${ms} ms incl. process start and discovery: ${mib(SIZE, ms)} MiB/s${session !== undefined ? `; from the session's start to the end ${ms - session} ms, ${mib(SIZE, ms - session)} MiB/s` : ''}`)
     console.log(`two homes: bytes through the Helia relays during the get: at most ${relayed} in all, ${ofA} on A's relays (legs ${legs.map(l => `${l.h.host.ns.split('-').at(-1) ?? ''} ${l.a}/${l.b}`).join(', ')}); the file is ${SIZE}`)
