@@ -213,7 +213,9 @@ export async function createKithLibp2p<S extends ServiceMap = ServiceMap> (init:
     },
     // libp2p's Node default gater allows every address; only narrow it when asked to.
     connectionGater: {
-      ...(allowPrivate || memoryOnly ? {} : { denyDialMultiaddr: (ma: Multiaddr) => isPrivate(ma) }),
+      // Private addresses only where asked; and no hole punch (WebRTC over a circuit) to a peer the
+      // swarm found reachable only through a public relay lately, unless the swarm asks again.
+      denyDialMultiaddr: (ma: Multiaddr) => (!allowPrivate && !memoryOnly && isPrivate(ma)) || holePunchHeldOff(built.node?.services, ma),
       // One address cannot hold every inbound handshake slot with sockets that never speak.
       ...pendingUpgradesPerHost(MAX_INCOMING_PENDING_PER_HOST),
       // The relay serves Kith peers only (node/libp2p/relay-gate.ts).
@@ -233,6 +235,17 @@ export async function createKithLibp2p<S extends ServiceMap = ServiceMap> (init:
 function connectedAddrs (node: Libp2p | undefined, peer: string): Multiaddr[] {
   if (node === undefined) return []
   return node.getConnections().filter(c => c.status === 'open' && c.remotePeer.toString() === peer).map(c => c.remoteAddr)
+}
+
+/** True if `ma` is a WebRTC address over a circuit whose peer the swarm service (when there is one) holds hole punches off for. */
+function holePunchHeldOff (services: unknown, ma: Multiaddr): boolean {
+  const swarm = (services as { swarm?: { holdsOffHolePunch?: (peer: string) => boolean } } | undefined)?.swarm
+  if (swarm?.holdsOffHolePunch === undefined) return false
+  const parts = ma.getComponents()
+  const circuit = parts.findIndex(c => c.name === 'p2p-circuit')
+  if (circuit < 0 || !parts.slice(circuit).some(c => c.name === 'webrtc')) return false
+  const peer = parts.at(-1)?.name === 'p2p' ? parts.at(-1)?.value : undefined
+  return peer !== undefined && swarm.holdsOffHolePunch(peer)
 }
 
 /** True if a swarm session with `peer` has moved a piece either way (the swarm service, when there is one). */

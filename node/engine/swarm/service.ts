@@ -85,6 +85,16 @@ export class Swarm implements Startable {
   readonly #noDirect = new Map<string, number>()
   /** Shares for which a seeder was found reachable only through a limited relay. */
   readonly #noPath = new Set<string>()
+  /**
+   * Peers found reachable only through a limited relay, with a failed hole punch (peer ID → when,
+   * and every address known for it then); bounded, in memory. Not dialled again within
+   * DIRECT_RETRY_MS unless a new address turns up: each attempt is a new circuit through a public
+   * relay (identify, WebRTC signalling), and a get that keeps looking would otherwise spend more
+   * than one circuit's 128 KiB of a stranger's relay on a path already known not to work.
+   */
+  readonly #limitedOnly = new Map<string, { at: number, addrs: Set<string> }>()
+  /** Peers `connect` is dialling now (peer ID → how many calls). */
+  readonly #dialling = new Map<string, number>()
   /** Per share, the paths pieces came over (peer+label → bytes), kept after the sessions end. */
   readonly #paths = new Map<string, Map<string, SessionPathUse>>()
   #started = false
@@ -230,10 +240,32 @@ export class Swarm implements Startable {
    * /webrtc addresses first, and a hole punch that cannot get through port-randomising NATs held
    * that dial for its whole deadline (FIRST_DIAL_TIMEOUT_MS) before the WebRTC attempt above ran
    * again. libp2p hands out a peer's direct connection before a relayed one, so once a direct
-   * connection exists every new session uses it.
+   * connection exists every new session uses it. A peer that gave NoPathError is not dialled again
+   * for DIRECT_RETRY_MS unless it has a new address (or an unlimited connection is open): each
+   * attempt costs a new circuit through a stranger's relay (`#limitedOnly`).
    */
   async connect (peer: PeerId | Multiaddr | Multiaddr[], share: ShareState, signal?: AbortSignal): Promise<Session> {
     const t0 = Date.now()
+    const target = targetPeer(peer)
+    if (target !== undefined && await this.#stillLimitedOnly(target, peer)) {
+      this.#log('not dialling %p again: reachable only through a public relay, no new address since', target)
+      this.#noPath.add(hex(share.swarmId))
+      throw new NoPathError()
+    }
+    const id = target?.toString()
+    if (id !== undefined) this.#dialling.set(id, (this.#dialling.get(id) ?? 0) + 1)
+    try {
+      return await this.#connect(peer, share, t0, signal)
+    } finally {
+      if (id !== undefined) {
+        const n = (this.#dialling.get(id) ?? 1) - 1
+        if (n > 0) this.#dialling.set(id, n)
+        else this.#dialling.delete(id)
+      }
+    }
+  }
+
+  async #connect (peer: PeerId | Multiaddr | Multiaddr[], share: ShareState, t0: number, signal?: AbortSignal): Promise<Session> {
     let connection: Connection
     let deadline: AbortSignal | undefined
     try {
@@ -263,7 +295,18 @@ export class Swarm implements Startable {
     if (share.banned.has(remote.toString())) throw new Error('peer was dropped from this swarm for misbehaviour')
     const existing = this.sessions(share).find(s => s.remotePeer.equals(remote))
     if (existing !== undefined) return existing
-    if (connection.limits != null || (connection.remoteAddr !== undefined && isCircuit(connection.remoteAddr))) connection = await this.#preferDirect(connection, share, signal)
+    if (connection.limits != null || (connection.remoteAddr !== undefined && isCircuit(connection.remoteAddr))) {
+      try {
+        connection = await this.#preferDirect(connection, share, signal)
+      } catch (err) {
+        if (err instanceof NoPathError) {
+          await this.#rememberLimitedOnly(remote, peer)
+          await this.#hangUpLimited(connection)
+        }
+        throw err
+      }
+    }
+    this.#limitedOnly.delete(remote.toString())
     this.#log('connected to %p (%s) in %d ms', remote, pathOf(connection).label, Date.now() - t0)
     return await this.#openSession(connection, share, signal)
   }
@@ -291,13 +334,65 @@ export class Swarm implements Startable {
     return addrs.length > 0 && addrs.every(ma => ma.getComponents().some(c => c.name === 'p2p-circuit'))
   }
 
+  /** Every address known for `peer` (the peer store's and the dial target's), without its own /p2p/ suffix. */
+  async #addressesOf (peer: PeerId, target: PeerId | Multiaddr | Multiaddr[]): Promise<Set<string>> {
+    const known = await this.#components.peerStore?.get(peer).catch(() => undefined)
+    const all = [...(known?.addresses ?? []).map(a => a.multiaddr), ...(isPeerId(target) ? [] : [target].flat())]
+    return new Set(all.map(ma => bare(ma, peer)))
+  }
+
+  async #rememberLimitedOnly (peer: PeerId, target: PeerId | Multiaddr | Multiaddr[]): Promise<void> {
+    const id = peer.toString()
+    this.#limitedOnly.delete(id)
+    if (this.#limitedOnly.size >= 1_024) this.#limitedOnly.delete(this.#limitedOnly.keys().next().value as string)
+    this.#limitedOnly.set(id, { at: Date.now(), addrs: await this.#addressesOf(peer, target) })
+  }
+
+  /**
+   * Closes a limited (public relay) connection the swarm found no use for, unless one of Kith's
+   * own protocols (a circle sync: small, allowed on limited connections) has a stream on it. Left
+   * open, libp2p's housekeeping on it (a ping each way every 10 s, identify pushes) costs the
+   * stranger's relay ~2 KB/s, more than its 128 KiB per circuit within a minute.
+   */
+  async #hangUpLimited (connection: Connection): Promise<void> {
+    if (connection.limits == null || connection.streams.some(s => s.protocol?.startsWith('/kith/') === true)) return
+    this.#log('closing the public-relay connection to %p: no file data goes through a limited relay', connection.remotePeer)
+    await connection.close().catch(() => connection.abort(new Error('closed: no use for a limited relay')))
+  }
+
+  /**
+   * True when a hole punch to the peer with ID text `peer` should not be tried now: it was
+   * reachable only through a limited relay with a failed hole punch within DIRECT_RETRY_MS, and
+   * `connect` is not dialling it (which tries again when a new address turned up). The node's
+   * connection gater asks this for every WebRTC-over-circuit address: other services (the DHT's
+   * routing-table pings and queries) dial peers by ID, and libp2p tries those addresses first,
+   * each a new circuit through a stranger's relay plus WebRTC signalling over it.
+   */
+  holdsOffHolePunch (peer: string): boolean {
+    const seen = this.#limitedOnly.get(peer)
+    return seen !== undefined && Date.now() - seen.at <= DIRECT_RETRY_MS && !this.#dialling.has(peer)
+  }
+
+  /** True when `peer` was reachable only through a limited relay lately, no unlimited connection to it is open, and no address has turned up since. */
+  async #stillLimitedOnly (peer: PeerId, target: PeerId | Multiaddr | Multiaddr[]): Promise<boolean> {
+    const seen = this.#limitedOnly.get(peer.toString())
+    if (seen === undefined) return false
+    if (Date.now() - seen.at > DIRECT_RETRY_MS) { this.#limitedOnly.delete(peer.toString()); return false }
+    if (this.#components.connectionManager.getConnections(peer).some(c => c.limits == null && c.status === 'open')) return false
+    return [...await this.#addressesOf(peer, target)].every(a => seen.addrs.has(a))
+  }
+
   /** A connection through one of `peer`'s known relay addresses (at most two tried, CIRCUIT_DIAL_TIMEOUT_MS each). */
   async #dialCircuit (peer: PeerId, signal?: AbortSignal): Promise<Connection | undefined> {
     const known = await this.#components.peerStore?.get(peer).catch(() => undefined)
     const circuits = (known?.addresses ?? []).map(a => a.multiaddr).filter(ma => {
       const names = ma.getComponents().map(c => c.name)
       return names.includes('p2p-circuit') && !names.includes('webrtc')
-    }).slice(0, 2)
+    })
+    // Relays that gave only a limited circuit last time go last: a new one (a friend's) first.
+    const seen = this.#limitedOnly.get(peer.toString())?.addrs
+    if (seen !== undefined) circuits.sort((x, y) => Number(seen.has(bare(x, peer))) - Number(seen.has(bare(y, peer))))
+    circuits.splice(2)
     for (const ma of circuits) {
       const full = ma.getComponents().at(-1)?.name === 'p2p' ? ma : ma.encapsulate(`/p2p/${peer.toString()}`)
       try {
@@ -423,6 +518,13 @@ function targetPeer (peer: PeerId | Multiaddr | Multiaddr[]): PeerId | undefined
   } catch {
     return undefined
   }
+}
+
+/** `ma` as text, without `peer`'s own trailing /p2p/ (the peer store keeps it either way). */
+function bare (ma: Multiaddr, peer: PeerId): string {
+  const text = ma.toString()
+  const suffix = `/p2p/${peer.toString()}`
+  return text.endsWith(suffix) ? text.slice(0, -suffix.length) : text
 }
 
 /** The libp2p service factory: `services: { swarm: swarm(init) }`. */
