@@ -86,7 +86,8 @@ describe('connect when our own first-dial deadline fires', () => {
     const w = await world()
     const lan = multiaddr(`/ip4/192.168.1.20/tcp/4001/p2p/${w.seeder.toString()}`)
     // The public relay's circuit that the dial's WebRTC attempt signalled over: limited.
-    const limited = { remotePeer: w.seeder, remoteAddr: w.circuit, limits: { bytes: 131_072n, seconds: 120 }, status: 'open', newStream: w.open } as unknown as Connection
+    let closed = 0
+    const limited = { remotePeer: w.seeder, remoteAddr: w.circuit, limits: { bytes: 131_072n, seconds: 120 }, status: 'open', newStream: w.open, streams: [], close: async () => { closed++ } } as unknown as Connection
     const dials: string[] = []
     let dialling = false
     const session = await w.connect({
@@ -104,6 +105,8 @@ describe('connect when our own first-dial deadline fires', () => {
     console.log(`swarm-circuit-first: after our own deadline, dials in order: ${dials.join(', ')}; session path: ${session.path.label}`)
     expect(dials).toEqual(['peer', 'webrtc'])
     expect(session.path.label).toBe('direct (hole punched)')
+    // The circuit the hole punch was signalled over is hung up: it carries no file data.
+    expect(closed).toBe(1)
   }, 30_000)
 })
 

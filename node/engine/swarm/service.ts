@@ -349,15 +349,16 @@ export class Swarm implements Startable {
   }
 
   /**
-   * Closes a limited (public relay) connection the swarm found no use for, unless one of Kith's
+   * Closes a limited (public relay) connection once the swarm is done with it (a direct
+   * connection came of it, or the hole punch failed), unless one of Kith's
    * own protocols (a circle sync: small, allowed on limited connections) has a stream on it. Left
    * open, libp2p's housekeeping on it (a ping each way every 10 s, identify pushes) costs the
    * stranger's relay ~2 KB/s, more than its 128 KiB per circuit within a minute.
    */
   async #hangUpLimited (connection: Connection): Promise<void> {
     if (connection.limits == null || connection.streams.some(s => s.protocol?.startsWith('/kith/') === true)) return
-    this.#log('closing the public-relay connection to %p: no file data goes through a limited relay', connection.remotePeer)
-    await connection.close().catch(() => connection.abort(new Error('closed: no use for a limited relay')))
+    this.#log('closing the limited relay connection to %p: it carries no file data', connection.remotePeer)
+    await connection.close().catch(() => { connection.abort(new Error('closed: no use for a limited relay')) })
   }
 
   /**
@@ -420,6 +421,8 @@ export class Swarm implements Startable {
         if (direct.limits == null && !pathOf(direct).label.startsWith('via')) {
           this.#log('direct connection to %p (%s) in %d ms', remote, pathOf(direct).label, Date.now() - t0)
           this.#noDirect.delete(id)
+          // The circuit it was signalled over is done with: it carries no file data.
+          this.#hangUpLimited(connection).catch(() => {})
           return direct
         }
       } catch (err) {
