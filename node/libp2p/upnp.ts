@@ -78,6 +78,8 @@ export class Upnp implements Startable {
   #shutdown = new AbortController()
   #pmpRunning = false
   #pmpAgain = false
+  /** Mappings (by key) whose renewal is due: renewed by the next run of `#mapNatPmp`. */
+  readonly #pmpRenew = new Set<string>()
   /** No NAT-PMP request before this time (after a failure); Infinity behind a second NAT. */
   #pmpNotBefore = 0
   readonly #onUpdate = (): void => { void this.#mapNatPmp() }
@@ -146,32 +148,39 @@ export class Upnp implements Startable {
     this.#mappings.clear()
   }
 
-  /** NAT-PMP: maps every private IPv4 TCP listen address not mapped yet (one run at a time; a call meanwhile runs it again after). */
-  async #mapNatPmp (): Promise<void> {
+  /**
+   * NAT-PMP: maps every private IPv4 TCP listen address not mapped yet, and renews the mapping of
+   * `renew` (a key) when given. One run at a time: a call meanwhile runs it again after, so a
+   * renewal and an address change never ask the router at once.
+   */
+  async #mapNatPmp (renew?: string): Promise<void> {
+    if (renew !== undefined) this.#pmpRenew.add(renew)
     if (this.#pmpRunning) { this.#pmpAgain = true; return }
     this.#pmpRunning = true
     try {
       do {
         this.#pmpAgain = false
-        await this.#mapNatPmpOnce()
+        const renewals = new Set(this.#pmpRenew)
+        this.#pmpRenew.clear()
+        await this.#mapNatPmpOnce(renewals)
       } while (this.#pmpAgain && !this.#shutdown.signal.aborted)
     } finally {
       this.#pmpRunning = false
     }
   }
 
-  async #mapNatPmpOnce (renew?: string): Promise<void> {
+  async #mapNatPmpOnce (renew: Set<string>): Promise<void> {
     const shutdown = this.#shutdown.signal
-    if (shutdown.aborted || (renew === undefined && Date.now() < this.#pmpNotBefore)) return
+    const backingOff = Date.now() < this.#pmpNotBefore
+    if (shutdown.aborted || (renew.size === 0 && backingOff)) return
     this.#gateway ??= typeof this.#natPmp === 'string' ? this.#natPmp : await defaultGateway4()
     const gateway = this.#gateway
     if (gateway === undefined) return
-    const todo = this.#am.getAddressesWithMetadata().map(a => a.multiaddr)
-      .filter(ma => isPlainTcp(ma) && isPrivate(ma) && tcp4Of(ma) !== undefined && !(tcp4Of(ma)?.host.startsWith('127.') ?? true))
-      .filter(ma => renew === keyOf(ma) || (!this.#pmp.has(keyOf(ma)) && !this.#mappings.has(keyOf(ma))))
-    for (const ma of todo) {
-      const { host, port } = tcp4Of(ma) as { host: string, port: number }
-      const key = keyOf(ma)
+    const todo = this.#am.getAddressesWithMetadata().flatMap(({ multiaddr: ma }) => {
+      const t = isPlainTcp(ma) && isPrivate(ma) ? tcp4Of(ma) : undefined
+      return t === undefined || t.host.startsWith('127.') ? [] : [{ ...t, key: keyFor(t.host, t.port) }]
+    }).filter(t => renew.has(t.key) || (!backingOff && !this.#pmp.has(t.key) && !this.#mappings.has(t.key)))
+    for (const { host, port, key } of todo) {
       try {
         const signal = AbortSignal.any([shutdown, AbortSignal.timeout(NAT_PMP_TIMEOUT_MS)])
         const ext = await natPmpExternalAddress(gateway, signal)
@@ -189,7 +198,7 @@ export class Upnp implements Startable {
         // Announced at once, as the UPnP part does (autoConfirmAddress): the router said so.
         this.#view.confirmObservedAddr(external, { ttl: Math.max(m.lifetime, 60) * 1000 })
         const renewIn = Math.max(m.lifetime / 2, 60) * 1000
-        const renewTimer = setTimeout(() => { void this.#mapNatPmpOnce(key) }, renewIn)
+        const renewTimer = setTimeout(() => { void this.#mapNatPmp(key) }, renewIn)
         renewTimer.unref?.()
         clearTimeout(before?.renew)
         this.#pmp.set(key, { port, external, ext, externalPort: m.externalPort, renew: renewTimer })
@@ -228,7 +237,11 @@ function tcp4Of (ma: Multiaddr): { host: string, port: number } | undefined {
 /** The mappings' key, as the report's: `<host>-<port>-tcp`. */
 function keyOf (ma: Multiaddr): string {
   const t = tcp4Of(ma)
-  return `${t?.host ?? ''}-${t?.port ?? 0}-tcp`
+  return keyFor(t?.host ?? '', t?.port ?? 0)
+}
+
+function keyFor (host: string, port: number): string {
+  return `${host}-${port}-tcp`
 }
 
 /** The service factory (node/libp2p/assembly.ts adds it with `upnp: true`). */
