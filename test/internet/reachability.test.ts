@@ -8,7 +8,8 @@
  *
  *   P  a friend's Kith node on a public address (its own /8): reports `public` (it binds it)
  *   A  home 0, behind NAT, listening on P/p2p-circuit: reports `behind NAT`, a reservation on P
- *      (a Kith node: unlimited; P is its bootstrap peer), and B's connection coming in via P
+ *      (a Kith node: unlimited; P is its bootstrap peer), and B's connection via P (B's dial, or
+ *      A's own when its DHT found B's reservation on P first)
  *   B  home 1, behind another NAT, dials A at its relay address through P: reports `behind NAT`
  *      and its connection to A as a friend relay via P; its connection to P as direct
  *
@@ -93,7 +94,9 @@ describe.skipIf(unavailable !== undefined)('the reachability report on the simul
     expect(r.relays[0]?.addrs).toContain(`${pAddr}/p2p-circuit/p2p/${a.info.peerId}`)
     expect(r.connections.find(c => c.peerId === pId)).toMatchObject({ path: 'direct', direction: 'outbound', transport: 'tcp', bootstrap: true, label: 'direct' })
     const fromB = r.connections.find(c => c.peerId === b.info.peerId && c.path === 'friend-relay')
-    expect(fromB).toMatchObject({ via: pId, direction: 'inbound', limited: false, label: `via Kith node …${pId.slice(-8)}` })
+    // Usually B's dial (inbound here); A's own dial of B through P when A's DHT found B first.
+    expect(fromB).toMatchObject({ via: pId, limited: false, label: `via Kith node …${pId.slice(-8)}` })
+    expect(['inbound', 'outbound']).toContain(fromB?.direction)
     console.log(`reachability: A says ${r.nat} (${r.natBasis}); relay ${r.relays[0]?.kind} until ${r.relays[0]?.expires}; B: ${fromB?.label}`)
   }, SETTLE_MS + 30_000)
 
@@ -101,9 +104,13 @@ describe.skipIf(unavailable !== undefined)('the reachability report on the simul
     const pId = p.info.peerId
     const r = await settle(b, 'B behind NAT, A via P', x =>
       x.nat === 'behind NAT' && x.connections.some(c => c.peerId === a.info.peerId && c.path === 'friend-relay'))
+    // B dials A through P at start (its bootstrap), but A may have dialled B first (A's DHT finds
+    // B's own reservation on P): then libp2p hands B's dial that connection, inbound. Either way
+    // it runs through P's relay.
     const toA = r.connections.find(c => c.peerId === a.info.peerId && c.path === 'friend-relay')
-    expect(toA).toMatchObject({ via: pId, direction: 'outbound', limited: false, transport: 'tcp' })
-    expect(toA?.remoteAddr).toBe(`${pAddr}/p2p-circuit/p2p/${a.info.peerId}`)
+    expect(toA).toMatchObject({ via: pId, limited: false, transport: 'tcp' })
+    expect(['inbound', 'outbound']).toContain(toA?.direction)
+    expect(toA?.remoteAddr).toMatch(new RegExp(`^/ip4/${net.pub(0).ip.replaceAll('.', '\\.')}/tcp/${KITH_PORT}(/p2p/${pId})?/p2p-circuit/p2p/${a.info.peerId}$`))
     expect(r.connections.find(c => c.peerId === pId)).toMatchObject({ path: 'direct', bootstrap: true })
     // No relayed path to A was upgraded behind our back: every connection to A is via P.
     expect(r.connections.filter(c => c.peerId === a.info.peerId).every(c => c.path === 'friend-relay')).toBe(true)
