@@ -21,6 +21,8 @@
  * "peers","addrs","offSim"}; `offSim` counts dials refused because they pointed outside the
  * simulated internet (there should be none). Stops on SIGTERM/SIGINT.
  *
+ * A line `dial <multiaddr>` on stdin dials that peer (the harness introduces nodes started at the
+ * same time, which could not bootstrap from each other); it prints {"event":"dialled"|"dial-error"}.
  * A line `dump` on stdin prints {"event":"datastore","entries":[{"key","value"(base64)}],
  * "blocks":[CID]}: everything in the node's datastore (libp2p's: DHT records, provider records,
  * the peer store) and its blockstore, for tests that check what a public node learnt.
@@ -29,7 +31,7 @@ import { parseArgs } from 'node:util'
 import { kadDHT } from '@libp2p/kad-dht'
 import { bootstrap } from '@libp2p/bootstrap'
 import { libp2pDefaults } from '@helia/libp2p'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createHelia } from 'helia'
 import { LAN_PREFIX, PUBLIC_OCTETS } from './simnet.js'
 
@@ -109,6 +111,12 @@ process.stdin.setEncoding('utf8').on('data', (d: string) => {
   for (let nl = input.indexOf('\n'); nl >= 0; nl = input.indexOf('\n')) {
     const cmd = input.slice(0, nl).trim()
     input = input.slice(nl + 1)
+    if (cmd.startsWith('dial ')) {
+      // A peer the harness introduces once it is up, as a bootstrap list given late.
+      const addr = cmd.slice('dial '.length)
+      void node.dial(multiaddr(addr)).then(() => { print({ event: 'dialled', addr }) }, (err: Error) => { print({ event: 'dial-error', addr, error: err.message }) })
+      continue
+    }
     if (cmd !== 'dump') continue
     void (async () => {
       const entries: Array<{ key: string, value: string }> = []

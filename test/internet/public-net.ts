@@ -1,8 +1,8 @@
 /**
  * The public network of the simulated internet: stock Helia nodes (test/internet/helia-node.ts),
  * one per public host namespace, as Amino DHT servers and circuit-relay servers. The first node
- * has no bootstrap; every other one bootstraps from the first two (never from anything outside
- * the simulated internet).
+ * has no bootstrap; every other one bootstraps from the first two, and those started together
+ * are introduced to each other once up (never anything outside the simulated internet).
  */
 import { join } from 'node:path'
 import { base32 } from 'multiformats/bases/base32'
@@ -41,6 +41,10 @@ export async function startHeliaNetwork (net: Simnet, hosts: Host[], timeoutMs =
   if (second === undefined) return [a]
   const b = await startOne(net, second, [a.addr], timeoutMs)
   const others = await Promise.all(rest.map(async h => await startOne(net, h, [a.addr, b.addr], timeoutMs)))
+  // Nodes started together could not bootstrap from each other. Left to the DHT, one of them
+  // sometimes missed another for over 90 s on a busy machine (a routing table of 4 of 5: its
+  // self-query ran before the other joined); each now dials the ones started after it.
+  others.forEach((o, i) => { for (const later of others.slice(i + 1)) o.proc.child.stdin?.write(`dial ${later.addr}\n`) })
   return [a, b, ...others]
 }
 
