@@ -295,17 +295,7 @@ export class Swarm implements Startable {
     if (share.banned.has(remote.toString())) throw new Error('peer was dropped from this swarm for misbehaviour')
     const existing = this.sessions(share).find(s => s.remotePeer.equals(remote))
     if (existing !== undefined) return existing
-    if (connection.limits != null || (connection.remoteAddr !== undefined && isCircuit(connection.remoteAddr))) {
-      try {
-        connection = await this.#preferDirect(connection, share, signal)
-      } catch (err) {
-        if (err instanceof NoPathError) {
-          await this.#rememberLimitedOnly(remote, peer)
-          await this.#hangUpLimited(connection)
-        }
-        throw err
-      }
-    }
+    if (connection.limits != null || (connection.remoteAddr !== undefined && isCircuit(connection.remoteAddr))) connection = await this.#preferDirect(connection, share, peer, signal)
     this.#limitedOnly.delete(remote.toString())
     this.#log('connected to %p (%s) in %d ms', remote, pathOf(connection).label, Date.now() - t0)
     return await this.#openSession(connection, share, signal)
@@ -407,8 +397,12 @@ export class Swarm implements Startable {
     return undefined
   }
 
-  /** A direct connection instead of relayed `connection`, or `connection` if unlimited; see `connect`. */
-  async #preferDirect (connection: Connection, share: ShareState, signal?: AbortSignal): Promise<Connection> {
+  /**
+   * A direct connection instead of relayed `connection`, or `connection` if unlimited; see
+   * `connect`. A limited one with no direct connection to show for it: the peer is remembered as
+   * reachable only through a public relay (`target`'s addresses), the circuit hung up, NoPathError.
+   */
+  async #preferDirect (connection: Connection, share: ShareState, target: PeerId | Multiaddr | Multiaddr[], signal?: AbortSignal): Promise<Connection> {
     const remote = connection.remotePeer
     const id = remote.toString()
     const failedAt = this.#noDirect.get(id)
@@ -435,6 +429,8 @@ export class Swarm implements Startable {
     }
     if (connection.limits != null) {
       this.#noPath.add(hex(share.swarmId))
+      await this.#rememberLimitedOnly(remote, target)
+      await this.#hangUpLimited(connection)
       throw new NoPathError()
     }
     return connection
